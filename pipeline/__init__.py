@@ -1,0 +1,1 @@
+"""PolicyMiner: text mining for Chinese policy documents (filled in below)."""

@@ -1,0 +1,89 @@
+"""Settings: configs/default.toml overlaid by a user's file. Data files are resolved relative to configs/."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+CONFIG_DIR = PROJECT_DIR / "configs"
+MODELS_DIR = PROJECT_DIR / "models"
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or sets an unknown key."""
+
+
+def _merge(base: dict, over: dict, path: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        where = f"{path}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown config key {where!r}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {where!r} must be a table")
+            out[key] = _merge(base[key], value, where + ".")
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. `data` is the merged TOML; `path()` resolves a data file named in it."""
+    data: dict
+    source: Optional[str] = None
+
+    def __getitem__(self, section: str) -> dict:
+        return self.data[section]
+
+    def path(self, name: str) -> Path:
+        p = Path(name)
+        return p if p.is_absolute() else CONFIG_DIR / p
+
+    @property
+    def version(self) -> str:
+        """A short hash of the effective settings, recorded in run.json."""
+        blob = json.dumps(self.data, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+@lru_cache(maxsize=8)
+def load_settings(user_file: Optional[str] = None) -> Settings:
+    base = _read_toml(CONFIG_DIR / "default.toml")
+    if user_file:
+        base = _merge(base, _read_toml(Path(user_file)))
+    return Settings(base, user_file)
+
+
+@lru_cache(maxsize=32)
+def load_toml_data(path: str) -> dict[str, Any]:
+    return _read_toml(Path(path))
+
+
+def read_lexicon_lines(path: Path) -> list[str]:
+    """Non-comment, non-blank lines of a lexicon file (``#`` starts a comment)."""
+    if not Path(path).exists():
+        return []
+    out = []
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if line.strip():
+            out.append(line)
+    return out

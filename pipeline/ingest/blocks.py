@@ -1,0 +1,51 @@
+"""The unit boilerplate removal works on: a line of flattened text or a block element of HTML."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+SENTENCE_END = "。！？!?；;…"
+CLOSERS = "”’」』）)】]》\"'"
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_PUNCT = re.compile(r"[，。！？；：、“”‘’（）《》,.!?;:]")
+
+
+@dataclass
+class Block:
+    text: str  # stripped text
+    line: Optional[int] = None  # 1-based line number in flattened text
+    tag: str = "p"
+    link_chars: int = 0
+    depth: int = 0
+    in_main: Optional[bool] = None  # HTML: inside the container chosen as the article
+    heading_level: int = 0  # HTML h1..h6
+    raw: str = ""  # the line as it was, indentation included
+
+    @property
+    def cjk(self) -> int:
+        return len(_CJK.findall(self.text))
+
+    @property
+    def punct(self) -> int:
+        return len(_PUNCT.findall(self.text))
+
+    @property
+    def link_density(self) -> float:
+        return self.link_chars / max(len(self.text), 1)
+
+    @property
+    def ends_sentence(self) -> bool:
+        return ends_sentence(self.text)
+
+
+def ends_sentence(text: str) -> bool:
+    stripped = text.rstrip().rstrip(CLOSERS)
+    return bool(stripped) and stripped[-1] in SENTENCE_END
+
+
+def weighted_len(text: str) -> float:
+    """Length where a Latin word counts like about two CJK characters' worth of content."""
+    cjk = len(_CJK.findall(text))
+    other = len(re.sub(r"\s", "", text)) - cjk
+    return cjk + other / 2

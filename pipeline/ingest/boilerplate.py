@@ -1,0 +1,131 @@
+"""Boilerplate removal as a block classifier: pattern rules (data in configs/boilerplate.toml), block features,
+and a content-region search over the sequence of blocks.
+
+Every block ends as kept (content) or removed with a reason. The region search is the part that does most
+of the work on flattened text: an article is a dense run of long, punctuated lines; navigation and footers are
+runs of short ones around it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional, Sequence
+
+from pipeline.config import Settings, load_toml_data
+from pipeline.ingest.blocks import Block, ends_sentence, weighted_len
+
+HEADING = re.compile(r"^(第[一二三四五六七八九十百零\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\([一二三四五六七八九十\d]+\)|\d+[.、．]\s*\S|[（(]?[1-9]\d?[)）])")
+
+
+@dataclass(frozen=True)
+class Rule:
+    reason: str
+    regex: re.Pattern
+    max_chars: int
+
+
+@dataclass(frozen=True)
+class Rules:
+    rules: tuple[Rule, ...]
+    spam_prefix: re.Pattern
+    site_suffix: re.Pattern
+
+    def match(self, text: str) -> Optional[str]:
+        for rule in self.rules:
+            if len(text) <= rule.max_chars and rule.regex.search(text):
+                return rule.reason
+        return None
+
+
+@lru_cache(maxsize=4)
+def _load_rules(path: str) -> Rules:
+    data = load_toml_data(path)
+    rules = tuple(Rule(r["reason"], re.compile(r["regex"], re.I), int(r.get("max_chars", 80))) for r in data["rule"])
+    return Rules(rules, re.compile(data["title"]["spam_prefix"]), re.compile(data["title"]["site_suffix"]))
+
+
+def load_rules(settings: Settings) -> Rules:
+    return _load_rules(str(settings.path(settings["boilerplate"]["patterns"])))
+
+
+def is_heading(text: str) -> bool:
+    return bool(HEADING.match(text)) and len(text) <= 60 and not ends_sentence(text.rstrip("。"))
+
+
+def content_score(block: Block, short_line: int) -> float:
+    """Positive for text that reads like article prose, negative for chrome. Roughly characters of prose."""
+    length = weighted_len(block.text)
+    if block.link_density > 0.5:
+        return -max(length, 5.0)
+    punct = block.punct
+    score = length * (1.0 - block.link_density)
+    if punct == 0 and length < short_line * 2:
+        score = -5.0 if not is_heading(block.text) else 1.0
+    elif not ends_sentence(block.text) and length < short_line:
+        score = -3.0
+    if block.cjk < length * 0.3:
+        score *= 0.3  # mostly Latin/digits: codes, URLs, English menus
+    return score
+
+
+def choose_region(blocks: Sequence[Block], scores: Sequence[float], settings: Settings) -> tuple[int, int]:
+    """The [start, end) run of blocks holding the article: the maximum-sum run of content scores, where chrome
+    counts against. Long chrome runs between two content runs therefore split them, and the bigger side wins."""
+    best_sum, best = float("-inf"), (0, 0)
+    cur_sum, cur_start = 0.0, 0
+    for i, s in enumerate(scores):
+        if cur_sum <= 0:
+            cur_sum, cur_start = 0.0, i
+        cur_sum += s
+        if cur_sum > best_sum:
+            best_sum, best = cur_sum, (cur_start, i + 1)
+    start, end = best
+    # Trim chrome at the edges of the run.
+    while start < end and scores[start] <= 0 and not is_heading(blocks[start].text):
+        start += 1
+    while end > start and scores[end - 1] <= 0:
+        end -= 1
+    return start, end
+
+
+@dataclass
+class Verdict:
+    keep: bool
+    reason: Optional[str] = None
+
+
+def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats: frozenset = frozenset()) -> list[Verdict]:
+    cfg = settings["boilerplate"]
+    rules = load_rules(settings)
+    short_line = cfg["short_line"]
+    scores, pattern_reason = [], []
+    for b in blocks:
+        reason = rules.match(b.text)
+        if reason is None and b.text in site_repeats:
+            reason = "site_repeat"
+        if reason is None and b.link_density > cfg["max_link_density"] and weighted_len(b.text) < 200:
+            reason = "navigation"
+        if b.in_main is False:
+            reason = reason or "outside_article"
+        pattern_reason.append(reason)
+        scores.append(-10.0 if reason else content_score(b, short_line))
+    start, end = choose_region(blocks, scores, settings)
+    verdicts = []
+    for i, b in enumerate(blocks):
+        if i < start:
+            verdicts.append(Verdict(False, pattern_reason[i] or "navigation"))
+        elif i >= end:
+            reason = pattern_reason[i]
+            if reason not in ("contact", "copyright", "spam"):
+                reason = "footer"
+            verdicts.append(Verdict(False, reason))
+        elif pattern_reason[i] and pattern_reason[i] != "outside_article":
+            verdicts.append(Verdict(False, pattern_reason[i]))
+        elif scores[i] < 0 and weighted_len(b.text) < short_line and not is_heading(b.text) \
+                and not (verdicts and verdicts[-1].keep and not ends_sentence(blocks[i - 1].text)):
+            # A short line right after a kept line that stopped mid-sentence is its continuation.
+            verdicts.append(Verdict(False, "short"))
+        else:
+            verdicts.append(Verdict(True))
+    return verdicts

@@ -1,0 +1,194 @@
+"""The ingest stage's front: raw input → CleanDocument."""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from pathlib import Path
+from typing import Optional, Union
+
+from pipeline.config import Settings, load_settings
+from pipeline.ingest.blocks import Block, weighted_len
+from pipeline.ingest.boilerplate import Verdict, classify_blocks, is_heading, load_rules
+from pipeline.ingest.detect import decode_bytes, detect_kind, looks_binary
+from pipeline.ingest.html import html_to_blocks
+from pipeline.ingest.metadata import (PageMeta, clean_title, date_from_url, metadata_from_line, parse_datetime,
+                                      site_of)
+from pipeline.ingest.repair import join_broken, restore_spun
+from pipeline.ingest.text import text_to_blocks
+from pipeline.records import CleanDocument, Paragraph, RemovedBlock, Source
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+# Zero-width and bidi control characters carry no text and break matching; they are removed on input.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00]")
+
+
+class IngestError(ValueError):
+    """An input that cannot become a document; str() names the file and the reason."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+def _normalise(text: str) -> str:
+    text = _INVISIBLE.sub("", text)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_source(source: Union[str, bytes, Path], settings: Settings) -> tuple[bytes | str, str]:
+    """The input's content and a display name. A str that names an existing file is read as that file."""
+    limit = settings["limits"]["max_input_bytes"]
+    if isinstance(source, Path) or (isinstance(source, str) and len(source) < 4096 and "\n" not in source
+                                    and Path(source).is_file()):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise IngestError(str(path), f"cannot read: {exc.strerror or exc}") from None
+        if size > limit:
+            raise IngestError(str(path), f"too large: {size} bytes > limit {limit} (limits.max_input_bytes)")
+        try:
+            return path.read_bytes(), str(path)
+        except OSError as exc:
+            raise IngestError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    if isinstance(source, (bytes, bytearray)) and len(source) > limit:
+        raise IngestError("<bytes>", f"too large: {len(source)} bytes > limit {limit}")
+    return source, "<bytes>" if isinstance(source, (bytes, bytearray)) else "<text>"
+
+
+def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: Optional[str] = None,
+           kind: Optional[str] = None, settings: Optional[Settings] = None) -> CleanDocument:
+    settings = settings or load_settings()
+    content, display = read_source(source, settings)
+    name = name or display
+    encoding = None
+    if isinstance(content, (bytes, bytearray)):
+        if not content.strip():
+            raise IngestError(name, "empty file")
+        if looks_binary(bytes(content)):
+            raise IngestError(name, "binary file, not text or HTML")
+        decoded = decode_bytes(bytes(content), sniff_bytes=settings["ingest"]["detect_bytes"])
+        text, encoding = decoded.text, decoded.encoding
+    else:
+        text = content
+    text = _normalise(text)
+    if not text.strip():
+        raise IngestError(name, "empty file")
+    if settings["ingest"]["to_simplified"]:
+        text = _to_simplified(text, name)
+    kind = kind or detect_kind(text, name if name not in ("<bytes>", "<text>") else "")
+    if kind == "jsonl":
+        raise IngestError(name, "JSONL crawl records hold several documents: pass the file to run(), not process()")
+    limits = settings["limits"]
+    if kind == "html":
+        blocks, meta = html_to_blocks(text, url=url, max_blocks=limits["max_blocks"])
+    else:
+        blocks = text_to_blocks(text, max_blocks=limits["max_blocks"], max_line_chars=limits["max_line_chars"])
+        meta = PageMeta([], url=url, site=site_of(url))
+    doc = _assemble(blocks, meta, kind, settings, name)
+    doc.encoding = encoding
+    cjk = len(_CJK.findall(doc.body))
+    letters = sum(ch.isalpha() for ch in doc.body)
+    if cjk < settings["ingest"]["min_cjk_chars"] or cjk < settings["ingest"]["min_cjk_ratio"] * max(letters, 1):
+        raise IngestError(name, f"not a Chinese article: {cjk} CJK characters in the extracted body")
+    return doc
+
+
+def _to_simplified(text: str, name: str) -> str:
+    try:
+        import opencc  # optional dependency
+    except ImportError:
+        raise IngestError(name, "ingest.to_simplified is on but the 'opencc' package is not installed") from None
+    return opencc.OpenCC("t2s").convert(text)
+
+
+def _norm_key(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+def _pick_title(blocks: list[Block], verdicts: list[Verdict], meta: PageMeta, rules, kind: str) -> tuple[Optional[str], Optional[int]]:
+    """The raw title and, for flattened text, the index of the block it came from.
+
+    HTML: og:title / h1 / <title>, preferring one that also stands as a block of the page.
+    Text: the title-like line before the article (medium length, no sentence punctuation), preferring one that
+    is repeated later, then one right before a metadata line."""
+    if kind == "html" and meta.title_candidates:
+        texts = {_norm_key(b.text) for b in blocks}
+        for cand in meta.title_candidates:
+            if _norm_key(cand) in texts:
+                return cand, None
+        return meta.title_candidates[-1] if len(meta.title_candidates) == 1 else meta.title_candidates[0], None
+    first_kept = next((i for i, v in enumerate(verdicts) if v.keep), len(blocks))
+    keys = [_norm_key(b.text) for b in blocks]
+    candidates = []
+    for i in range(min(first_kept + 1, len(blocks))):
+        b = blocks[i]
+        length = weighted_len(b.text)
+        if not 6 <= length <= 80 or b.text.endswith(("。", "！", "？")) or rules.match(b.text) in ("contact", "copyright", "metadata", "widget"):
+            continue
+        score = length / 10
+        if keys.count(keys[i]) > 1:
+            score += 5
+        nxt = blocks[i + 1].text if i + 1 < len(blocks) else ""
+        if metadata_from_line(nxt) or rules.match(nxt) == "metadata":
+            score += 4
+        if i == first_kept:
+            score -= 6  # the first body line is rarely the title
+        candidates.append((score, i))
+    if not candidates:
+        return None, None
+    _, idx = max(candidates)
+    return blocks[idx].text, idx
+
+
+def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings, name: str) -> CleanDocument:
+    rules = load_rules(settings)
+    verdicts = classify_blocks(blocks, settings)
+    title_raw, title_idx = _pick_title(blocks, verdicts, meta, rules, kind)
+    title = clean_title(title_raw, rules.spam_prefix, rules.site_suffix) if title_raw else None
+    title_keys = {k for k in (_norm_key(title_raw or ""), _norm_key(title or "")) if k}
+    if title_idx is not None:
+        verdicts[title_idx] = Verdict(False, "title")
+    # Metadata lines: the first date found in a metadata line outside the kept body (or in one that is
+    # nothing but metadata) is the publication date.
+    published, publisher, author = meta.published_at, meta.publisher, meta.author
+    for b, v in zip(blocks, verdicts):
+        if v.keep and v.reason is None and weighted_len(b.text) > 60:
+            continue
+        found = metadata_from_line(b.text)
+        if found and (not v.keep or len(b.text) <= 60):
+            published = published or found.get("published_at")
+            publisher = publisher or found.get("publisher")
+            author = author or found.get("author")
+            if v.keep:
+                v.keep, v.reason = False, "metadata"
+    published = published or date_from_url(meta.url)
+    for i, (b, v) in enumerate(zip(blocks, verdicts)):
+        if v.keep and title_keys and _norm_key(b.text) in title_keys:
+            verdicts[i] = Verdict(False, "duplicate_title" if (title_idx is not None or i > 0) else "title")
+    kept = [b for b, v in zip(blocks, verdicts) if v.keep]
+    removed = [RemovedBlock(text=b.text[:500], reason=v.reason or "boilerplate", line=b.line)
+               for b, v in zip(blocks, verdicts) if not v.keep]
+    joined, joins = join_broken(kept, settings)
+    paragraphs, parts, offset = [], [], 0
+    for jp in joined:
+        text = jp.text.strip()
+        if not text:
+            continue
+        kind_of = "heading" if (is_heading(text) or any(b.heading_level for b in jp.blocks)) and len(text) <= 60 \
+            and not text.endswith("。") else "paragraph"
+        paragraphs.append(Paragraph(text=text, start=offset, end=offset + len(text), kind=kind_of, lines=jp.lines))
+        parts.append(text)
+        offset += len(text) + 1
+    body = "\n".join(parts)
+    restored = restore_spun(title, body, settings) if title else None
+    if restored == title:
+        restored = None
+    content_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return CleanDocument(
+        title=title, title_raw=title_raw, title_restored=restored, published_at=published,
+        source=Source(path=name if name not in ("<bytes>", "<text>") else None, url=meta.url, site=meta.site),
+        paragraphs=paragraphs, removed=removed, body=body, input_kind=kind, author=author, publisher=publisher,
+        joined_breaks=joins, content_hash=content_hash)

@@ -1,0 +1,146 @@
+"""Repairs on the kept blocks: re-join paragraphs broken mid-sentence, and restore SEO-spun (伪原创) titles."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional, Sequence
+
+from pipeline.config import Settings, read_lexicon_lines
+from pipeline.ingest.blocks import Block, ends_sentence
+
+OPENERS = "(（《“‘「『【["
+CLOSERS_FOR = {"(": ")）", "（": ")）", "《": "》", "“": "”", "‘": "’", "「": "」", "『": "』", "【": "】", "[": "]"}
+# Words that cannot end a sentence: prepositions, conjunctions and structural particles. A line ending in one
+# stopped mid-sentence. Kept short on purpose: nouns and verbs end clauses all the time.
+DANGLING = set("据的和与及或在对为由从将把被向以于跟同并而但且即如若因")
+CLAUSE_SPLIT = re.compile(r"[，,、：:]")
+
+
+def _unclosed(text: str) -> bool:
+    depth: Counter = Counter()
+    for ch in text:
+        if ch in OPENERS:
+            depth[ch] += 1
+        else:
+            for opener, closers in CLOSERS_FOR.items():
+                if ch in closers and depth[opener] > 0:
+                    depth[opener] -= 1
+                    break
+    return any(v > 0 for v in depth.values())
+
+
+def ends_mid_sentence(text: str, *, fragment_chars: int) -> bool:
+    """True when a line clearly stops inside a sentence: unbalanced bracket, dangling function word,
+    a symbol like & or -, or a trailing clause too short to stand alone."""
+    t = text.rstrip()
+    if not t or ends_sentence(t):
+        return False
+    last = t[-1]
+    if last in "&-—/·:：,，、" or last in DANGLING:
+        return True
+    if _unclosed(t):
+        return True
+    tail = CLAUSE_SPLIT.split(t)[-1]
+    return len(tail) <= fragment_chars and len(t) > len(tail)
+
+
+def modal_wrap_length(blocks: Sequence[Block]) -> Optional[int]:
+    lengths = Counter(len(b.text) for b in blocks if len(b.text) >= 20)
+    if not lengths:
+        return None
+    length, count = lengths.most_common(1)[0]
+    near = sum(c for l, c in lengths.items() if abs(l - length) <= 1)
+    return length if near >= 3 else None
+
+
+@dataclass
+class JoinedParagraph:
+    text: str
+    lines: list[int]
+    blocks: list[Block]
+
+
+def join_broken(blocks: Sequence[Block], settings: Settings) -> tuple[list[JoinedParagraph], int]:
+    """Merge consecutive kept blocks when the first stops mid-sentence. Returns paragraphs and joins made."""
+    cfg = settings["repair"]
+    wrap = modal_wrap_length(blocks)
+    hard_wrapped = wrap is not None and sum(abs(len(b.text) - wrap) <= 1 for b in blocks) >= cfg["hard_wrap_share"] * len(blocks)
+    out: list[JoinedParagraph] = []
+    joins = 0
+    for b in blocks:
+        if out:
+            prev = out[-1]
+            last_text = prev.blocks[-1].text
+            broken = ends_mid_sentence(last_text, fragment_chars=cfg["fragment_clause_chars"])
+            if not broken and hard_wrapped and not ends_sentence(last_text) and abs(len(last_text) - wrap) <= 1:
+                broken = True
+            if broken and b.tag in ("line", "p", "div", "td", "span", "text") and not _is_heading_like(b.text):
+                prev.text += b.text
+                prev.blocks.append(b)
+                if b.line is not None:
+                    prev.lines.append(b.line)
+                joins += 1
+                continue
+        out.append(JoinedParagraph(b.text, [b.line] if b.line is not None else [], [b]))
+    return out, joins
+
+
+def _is_heading_like(text: str) -> bool:
+    from pipeline.ingest.boilerplate import is_heading
+
+    return is_heading(text)
+
+
+@lru_cache(maxsize=4)
+def _spam_table(path: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for line in read_lexicon_lines(path):
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[0].strip() and parts[1].strip() and parts[0].strip() != parts[1].strip():
+            pairs.append((parts[0].strip(), parts[1].strip()))
+    # Longest spun form first so that 我邦 wins over 邦.
+    return tuple(sorted(set(pairs), key=lambda p: -len(p[0])))
+
+
+def restore_spun(title: str, body: str, settings: Settings) -> Optional[str]:
+    """Undo 伪原创 synonym swaps in a title when the body confirms the original wording.
+
+    Each swap is confirmed when the restored word together with a neighbouring character of the restored
+    title occurs in the body. When enough swaps are confirmed, the title is judged spun and all swaps apply.
+    Returns None when nothing is restored."""
+    cfg = settings["repair"]
+    table = _spam_table(str(settings.path(cfg["spam_synonyms"])))
+    if not title or not table:
+        return None
+    # Find non-overlapping swaps, left to right, longest first.
+    swaps: list[tuple[int, int, str]] = []
+    taken = [False] * len(title)
+    for spun, original in table:
+        for m in re.finditer(re.escape(spun), title):
+            if not any(taken[m.start():m.end()]):
+                swaps.append((m.start(), m.end(), original))
+                for k in range(m.start(), m.end()):
+                    taken[k] = True
+    if not swaps:
+        return None
+    swaps.sort()
+    restored, pieces, pos, spans = "", [], 0, []
+    for s, e, original in swaps:
+        pieces.append(title[pos:s])
+        start = sum(len(p) for p in pieces)
+        pieces.append(original)
+        spans.append((start, start + len(original)))
+        pos = e
+    pieces.append(title[pos:])
+    restored = "".join(pieces)
+    confirmed = 0
+    for s, e in spans:
+        left = restored[max(s - 1, 0):e]
+        right = restored[s:e + 1]
+        if (len(left) > e - s and left in body) or (len(right) > e - s and right in body):
+            confirmed += 1
+    if confirmed >= 2 and confirmed / len(spans) >= cfg["restore_min_support"]:
+        return restored
+    return None
