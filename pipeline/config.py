@@ -35,11 +35,17 @@ def _merge(base: dict, over: dict, path: str = "") -> dict:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Settings:
     """Resolved settings. `data` is the merged TOML; `path()` resolves a data file named in it."""
     data: dict
     source: Optional[str] = None
+
+    def __hash__(self) -> int:
+        return hash(self.version)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Settings) and other.version == self.version
 
     def __getitem__(self, section: str) -> dict:
         return self.data[section]

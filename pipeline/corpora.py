@@ -95,7 +95,7 @@ def check_ner_record(rec: dict) -> list[str]:
 
 def locate_entities(rec: dict) -> list[tuple[int, int]]:
     """Character offsets of each entity: given ones are checked, missing ones are found by searching forward
-    from the previous entity's start (entities are listed in order of appearance)."""
+    from the previous entity's end (entities are listed in order of appearance)."""
     text, cursor, spans = rec["text"], 0, []
     for ent in rec["entities"]:
         surface = ent.get("text") or ""
@@ -109,7 +109,7 @@ def locate_entities(rec: dict) -> list[tuple[int, int]]:
                 raise CorpusError(f"entity {surface!r} not found in order after offset {cursor}")
             end = start + len(surface)
         spans.append((start, end))
-        cursor = start
+        cursor = end
     return spans
 
 

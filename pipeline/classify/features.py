@@ -1,0 +1,64 @@
+"""Feature frame for the classifier: tokens, raw text, heading, heading category, position and cue counts.
+
+All features are computed here from configs/ data, so the fitted model holds only standard scikit-learn
+objects (it loads with skops, no custom code)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Optional, Sequence
+
+import pandas as pd
+
+from pipeline.config import Settings, load_toml_data
+from pipeline.records import LABELS
+
+HEADING_NUMBER = re.compile(r"^(第[一二三四五六七八九十百\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\d+[.、．])\s*")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to classify: a passage or a sentence, with its document context."""
+    text: str
+    heading: Optional[str] = None
+    position: float = 0.0  # relative position of the passage in its document, 0..1
+    is_sentence: bool = False
+
+
+@lru_cache(maxsize=2)
+def _cues(path: str) -> tuple[dict, dict]:
+    data = load_toml_data(path)
+    return data["cues"], data["headings"]
+
+
+def heading_category(heading: Optional[str], heading_cues: dict) -> str:
+    if not heading:
+        return "none"
+    h = HEADING_NUMBER.sub("", heading)
+    for label in ("challenge", "recommendation", "achievement", "background"):
+        if any(w in h for w in heading_cues.get(label, ())):
+            return label
+    return "other"
+
+
+def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings) -> pd.DataFrame:
+    cues, heading_cues = _cues(str(settings.path(settings["classify"]["cues"])))
+    rows = []
+    for it in items:
+        row = {
+            "text": it.text,
+            "tokens": " ".join(t for t in tokenize(it.text) if t.strip()),
+            "heading": it.heading or "",
+            "heading_cat": heading_category(it.heading, heading_cues),
+            "position": float(it.position),
+            "is_sentence": float(it.is_sentence),
+            "length": min(len(it.text), 600) / 600.0,
+        }
+        for label in LABELS:
+            row[f"cue_{label}"] = float(sum(it.text.count(w) for w in cues[label]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+NUMERIC_COLUMNS = ["position", "is_sentence", "length"] + [f"cue_{l}" for l in LABELS]

@@ -1,0 +1,115 @@
+"""The passage classifier: a scikit-learn Pipeline over word and character n-grams, the heading and its
+category, position and cue counts, with calibrated probabilities. Sentences and passages share the model;
+a passage's label combines its own prediction with its sentences'."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from pipeline.classify.features import NUMERIC_COLUMNS, Item, build_frame
+from pipeline.config import MODELS_DIR, Settings, load_settings
+from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta
+from pipeline.records import LABELS
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = "classifier-1"
+
+
+class ClassifierError(ModelError):
+    pass
+
+
+def build_estimator(params: dict, *, context: bool = True):
+    """The feature union and calibrated linear model. `context=False` gives the text-only baseline."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    parts = [
+        ("words", TfidfVectorizer(token_pattern=r"\S+", lowercase=False, ngram_range=tuple(params["word_ngrams"]),
+                                  min_df=params["min_df"], sublinear_tf=True), "tokens"),
+        ("chars", TfidfVectorizer(analyzer="char", ngram_range=tuple(params["char_ngrams"]), min_df=params["min_df"],
+                                  sublinear_tf=True, max_features=60000), "text"),
+    ]
+    if context:
+        parts += [
+            ("heading", TfidfVectorizer(analyzer="char", ngram_range=(1, 2), min_df=2, sublinear_tf=True), "heading"),
+            ("heading_cat", OneHotEncoder(handle_unknown="ignore"), ["heading_cat"]),
+            ("numeric", StandardScaler(), NUMERIC_COLUMNS),
+        ]
+    features = ColumnTransformer(parts, sparse_threshold=1.0)
+    base = LogisticRegression(C=params["C"], max_iter=3000, class_weight="balanced")
+    model = CalibratedClassifierCV(base, method=params["calibration"], cv=params["calibration_folds"])
+    return Pipeline([("features", features), ("model", model)])
+
+
+@dataclass
+class Prediction:
+    label: str
+    secondary: Optional[str]
+    scores: dict[str, float]
+
+
+def decide(probs: np.ndarray, classes: Sequence[str], settings: Settings) -> Prediction:
+    cfg = settings["classify"]
+    order = np.argsort(-probs)
+    top, second = order[0], order[1]
+    secondary = None
+    if probs[second] >= cfg["secondary_min"] and probs[second] >= cfg["secondary_ratio"] * probs[top]:
+        secondary = classes[second]
+    return Prediction(classes[top], secondary, {c: round(float(p), 4) for c, p in zip(classes, probs)})
+
+
+class PassageClassifier:
+    """Loads models/classifier (skops + meta.json) and labels passages and their sentences."""
+
+    def __init__(self, settings: Optional[Settings] = None, model_dir: Optional[Path] = None,
+                 tokenize: Optional[Callable[[str], list[str]]] = None):
+        self.settings = settings or load_settings()
+        self.model_dir = model_dir or MODELS_DIR / self.settings["classify"]["model_dir"]
+        meta = read_meta(self.model_dir)
+        check_version(meta, FORMAT_VERSION, self.model_dir)
+        self.meta = meta
+        self.pipeline = load_sklearn(self.model_dir / "model.skops", meta.get("sha256", {}).get("model.skops"))
+        self.classes = [str(c) for c in self.pipeline.classes_]
+        if sorted(self.classes) != sorted(LABELS):
+            raise ClassifierError(f"{self.model_dir}: model classes {self.classes} are not {list(LABELS)}")
+        self.tokenize = tokenize or (lambda text: list(text))
+
+    def predict_proba(self, items: Sequence[Item]) -> np.ndarray:
+        if not items:
+            return np.zeros((0, len(self.classes)))
+        frame = build_frame(items, self.tokenize, self.settings)
+        return self.pipeline.predict_proba(frame)
+
+    def classify(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]]) -> tuple[list[Prediction], list[list[Prediction]]]:
+        """Labels for passages and for each passage's sentences. A passage's probabilities are a weighted mix
+        of its own and the mean of its sentences'."""
+        flat = [s for group in sentences for s in group]
+        p_probs = self.predict_proba(passages)
+        s_probs = self.predict_proba(flat)
+        w = self.settings["classify"]["passage_weight"]
+        out_p, out_s, k = [], [], 0
+        for i, group in enumerate(sentences):
+            sp = s_probs[k:k + len(group)]
+            k += len(group)
+            mixed = p_probs[i] if len(group) <= 1 else w * p_probs[i] + (1 - w) * sp.mean(axis=0)
+            out_p.append(decide(mixed, self.classes, self.settings))
+            out_s.append([decide(row, self.classes, self.settings) for row in sp])
+        return out_p, out_s
+
+
+@lru_cache(maxsize=2)
+def get_classifier(settings: Settings) -> PassageClassifier:
+    from pipeline.nlp.pipeline import get_nlp_stage
+
+    nlp = get_nlp_stage(settings)
+    return PassageClassifier(settings, tokenize=nlp.segmenter.cut)

@@ -1,0 +1,191 @@
+"""FIGURE and DATE mentions at character level, with normalisation: value + unit + approx + bound for figures,
+ISO form + precision for dates. Pure functions over a passage's text."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+from pipeline.config import CONFIG_DIR, load_toml_data
+from pipeline.nlp.numbers import CN_NUM_CHARS, parse_number
+
+_FW = str.maketrans("０１２３４５６７８９．％，", "0123456789.%,")
+
+
+@dataclass(frozen=True)
+class Figure:
+    start: int
+    end: int
+    text: str
+    value: float
+    unit: str
+    approx: bool
+    bound: Optional[str]
+
+
+@dataclass(frozen=True)
+class DateMention:
+    start: int
+    end: int
+    text: str
+    iso: Optional[str]
+    precision: str  # day | month | year | decade | century | range | relative
+
+
+def _alt(words) -> str:
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+
+@lru_cache(maxsize=2)
+def _figure_regex(path: str):
+    cfg = load_toml_data(path)["figure"]
+    currency = cfg["currency"]
+    units = list(currency) + cfg["physical_units"] + cfg["measure_words"]
+    num = (r"(?:[0-9０-９]+(?:[,，][0-9０-９]{3})*(?:[.．][0-9０-９]+)?"
+           rf"|[上数成几]?[{CN_NUM_CHARS}]+)")
+    mult = r"(?:万亿|亿|万|千|百)?"
+    prefix = _alt(set(cfg["prefix_approx"]) | set(cfg["prefix_min"]) | set(cfg["prefix_max"]))
+    pct = r"(?:[%％‰]|个百分点|百分点)"
+    unit_alt = _alt(units)
+    tail = _alt(cfg["suffix_approx"] + cfg["suffix_min"] + cfg["suffix_max"])
+    rx = re.compile(
+        rf"(?P<prefix>{prefix})?(?P<num>{num})(?P<inner0>余|多)?(?P<mult>{mult})(?P<inner>余|多)?"
+        rf"(?:(?P<pct>{pct})|[ \u00a0]?(?P<unit>{unit_alt}))(?P<tail>{tail})?")
+    return rx, cfg
+
+
+def _cfg_path() -> str:
+    return str(CONFIG_DIR / "entities.toml")
+
+
+def find_figures(text: str) -> list[Figure]:
+    rx, cfg = _figure_regex(_cfg_path())
+    currency = cfg["currency"]
+    out: list[Figure] = []
+    for m in rx.finditer(text):
+        num = m.group("num")
+        # Chinese-numeral matches must carry a unit or percent; a lone 一 in 一个 is no figure worth keeping
+        # unless it has a multiplier; year-like numbers followed by 年 are excluded by the unit list.
+        digits = num.translate(_FW)
+        is_cn = not any(ch.isdigit() for ch in digits)
+        unit_word = m.group("unit")
+        if is_cn and (len(num) == 1 and num in "一二两" and not m.group("mult")) and unit_word in ("个", "种", "项", "批", "次", "件", "位", "名", "类", "部", "条", "处"):
+            continue
+        if is_cn and not re.search(f"[{CN_NUM_CHARS}]", num.lstrip("上数成几")):
+            continue
+        # A bare unit character (百度, 千家万户) is a number only after 上/数/成/几 or before 余/多.
+        if is_cn and all(ch in "十百千万亿" for ch in num) and not (m.group("inner0") or m.group("inner")) \
+                and not num.startswith(("上", "数", "成", "几")) and num != "十":
+            continue
+        # Ordinals: 第三个 is no count.
+        if m.start() > 0 and text[m.start() - 1] == "第":
+            continue
+        start, end = m.start(), m.end()
+        # Arabic numbers glued to Latin letters (H1-2, COVID-19) are not figures.
+        if start > 0 and re.match(r"[A-Za-z\-]", text[start - 1]) and not m.group("prefix"):
+            continue
+        raw = (num + (m.group("mult") or "")).translate(_FW)
+        value = parse_number(raw)
+        if value is None:
+            continue
+        prefix, tail = m.group("prefix") or "", m.group("tail") or ""
+        inner = (m.group("inner0") or "") + (m.group("inner") or "")
+        if m.group("pct"):
+            unit = "百分点" if "百分点" in m.group("pct") else "%"
+        elif unit_word in currency:
+            unit = currency[unit_word]
+        elif unit_word in ("万千瓦", "万吨", "万亩", "万人次"):
+            value *= 1e4
+            unit = unit_word[1:]
+        else:
+            unit = unit_word
+        approx = bool(inner) or prefix in cfg["prefix_approx"] or tail in cfg["suffix_approx"] \
+            or num.startswith(("上", "数", "成", "几")) or "余" in num or "多" in num
+        bound = None
+        if prefix in cfg["prefix_min"] or tail in ("以上",) or (prefix == "逾"):
+            bound = "min"
+        if prefix in cfg["prefix_max"] or tail in cfg["suffix_max"]:
+            bound = "max"
+        # 个 + counted noun ("28个国家和…"): keep the noun when the phrase ends right after it.
+        if unit_word == "个" and not tail:
+            for noun in sorted(cfg["counted_nouns"], key=len, reverse=True):
+                if text.startswith(noun, end):
+                    after = text[end + len(noun):end + len(noun) + 1]
+                    if not after or after in cfg["noun_terminators"]:
+                        end += len(noun)
+                    break
+        # Detached qualifiers: "至少约有182家".
+        before = text[max(0, start - 5):start]
+        if not prefix:
+            if any(before.endswith(q) or before.endswith(q + "有") for q in cfg["detached_min"]) or "至少" in before:
+                bound = bound or "min"
+            if any(before.endswith(q) for q in cfg["detached_approx"]):
+                approx = True
+        # A number directly followed by 年/月/日 belongs to a date, not a figure; the regex units exclude them.
+        out.append(Figure(start, end, text[start:end], float(value), unit, approx, bound))
+    return out
+
+
+_CENTURY = re.compile(r"(?P<c>\d{1,2}|[一二三四五六七八九十]{1,3})世纪(?:(?P<d>\d{2}|[一二三四五六七八九]十)年代)?(?P<part>初|末|中叶|上半叶|下半叶|中期|前期|后期)?")
+_YMD = re.compile(r"(?P<y>(?:19|20)\d{2})\s*年(?:\s*(?P<m>1[0-2]|0?[1-9])\s*月(?:\s*(?P<d>3[01]|[12]\d|0?[1-9])\s*日)?)?(?P<part>年底|年末|年初|底|初|上半年|下半年|前|以来)?")
+_RANGE = re.compile(r"(?P<y1>(?:19|20)\d{2})\s*(?:年)?\s*[—–\-~～至到]\s*(?P<y2>(?:19|20)\d{2})\s*年")
+_ISO_DATE = re.compile(r"(?<!\d)(?P<y>(?:19|20)\d{2})-(?P<m>0[1-9]|1[0-2])-(?P<d>0[1-9]|[12]\d|3[01])(?!\d)")
+_MONTH_RANGE = re.compile(r"(?<![\d年])(?P<m1>1[0-2]|[1-9])\s*[—–\-~至]\s*(?P<m2>1[0-2]|[1-9])\s*月")
+_MD = re.compile(r"(?<![\d年])(?P<m>1[0-2]|[1-9])月(?P<d>3[01]|[12]\d|[1-9])日")
+
+
+def _cn_small(s: str) -> int:
+    v = parse_number(s)
+    return int(v) if v is not None else 0
+
+
+@lru_cache(maxsize=2)
+def _relative_regex(path: str):
+    words = load_toml_data(path)["date"]["relative_dates"]
+    return re.compile(_alt(words))
+
+
+def find_dates(text: str) -> list[DateMention]:
+    found: list[DateMention] = []
+    taken = [False] * len(text)
+
+    def add(start: int, end: int, iso: Optional[str], precision: str) -> None:
+        if any(taken[start:end]):
+            return
+        for k in range(start, end):
+            taken[k] = True
+        found.append(DateMention(start, end, text[start:end], iso, precision))
+
+    for m in _RANGE.finditer(text):
+        add(m.start(), m.end(), f"{m.group('y1')}/{m.group('y2')}", "range")
+    for m in _ISO_DATE.finditer(text):
+        add(m.start(), m.end(), f"{m.group('y')}-{m.group('m')}-{m.group('d')}", "day")
+    for m in _YMD.finditer(text):
+        y, mo, d = m.group("y"), m.group("m"), m.group("d")
+        if d:
+            iso, prec = f"{y}-{int(mo):02d}-{int(d):02d}", "day"
+        elif mo:
+            iso, prec = f"{y}-{int(mo):02d}", "month"
+        else:
+            iso, prec = y, "year"
+        end = m.end()
+        if m.group("part") in ("以来", "前"):
+            end = m.start("part")
+        add(m.start(), end, iso, prec)
+    for m in _CENTURY.finditer(text):
+        c = int(m.group("c")) if m.group("c").isdigit() else _cn_small(m.group("c"))
+        if not 1 <= c <= 22:
+            continue
+        if m.group("d"):
+            dec = int(m.group("d")) if m.group("d").isdigit() else _cn_small(m.group("d"))
+            add(m.start(), m.end(), f"{(c - 1) * 100 + dec:04d}s", "decade")
+        else:
+            add(m.start(), m.end(), f"{(c - 1) * 100:04d}/{c * 100 - 1:04d}", "century")
+    for m in _MONTH_RANGE.finditer(text):
+        add(m.start(), m.end(), None, "range")
+    for m in _MD.finditer(text):
+        add(m.start(), m.end(), f"--{int(m.group('m')):02d}-{int(m.group('d')):02d}", "day")
+    for m in _relative_regex(_cfg_path()).finditer(text):
+        add(m.start(), m.end(), None, "relative")
+    return sorted(found, key=lambda d: d.start)

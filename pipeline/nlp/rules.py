@@ -1,0 +1,312 @@
+"""Character-level entity rules: gazetteers, 《》 titles and quoted plan names, institution and programme suffix
+rules, bracketed abbreviations, person-with-title, figures and dates.
+
+Precedence when spans overlap (documented in the README): figures and dates first (they are exact), then
+《》 titles and quoted plans, then gazetteer names (longest wins), then bracket pairs, then suffix rules, then
+person rules. The statistical model only fills gaps the rules leave (see pipeline.nlp.pipeline).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from pipeline.config import Settings, load_toml_data, read_lexicon_lines
+from pipeline.nlp.figures import find_dates, find_figures
+
+_LATIN_ABBR = r"[A-Za-z][A-Za-z0-9·&\-\.]{1,20}"
+_CLAUSE_STOP = set("，。；：、！？,.;:!?（）()《》“”\"'【】[]\n\t ·…—")
+
+
+@dataclass
+class Mention:
+    start: int
+    end: int
+    type: str
+    source: str
+    canonical: Optional[str] = None
+    value: Optional[float] = None
+    unit: Optional[str] = None
+    approx: Optional[bool] = None
+    bound: Optional[str] = None
+    date_iso: Optional[str] = None
+    date_precision: Optional[str] = None
+
+    def __iter__(self):  # (start, end) unpacking for the tokenizer's boundary finder
+        yield self.start
+        yield self.end
+
+    def __getitem__(self, i):
+        return (self.start, self.end)[i]
+
+
+class Trie:
+    """Longest-match dictionary lookup over characters."""
+
+    def __init__(self):
+        self.root: dict = {}
+
+    def add(self, word: str, payload) -> None:
+        node = self.root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node.setdefault("\0", payload)
+
+    def longest(self, text: str, i: int) -> tuple[int, object]:
+        node, best, payload = self.root, 0, None
+        j = i
+        while j < len(text) and text[j] in node:
+            node = node[text[j]]
+            j += 1
+            if "\0" in node:
+                best, payload = j - i, node["\0"]
+        return best, payload
+
+
+@dataclass
+class Lexicons:
+    names: Trie
+    alias_to_canonical: dict[str, str]
+    inst_suffixes: list[str]
+    risky_suffixes: set[str]
+    prog_suffixes: list[str]
+    stop_tokens: list[str]
+    generic: set[str]
+    places: set[str]
+    known_prefixes: set[str]
+    person_titles: list[str]
+    surnames: str
+    double_surnames: list[str]
+    latin_names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    strong_suffixes: set[str] = field(default_factory=set)
+
+
+def _read_tsv(path: Path) -> list[tuple[str, list[str]]]:
+    rows = []
+    for line in read_lexicon_lines(path):
+        parts = line.split("\t")
+        canonical = parts[0].strip()
+        aliases = [a.strip() for a in parts[1].split("|")] if len(parts) > 1 else []
+        if canonical:
+            rows.append((canonical, [a for a in aliases if a and a != canonical]))
+    return rows
+
+
+def _suffixes(path: Path) -> tuple[list[str], set[str]]:
+    out, risky = [], set()
+    if not path.exists():
+        return out, risky
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        word = raw.split("#", 1)[0].strip()
+        if word:
+            out.append(word)
+            if "RISKY" in raw:
+                risky.add(word)
+    return sorted(set(out), key=len, reverse=True), risky
+
+
+@lru_cache(maxsize=2)
+def load_lexicons(config_key: str, settings: Settings) -> Lexicons:
+    cfg = settings["nlp"]
+    data = load_toml_data(str(settings.path(cfg["entity_patterns"])))
+    trie = Trie()
+    alias: dict[str, str] = {}
+    latin: dict[str, tuple[str, str]] = {}
+    for kind, key in (("INSTITUTION", "institutions"), ("PROGRAMME", "programmes")):
+        for canonical, aliases in _read_tsv(settings.path(cfg[key])):
+            for name in [canonical, *aliases]:
+                if re.fullmatch(r"[A-Za-z0-9·&\-\. ]+", name):
+                    latin[name] = (kind, canonical)
+                    continue
+                if len(name) < 2:
+                    continue
+                trie.add(name, (kind, canonical))
+                alias[name] = canonical
+    for canonical, aliases in _read_tsv(settings.path(cfg["aliases"])) if settings.path(cfg["aliases"]).exists() else []:
+        for name in aliases:
+            alias[name] = canonical
+    places = set()
+    for name in read_lexicon_lines(settings.path(cfg["places"])):
+        name = name.strip()
+        if len(name) >= 2:
+            places.add(name)
+            trie.add(name, ("GPE", name))
+    inst, risky = _suffixes(settings.path(cfg["institution_suffixes"]))
+    prog, _ = _suffixes(settings.path(cfg["programme_suffixes"]))
+    rules = data["rules"]
+    generic = set(rules["generic_institutions"]) | set(rules["generic_programmes"])
+    known_prefixes = {"国家", "中国", "中央", "国务院", "全国", "中共", "中华", "国际", "世界", "亚洲", "欧洲", "美国", "联合国"}
+    return Lexicons(trie, alias, inst, risky, prog, sorted(rules["stop_tokens"], key=len, reverse=True), generic,
+                    places, known_prefixes, sorted(rules["person_titles"], key=len, reverse=True),
+                    data["person"]["surnames"], data["person"]["double_surnames"], latin,
+                    set(rules["strong_suffixes"]))
+
+
+_TITLE = re.compile(r"《[^《》\n]{1,60}》")
+_QUOTED_PLAN = re.compile(r"“[^“”\n]{1,16}”[\u4e00-\u9fff]{0,12}?(?:规划纲要|规划|计划|工程|行动|战略|项目|倡议|纲要|专项|行动计划)")
+_PLAN_DASH = re.compile(r"[\u4e00-\u9fff]{2,8}20\d\d[—–\-]+(?:“[^”]{1,20}”)?[\u4e00-\u9fff]{0,8}?(?:重大项目|重大专项|计划|工程)")
+_BRACKET = re.compile(r"[（(]\s*([^（）()\n]{1,40}?)\s*[）)]")
+
+
+class EntityRules:
+    """Finds rule mentions in a text. Built once per process from the lexicons named in settings."""
+
+    def __init__(self, settings: Settings):
+        self.lex = load_lexicons(settings.version, settings)
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _free(self, taken: list[bool], s: int, e: int) -> bool:
+        return 0 <= s < e <= len(taken) and not any(taken[s:e])
+
+    def _take(self, taken: list[bool], s: int, e: int) -> None:
+        for k in range(s, e):
+            taken[k] = True
+
+    def _left_name(self, text: str, end_of_prefix: int, max_chars: int = 16) -> int:
+        """Start of the name whose prefix ends at end_of_prefix: extend left within the clause, stop at stop
+        tokens (function words, verbs of founding and policy)."""
+        start = end_of_prefix
+        while start > 0 and end_of_prefix - start < max_chars and text[start - 1] not in _CLAUSE_STOP:
+            start -= 1
+        segment = text[start:end_of_prefix]
+        cut = 0
+        for tok in self.lex.stop_tokens:
+            idx = segment.rfind(tok)
+            if idx >= 0 and idx + len(tok) > cut:
+                cut = idx + len(tok)
+        return start + cut
+
+    def _anchored(self, name: str) -> bool:
+        """A candidate built by a risky suffix needs a proper-name start: a place, a known institution, a
+        national prefix, Latin letters."""
+        if re.match(r"[A-Za-z]", name):
+            return True
+        if any(name.startswith(p) for p in self.lex.known_prefixes):
+            return True
+        n, _ = self.lex.names.longest(name, 0)
+        return n >= 2
+
+    # -- main ----------------------------------------------------------------------------------------------
+    def find(self, text: str) -> list[Mention]:
+        lex = self.lex
+        taken = [False] * len(text)
+        out: list[Mention] = []
+
+        def add(m: Mention) -> bool:
+            if not self._free(taken, m.start, m.end):
+                return False
+            self._take(taken, m.start, m.end)
+            out.append(m)
+            return True
+
+        for f in find_figures(text):
+            add(Mention(f.start, f.end, "FIGURE", "pattern", f.text, f.value, f.unit, f.approx, f.bound))
+        for d in find_dates(text):
+            if text[d.end:d.end + 1] in ("年",):
+                continue
+            add(Mention(d.start, d.end, "DATE", "pattern", d.text, date_iso=d.iso, date_precision=d.precision))
+        for m in _TITLE.finditer(text):
+            add(Mention(m.start(), m.end(), "PROGRAMME", "pattern", m.group()))
+        for rx in (_QUOTED_PLAN, _PLAN_DASH):
+            for m in rx.finditer(text):
+                s = m.start()
+                if rx is _PLAN_DASH:
+                    s = self._left_name(text, m.start() + 2, 8) if False else m.start()
+                add(Mention(s, m.end(), "PROGRAMME", "pattern", text[s:m.end()]))
+        # Gazetteer, longest match at each position.
+        i = 0
+        while i < len(text):
+            if taken[i]:
+                i += 1
+                continue
+            n, payload = lex.names.longest(text, i)
+            if n:
+                kind, canonical = payload
+                # Extend a known name by an institution suffix right after it (北京 + 大学 is in the
+                # gazetteer already; 清华大学 + 出版社 is not): let the suffix rule handle those below.
+                if kind == "GPE" and self._suffix_at(text, i + n):
+                    i += 1 if False else 0
+                    i += n
+                    continue
+                add(Mention(i, i + n, kind, "gazetteer", canonical))
+                i += n
+            else:
+                i += 1
+        # Latin names and acronyms from the gazetteer (NIST, DARPA, IBM).
+        for m in re.finditer(_LATIN_ABBR, text):
+            word = m.group().rstrip(".-")
+            if word in lex.latin_names and not (m.start() > 0 and text[m.start() - 1].isalpha() and text[m.start() - 1].isascii()):
+                kind, canonical = lex.latin_names[word]
+                add(Mention(m.start(), m.start() + len(word), kind, "gazetteer", canonical))
+        self._suffix_rules(text, taken, add)
+        self._brackets(text, taken, out, add)
+        self._persons(text, taken, add)
+        return sorted(out, key=lambda m: m.start)
+
+    def _suffix_at(self, text: str, pos: int) -> Optional[str]:
+        for suf in self.lex.inst_suffixes:
+            if text.startswith(suf, pos):
+                return suf
+        return None
+
+    def _suffix_rules(self, text: str, taken: list[bool], add) -> None:
+        lex = self.lex
+        for kind, suffixes in (("INSTITUTION", lex.inst_suffixes), ("PROGRAMME", lex.prog_suffixes)):
+            for suf in suffixes:
+                pos = text.find(suf)
+                while pos >= 0:
+                    end = pos + len(suf)
+                    if any(taken[pos:end]):
+                        pos = text.find(suf, pos + 1)
+                        continue
+                    start = self._left_name(text, pos)
+                    # Absorb a gazetteer name that ends right where we start (北京 + 量子信息科学研究院).
+                    name = text[start:end]
+                    if (end - start) - len(suf) >= 2 and name not in lex.generic and not any(taken[start:pos]) \
+                            and not re.fullmatch(r"[\d\s]+.*", name[:1]):
+                        if (suf in lex.strong_suffixes and kind == "INSTITUTION" and suf not in lex.risky_suffixes) \
+                                or self._anchored(name):
+                            canonical = lex.alias_to_canonical.get(name, name)
+                            add(Mention(start, end, kind, "suffix", canonical))
+                    pos = text.find(suf, end)
+
+    def _brackets(self, text: str, taken: list[bool], out: list[Mention], add) -> None:
+        """NAME（ABBR） and ABBR（NAME）: both mentions, one canonical name (the full Chinese one)."""
+        by_end = {m.end: m for m in out}
+        by_start = {m.start: m for m in out}
+        for m in _BRACKET.finditer(text):
+            inner_s, inner_e = m.start(1), m.end(1)
+            inner = m.group(1)
+            before = by_end.get(m.start())
+            if before and before.type in ("INSTITUTION", "PROGRAMME") and re.fullmatch(_LATIN_ABBR, inner):
+                # 国家标准技术研究院（NIST）
+                add(Mention(inner_s, inner_e, before.type, "bracket", before.canonical))
+                continue
+            if before is None:
+                # ABBR(全称): the abbreviation stands before the bracket.
+                lm = re.search(_LATIN_ABBR + r"$", text[:m.start()])
+                inner_m = by_start.get(inner_s)
+                if lm and inner_m and inner_m.end == inner_e and inner_m.type in ("INSTITUTION", "PROGRAMME"):
+                    add(Mention(lm.start(), lm.end(), inner_m.type, "bracket", inner_m.canonical))
+
+    def _persons(self, text: str, taken: list[bool], add) -> None:
+        lex = self.lex
+        for title in lex.person_titles:
+            pos = text.find(title)
+            while pos >= 0:
+                for n in (3, 2, 4):
+                    s = pos - n
+                    if s < 0:
+                        continue
+                    cand = text[s:pos]
+                    if not re.fullmatch(r"[\u4e00-\u9fff]+", cand):
+                        continue
+                    ok = (cand[0] in lex.surnames and n in (2, 3)) or (n in (3, 4) and cand[:2] in lex.double_surnames)
+                    if ok and self._free(taken, s, pos) and (s == 0 or text[s - 1] in _CLAUSE_STOP or text[s - 1] in "由和与及、等的"):
+                        add(Mention(s, pos, "PERSON", "pattern", cand))
+                        break
+                pos = text.find(title, pos + 1)
