@@ -27,7 +27,9 @@ def dump_sklearn(obj: Any, path: Path) -> str:
     import skops.io as sio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(obj, path)
+    import zipfile
+
+    sio.dump(obj, path, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
     return sha256_of(path)
 
 

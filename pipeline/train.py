@@ -137,7 +137,7 @@ def _card(meta: dict) -> str:
 
 - **Model:** scikit-learn Pipeline: TF-IDF over jieba word 1–2-grams and character 1–3-grams, the nearest
   section heading (char n-grams and a cue category), relative position, length and cue-lexicon counts
-  (configs/lexicons/cues.toml); logistic regression with balanced class weights, probabilities calibrated by
+  (configs/lexicons/cues.toml); a linear SVM with balanced class weights, probabilities calibrated by
   CalibratedClassifierCV ({meta['params']['calibration']}, {meta['params']['calibration_folds']} folds).
   Sentences and passages share the model; a passage's label mixes its own and its sentences' probabilities.
 - **Format:** `{meta['format_version']}`, stored with skops (no pickle), SHA-256 in meta.json, checked on load.

@@ -1,0 +1,116 @@
+"""Orchestration of one document: ingest → nlp → classify → Document. Also `annotate` for clean passages."""
+from __future__ import annotations
+
+import hashlib
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, Union
+
+from pipeline.classify.actor import detect_actors
+from pipeline.classify.features import Item
+from pipeline.config import Settings, load_settings
+from pipeline.export import SCHEMA_VERSION
+from pipeline.ingest import ingest
+from pipeline.nlp.linking import link_document
+from pipeline.records import CleanDocument, Document, Entity, Passage, Sentence
+from pipeline.sentences import split_sentences
+
+try:
+    PIPELINE_VERSION = version("policyminer")
+except PackageNotFoundError:  # running from a source checkout
+    PIPELINE_VERSION = "0.1.0"
+
+
+def _stages(settings: Settings):
+    from pipeline.classify.model import get_classifier
+    from pipeline.nlp.pipeline import get_nlp_stage
+
+    return get_nlp_stage(settings), get_classifier(settings)
+
+
+def analyse(clean: CleanDocument, settings: Optional[Settings] = None) -> Document:
+    """NLP and classification over a cleaned document."""
+    settings = settings or load_settings()
+    nlp, classifier = _stages(settings)
+    texts = [p.text for p in clean.paragraphs]
+    headings: list[Optional[str]] = []
+    current = None
+    for p in clean.paragraphs:
+        headings.append(current)
+        if p.kind == "heading":
+            current = p.text
+    n = len(texts)
+    positions = [i / max(n - 1, 1) for i in range(n)]
+    passages = tag_passages(texts, headings, positions, settings, kinds=[p.kind for p in clean.paragraphs],
+                            offsets=[(p.start, p.end) for p in clean.paragraphs])
+    entity_lists = nlp.entities(texts)
+    entities = link_document([e for ents in entity_lists for e in ents], nlp.alias_to_canonical)
+    return Document(
+        doc_id=hashlib.sha256(clean.body.encode("utf-8")).hexdigest()[:16], source=clean.source,
+        title=clean.title, title_raw=clean.title_raw, title_restored=clean.title_restored,
+        published_at=clean.published_at, language=clean.language, removed=clean.removed, passages=passages,
+        entities=entities, author=clean.author, publisher=clean.publisher, schema_version=SCHEMA_VERSION,
+        pipeline_version=PIPELINE_VERSION)
+
+
+def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positions: Sequence[float],
+                 settings: Settings, *, kinds: Optional[Sequence[str]] = None,
+                 offsets: Optional[Sequence[tuple[int, int]]] = None) -> list[Passage]:
+    _, classifier = _stages(settings)
+    items = [Item(t, h, pos) for t, h, pos in zip(texts, headings, positions)]
+    sent_spans = [split_sentences(t) or [(0, len(t))] for t in texts]
+    sent_items = [[Item(t[s:e], h, pos, True) for s, e in spans] for t, h, pos, spans in zip(texts, headings, positions, sent_spans)]
+    p_preds, s_preds = classifier.classify(items, sent_items)
+    actors = detect_actors(texts, settings)
+    out = []
+    for i, text in enumerate(texts):
+        sentences = [Sentence(text[s:e], s, e, sp.label, sp.scores) for (s, e), sp in zip(sent_spans[i], s_preds[i])]
+        start, end = offsets[i] if offsets else (0, len(text))
+        out.append(Passage(index=i, text=text, start=start, end=end, kind=(kinds[i] if kinds else "paragraph"),
+                           heading=headings[i], label=p_preds[i].label, secondary=p_preds[i].secondary,
+                           scores=p_preds[i].scores, actor=actors[i], sentences=sentences))
+    return out
+
+
+def process(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: Optional[str] = None,
+            settings: Optional[Settings] = None, kind: Optional[str] = None) -> Document:
+    """One file (path), bytes or str → Document. Raises IngestError for input that cannot be a document."""
+    settings = settings or load_settings()
+    clean = ingest(source, name=name, url=url, kind=kind, settings=settings)
+    return analyse(clean, settings)
+
+
+def annotate(records: Iterable[dict], *, settings: Optional[Settings] = None) -> list[dict]:
+    """Tag passages given as text: records {"id", "text"} (optionally "doc", "heading") come back with label,
+    secondary, scores, sentences and entities; offsets are relative to each record's text. Records of the same
+    "doc" are taken as one document in the given order (for position and heading context)."""
+    settings = settings or load_settings()
+    nlp, _ = _stages(settings)
+    records = list(records)
+    by_doc: dict = {}
+    for i, r in enumerate(records):
+        by_doc.setdefault(r.get("doc", f"\0{i}"), []).append(i)
+    positions = [0.0] * len(records)
+    for idxs in by_doc.values():
+        for k, i in enumerate(idxs):
+            positions[i] = k / max(len(idxs) - 1, 1) if len(idxs) > 1 else 0.0
+    texts = [str(r.get("text") or "") for r in records]
+    headings = [r.get("heading") for r in records]
+    passages = tag_passages(texts, headings, positions, settings)
+    entity_lists = nlp.entities(texts)
+    out = []
+    for r, p, ents in zip(records, passages, entity_lists):
+        ents = link_document(ents, nlp.alias_to_canonical)
+        rec = dict(r)
+        rec.update(label=p.label, secondary=p.secondary, scores=p.scores, actor=p.actor,
+                   sentences=[{"text": s.text, "start": s.start, "end": s.end, "label": s.label, "scores": s.scores}
+                              for s in p.sentences],
+                   entities=[_entity_dict(e) for e in ents])
+        out.append(rec)
+    return out
+
+
+def _entity_dict(e: Entity) -> dict:
+    d = {k: getattr(e, k) for k in ("text", "type", "start", "end", "canonical", "source", "value", "unit", "approx",
+                                     "bound", "date_iso", "date_precision")}
+    return d

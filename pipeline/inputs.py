@@ -1,0 +1,125 @@
+"""Input discovery for batches, streamed: files, folders (recursive), globs, file lists, stdin, JSONL crawl
+records ({url, html} or {url, text}) and WARC files. Each unit of work has a stable key."""
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+DOC_SUFFIXES = {".html", ".htm", ".shtml", ".xhtml", ".txt", ".text", ".md", ""}
+CONTAINER_SUFFIXES = {".jsonl", ".warc", ".gz"}
+
+
+@dataclass
+class Unit:
+    """One document to process: a file, or one record inside a JSONL or WARC file."""
+    key: str  # path, or path#N for the N-th record of a container
+    path: str
+    content: Optional[bytes | str] = None  # set for container records
+    url: Optional[str] = None
+    kind: Optional[str] = None  # html | text, when the container says
+    error: Optional[str] = None  # a unit that failed before processing (missing path, bad record)
+
+
+def _is_gold_or_hidden(p: Path) -> bool:
+    return p.name.startswith(".") or ".gold." in p.name or p.name.endswith((".json", ".tsv", ".py", ".md", ".csv", ".parquet"))
+
+
+def expand(inputs: Iterable[str]) -> Iterator[Unit]:
+    """Files in the order given; folders walked recursively in sorted order; globs expanded sorted."""
+    for raw in inputs:
+        raw = raw.strip()
+        if not raw:
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    fp = Path(root) / name
+                    if _is_gold_or_hidden(fp) or fp.suffix.lower() not in DOC_SUFFIXES | CONTAINER_SUFFIXES:
+                        continue
+                    yield from _units_of_file(fp)
+        elif p.exists():
+            yield from _units_of_file(p)
+        elif any(ch in raw for ch in "*?["):
+            matches = sorted(glob.glob(raw, recursive=True))
+            if not matches:
+                yield Unit(key=raw, path=raw, error="no file matches this pattern")
+            for m in matches:
+                if Path(m).is_file():
+                    yield from _units_of_file(Path(m))
+        else:
+            yield Unit(key=raw, path=raw, error="no such file or folder")
+
+
+def _units_of_file(p: Path) -> Iterator[Unit]:
+    name = p.name.lower()
+    if name.endswith(".jsonl"):
+        yield from _jsonl_records(p)
+    elif name.endswith((".warc", ".warc.gz")):
+        yield from _warc_records(p)
+    else:
+        yield Unit(key=str(p), path=str(p))
+
+
+def _jsonl_records(p: Path) -> Iterator[Unit]:
+    try:
+        fh = open(p, encoding="utf-8", errors="replace")
+    except OSError as exc:
+        yield Unit(key=str(p), path=str(p), error=f"cannot read: {exc.strerror}")
+        return
+    with fh:
+        for no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            key = f"{p}#{no}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Unit(key=key, path=str(p), error=f"line {no}: invalid JSON ({exc.msg})")
+                continue
+            if not isinstance(rec, dict) or not (rec.get("html") or rec.get("text")):
+                yield Unit(key=key, path=str(p), error=f"line {no}: record has neither 'html' nor 'text'")
+                continue
+            kind = "html" if rec.get("html") else "text"
+            yield Unit(key=key, path=str(p), content=rec.get("html") or rec.get("text"), url=rec.get("url"), kind=kind)
+
+
+def _warc_records(p: Path) -> Iterator[Unit]:
+    try:
+        from warcio.archiveiterator import ArchiveIterator
+    except ImportError:
+        yield Unit(key=str(p), path=str(p), error="WARC input needs the 'warcio' package")
+        return
+    try:
+        with open(p, "rb") as fh:
+            for no, record in enumerate(ArchiveIterator(fh), 1):
+                if record.rec_type != "response":
+                    continue
+                ctype = (record.http_headers.get_header("Content-Type") if record.http_headers else "") or ""
+                if "html" not in ctype and "text" not in ctype:
+                    continue
+                url = record.rec_headers.get_header("WARC-Target-URI")
+                body = record.content_stream().read()
+                yield Unit(key=f"{p}#{no}", path=str(p), content=body, url=url, kind="html" if "html" in ctype else "text")
+    except Exception as exc:  # a corrupt archive ends its own records, not the batch
+        yield Unit(key=f"{p}#error", path=str(p), error=f"unreadable WARC: {type(exc).__name__}: {exc}")
+
+
+def read_list(path: str) -> Iterator[str]:
+    """Lines of a file list; '-' reads standard input."""
+    import sys
+
+    fh = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    try:
+        for line in fh:
+            if line.strip() and not line.lstrip().startswith("#"):
+                yield line.strip()
+    finally:
+        if fh is not sys.stdin:
+            fh.close()
