@@ -188,7 +188,8 @@ def cmd_train(args, argv) -> int:
 
     settings = load_settings(args.config)
     if args.what == "classifier":
-        from pipeline.train import train_classifier, train_classifier_with_corrections
+        from pipeline.retrain import train_classifier_with_corrections
+        from pipeline.train import train_classifier
 
         if args.with_corrections:
             report = train_classifier_with_corrections(args.with_corrections, settings=settings,

@@ -49,26 +49,75 @@ def validate(record: dict) -> None:
     jsonschema.validate(record, schema(), cls=jsonschema.Draft202012Validator)
 
 
+def _export_error(path, exc: OSError) -> ExportError:
+    return ExportError(f"{path}: cannot write output: {exc.strerror or exc}")
+
+
 def atomic_write(path: Path, write) -> None:
     """Call write(fh) on a temp file beside `path`, fsync, then rename over `path`."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise ExportError(f"{path}: cannot write output: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
+    with StagedOutputs(Path(path).parent) as staged:
+        staged.write_text(Path(path).name, write)
+
+
+class StagedOutputs:
+    """A set of outputs written under temporary names in one folder and renamed over the final names together
+    at `commit()`, so a crash or a full disk while writing leaves every previous output as it was. Leaving the
+    `with` block commits; an exception discards the temporary files."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.temps: dict[str, str] = {}  # final name → temp path, in the order the files were staged
+
+    def temp(self, name: str) -> str:
+        """A fresh temporary path for output `name` (created empty)."""
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ExportError(f"{path}: cannot write output: {exc.strerror or exc}") from None
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.out_dir)
+            os.close(fd)
+        except OSError as exc:
+            raise _export_error(self.out_dir / name, exc) from None
+        self.temps[name] = tmp
+        return tmp
+
+    def write_text(self, name: str, write) -> None:
+        """Call write(fh) on the staged text file for `name` and fsync it."""
+        tmp = self.temp(name)
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise _export_error(self.out_dir / name, exc) from None
+
+    def commit(self) -> None:
+        for name, tmp in list(self.temps.items()):
+            try:
+                os.replace(tmp, self.out_dir / name)
+            except OSError as exc:
+                raise _export_error(self.out_dir / name, exc) from None
+            del self.temps[name]
+
+    def discard(self) -> None:
+        for tmp in self.temps.values():
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        self.temps.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            try:
+                self.commit()
+            finally:
+                self.discard()
+        else:
+            self.discard()
+        return False
 
 
 def passage_rows(docs: Iterable[dict]) -> Iterator[dict]:
@@ -93,10 +142,16 @@ def write_tables(docs: list[dict], out_dir: Path) -> None:
     """passages.csv/.parquet and entities.csv/.parquet from the documents' dicts."""
     import pandas as pd
 
-    for name, rows, cols in (("passages", passage_rows(docs), PASSAGE_COLUMNS), ("entities", entity_rows(docs), ENTITY_COLUMNS)):
-        frame = pd.DataFrame(list(rows), columns=cols)
-        atomic_write(out_dir / f"{name}.csv", lambda fh, f=frame: f.to_csv(fh, index=False))
-        _atomic_parquet(frame, out_dir / f"{name}.parquet")
+    with StagedOutputs(out_dir) as staged:
+        for name, rows, cols in (("passages", passage_rows(docs), PASSAGE_COLUMNS),
+                                 ("entities", entity_rows(docs), ENTITY_COLUMNS)):
+            frame = pd.DataFrame(list(rows), columns=cols)
+            staged.write_text(f"{name}.csv", lambda fh, f=frame: f.to_csv(fh, index=False))
+            tmp = staged.temp(f"{name}.parquet")
+            try:
+                frame.to_parquet(tmp, index=False)
+            except OSError as exc:
+                raise _export_error(Path(out_dir) / f"{name}.parquet", exc) from None
 
 
 def iter_documents(path: Path) -> Iterator[dict]:
@@ -106,22 +161,22 @@ def iter_documents(path: Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
-def write_tables_streaming(docs_path: Path, out_dir: Path, batch: int = 500) -> None:
-    """passages and entities tables from documents.jsonl, in batches: memory does not grow with the run."""
+def write_tables_streaming(docs_path: Path, out_dir: Path, batch: int = 500, *,
+                           staged: "StagedOutputs | None" = None) -> None:
+    """passages and entities tables (CSV and Parquet) from a documents.jsonl file, in batches: memory does not
+    grow with the run. With `staged`, the files join that set (the caller commits); else they are committed here."""
+    if staged is None:
+        with StagedOutputs(out_dir) as own:
+            return write_tables_streaming(docs_path, out_dir, batch, staged=own)
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     for name, row_fn, cols in (("passages", passage_rows, PASSAGE_COLUMNS), ("entities", entity_rows, ENTITY_COLUMNS)):
-        csv_path, pq_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
+        csv_tmp, pq_tmp = staged.temp(f"{name}.csv"), staged.temp(f"{name}.parquet")
+        schema_pa = _arrow_schema(name)
         try:
-            fd, csv_tmp = tempfile.mkstemp(prefix=f".{csv_path.name}.", dir=out_dir)
-            os.close(fd)
-            fd, pq_tmp = tempfile.mkstemp(prefix=f".{pq_path.name}.", dir=out_dir)
-            os.close(fd)
-            writer = None
-            schema_pa = _arrow_schema(name)
-            with open(csv_tmp, "w", encoding="utf-8", newline="") as fh:
+            with open(csv_tmp, "w", encoding="utf-8", newline="") as fh, pq.ParquetWriter(pq_tmp, schema_pa) as writer:
                 header = True
                 docs = iter_documents(docs_path)
                 while True:
@@ -131,23 +186,13 @@ def write_tables_streaming(docs_path: Path, out_dir: Path, batch: int = 500) -> 
                     frame = pd.DataFrame(list(row_fn(chunk)), columns=cols)
                     frame.to_csv(fh, index=False, header=header)
                     header = False
-                    table = pa.Table.from_pandas(frame, schema=schema_pa, preserve_index=False)
-                    writer = writer or pq.ParquetWriter(pq_tmp, schema_pa)
-                    writer.write_table(table)
+                    writer.write_table(pa.Table.from_pandas(frame, schema=schema_pa, preserve_index=False))
                 if header:
                     pd.DataFrame(columns=cols).to_csv(fh, index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(pq_tmp, schema_pa)
-            writer.close()
-            os.replace(csv_tmp, csv_path)
-            os.replace(pq_tmp, pq_path)
+                fh.flush()
+                os.fsync(fh.fileno())
         except OSError as exc:
-            for tmp in (csv_tmp, pq_tmp):
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-            raise ExportError(f"{out_dir / name}: cannot write output: {exc.strerror or exc}") from None
+            raise _export_error(Path(out_dir) / name, exc) from None
 
 
 def _arrow_schema(name: str):
@@ -163,16 +208,16 @@ def _arrow_schema(name: str):
 
 
 def _atomic_parquet(frame, path: Path) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ExportError(f"{path}: cannot write output: {exc.strerror or exc}") from None
+    with StagedOutputs(Path(path).parent) as staged:
+        tmp = staged.temp(Path(path).name)
+        try:
+            frame.to_parquet(tmp, index=False)
+        except OSError as exc:
+            raise _export_error(path, exc) from None
 
 
-def write_documents(lines: Iterable[str], path: Path) -> int:
+def write_documents(lines: Iterable[str], path: Path, *, staged: "StagedOutputs | None" = None) -> int:
+    """documents.jsonl from JSON lines; returns the number of lines. With `staged`, the caller commits."""
     count = 0
 
     def write(fh):
@@ -182,9 +227,34 @@ def write_documents(lines: Iterable[str], path: Path) -> int:
             fh.write("\n")
             count += 1
 
-    atomic_write(path, write)
+    if staged is None:
+        atomic_write(path, write)
+    else:
+        staged.write_text(Path(path).name, write)
     return count
 
 
-def write_json(obj: dict, path: Path) -> None:
-    atomic_write(path, lambda fh: json.dump(obj, fh, ensure_ascii=False, indent=2))
+def write_json(obj: dict, path: Path, *, staged: "StagedOutputs | None" = None) -> None:
+    """A JSON object, indented. Values that are iterators (generators) are streamed as arrays, one compact item
+    per line, so a run.json listing a million inputs is written without holding them."""
+
+    def write(fh):
+        fh.write("{")
+        for i, (key, value) in enumerate(obj.items()):
+            fh.write(("," if i else "") + "\n  " + json.dumps(key) + ": ")
+            if isinstance(value, Iterator):
+                fh.write("[")
+                n = 0
+                for item in value:
+                    fh.write(("," if n else "") + "\n    " + json.dumps(item, ensure_ascii=False))
+                    n += 1
+                fh.write("\n  ]" if n else "]")
+            else:
+                text = json.dumps(value, ensure_ascii=False, indent=2)
+                fh.write(text.replace("\n", "\n  "))
+        fh.write("\n}\n")
+
+    if staged is None:
+        atomic_write(path, write)
+    else:
+        staged.write_text(Path(path).name, write)

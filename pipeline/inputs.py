@@ -57,6 +57,45 @@ def expand(inputs: Iterable[str]) -> Iterator[Unit]:
             yield Unit(key=raw, path=raw, error="no such file or folder")
 
 
+def count_units(inputs: Iterable[str]) -> Optional[int]:
+    """How many units `expand(inputs)` will yield, found quickly (file names only; JSONL lines are counted, which
+    reads those files once). None when a WARC file is among the inputs: counting its records means parsing it."""
+    n = 0
+    for raw in inputs:
+        raw = raw.strip()
+        if not raw:
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            files = []
+            for root, dirs, names in os.walk(p):
+                files.extend(Path(root) / name for name in names)
+            files = [f for f in files if not _is_gold_or_hidden(f) and f.suffix.lower() in DOC_SUFFIXES | CONTAINER_SUFFIXES]
+        elif p.exists():
+            files = [p]
+        elif any(ch in raw for ch in "*?["):
+            files = [Path(m) for m in glob.glob(raw, recursive=True) if Path(m).is_file()] or [None]
+        else:
+            files = [None]
+        for f in files:
+            name = f.name.lower() if f is not None else ""
+            if name.endswith((".warc", ".warc.gz")):
+                return None
+            if name.endswith(".jsonl"):
+                n += _count_jsonl(f)
+            else:
+                n += 1
+    return n
+
+
+def _count_jsonl(p: Path) -> int:
+    try:
+        with open(p, "rb") as fh:
+            return sum(1 for line in fh if line.strip()) or 1
+    except OSError:
+        return 1
+
+
 def _units_of_file(p: Path) -> Iterator[Unit]:
     name = p.name.lower()
     if name.endswith(".jsonl"):
@@ -73,10 +112,12 @@ def _jsonl_records(p: Path) -> Iterator[Unit]:
     except OSError as exc:
         yield Unit(key=str(p), path=str(p), error=f"cannot read: {exc.strerror}")
         return
+    found = 0
     with fh:
         for no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
+            found += 1
             key = f"{p}#{no}"
             try:
                 rec = json.loads(line)
@@ -88,6 +129,8 @@ def _jsonl_records(p: Path) -> Iterator[Unit]:
                 continue
             kind = "html" if rec.get("html") else "text"
             yield Unit(key=key, path=str(p), content=rec.get("html") or rec.get("text"), url=rec.get("url"), kind=kind)
+    if not found:
+        yield Unit(key=str(p), path=str(p), error="empty JSONL file: no records")
 
 
 def _warc_records(p: Path) -> Iterator[Unit]:
@@ -96,6 +139,7 @@ def _warc_records(p: Path) -> Iterator[Unit]:
     except ImportError:
         yield Unit(key=str(p), path=str(p), error="WARC input needs the 'warcio' package")
         return
+    found = 0
     try:
         with open(p, "rb") as fh:
             for no, record in enumerate(ArchiveIterator(fh), 1):
@@ -106,9 +150,13 @@ def _warc_records(p: Path) -> Iterator[Unit]:
                     continue
                 url = record.rec_headers.get_header("WARC-Target-URI")
                 body = record.content_stream().read()
+                found += 1
                 yield Unit(key=f"{p}#{no}", path=str(p), content=body, url=url, kind="html" if "html" in ctype else "text")
     except Exception as exc:  # a corrupt archive ends its own records, not the batch
         yield Unit(key=f"{p}#error", path=str(p), error=f"unreadable WARC: {type(exc).__name__}: {exc}")
+        return
+    if not found:  # an input must be accounted for even when it holds nothing to process
+        yield Unit(key=str(p), path=str(p), error="unreadable WARC: no HTML or text response records")
 
 
 def read_list(path: str) -> Iterator[str]:

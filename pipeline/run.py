@@ -1,8 +1,8 @@
-"""Batch runs: input discovery, the run store, workers (local processes or Dask), progress, outputs.
+"""Batch runs: the run store, workers (in-process, local processes or Dask), progress, outputs.
 
-Work is done in chunks of units in discovery order. For each chunk: ingest in parallel, near-duplicate check
-in the parent (in order, so the first copy wins), analyse the non-duplicates in parallel, commit each unit to
-the store. Outputs are then written from the store, atomically. Memory is bounded by the chunk size."""
+Units stream from `inputs.expand` through a bounded window: ingest in a worker, near-duplicate check here in
+input order (the first copy wins), analysis in a worker, commit to the store in input order. Outputs are then
+written from the store, staged and renamed together. Memory is bounded by the window, not the batch."""
 from __future__ import annotations
 
 import hashlib
@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import uuid
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -90,7 +91,7 @@ class _Alarm:
 
 
 def ingest_unit(args: tuple) -> dict:
-    """Phase 1 in a worker: a unit → its CleanDocument (as a dict) and MinHash, or a failure."""
+    """Phase 1 in a worker: a unit → its CleanDocument and MinHash signature, or a failure."""
     unit, config_file = args
     from pipeline.ingest import IngestError, ingest
     from pipeline.ingest.dedup import signature
@@ -111,7 +112,8 @@ def ingest_unit(args: tuple) -> dict:
                 "reason": exc.reason, "seconds": time.perf_counter() - started}
     except DocTimeout as exc:
         return {"key": unit.key, "status": "failed", "reason": str(exc), "seconds": time.perf_counter() - started}
-    except (MemoryError, RecursionError, ValueError, UnicodeError, OSError) as exc:
+    except Exception as exc:  # one bad document must not end the batch; the reason names the error
+        log.debug("ingest of %s failed", unit.key, exc_info=True)
         return {"key": unit.key, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:300],
                 "seconds": time.perf_counter() - started}
     return {"key": unit.key, "status": "ok", "clean": clean, "minhash": None if sig is None else sig.tobytes(),
@@ -119,79 +121,160 @@ def ingest_unit(args: tuple) -> dict:
 
 
 def analyse_unit(args: tuple) -> dict:
-    """Phase 2 in a worker: CleanDocument → Document dict."""
+    """Phase 2 in a worker: CleanDocument → the Document's JSON line (serialised here, in parallel)."""
     key, clean, config_file = args
     from pipeline.core import analyse
+    from pipeline.export import dumps_dict
 
     settings = _settings_for(config_file)
     started = time.perf_counter()
     try:
         with _Alarm(settings["limits"]["doc_timeout"]):
             doc = analyse(clean, settings)
+            line = dumps_dict(doc.to_dict())
     except DocTimeout as exc:
         return {"key": key, "status": "failed", "reason": str(exc), "seconds": time.perf_counter() - started}
-    except (MemoryError, RecursionError, ValueError) as exc:
+    except Exception as exc:
+        log.debug("analysis of %s failed", key, exc_info=True)
         return {"key": key, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:300],
                 "seconds": time.perf_counter() - started}
-    return {"key": key, "status": "processed", "doc": doc.to_dict(), "seconds": time.perf_counter() - started}
+    return {"key": key, "status": "processed", "doc_id": doc.doc_id, "doc_json": line,
+            "seconds": time.perf_counter() - started}
 
 
-# -- executors ----------------------------------------------------------------------------------------------
+# -- executors: submit(fn, arg) → a future with done()/result(); wait(futures) blocks until one is done --------
 
-class LocalExecutor:
-    """In-process for one worker (no pickling), a process pool otherwise."""
+class _Deferred:
+    """The in-process 'future': computed when first asked for, so one worker does no work ahead of need."""
 
-    def __init__(self, workers: int, config_file: Optional[str]):
-        self.workers = workers
-        self.config_file = config_file
-        self.pool = None
-        if workers > 1:
-            self.pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init, initargs=(config_file,))
+    __slots__ = ("fn", "arg", "value")
+    _UNSET = object()
 
-    def map(self, fn: Callable, items: Sequence) -> list:
-        if self.pool is None:
-            return [fn(x) for x in items]
-        return list(self.pool.map(fn, items, chunksize=max(1, len(items) // (self.workers * 4) or 1)))
+    def __init__(self, fn: Callable, arg):
+        self.fn, self.arg, self.value = fn, arg, self._UNSET
+
+    def done(self) -> bool:
+        return self.value is not self._UNSET
+
+    def result(self):
+        if self.value is self._UNSET:
+            self.value = self.fn(self.arg)
+            self.fn = self.arg = None
+        return self.value
+
+
+class InlineExecutor:
+    """One worker: the functions run in this process (models load here, once)."""
+
+    slots = 1
+
+    def submit(self, fn: Callable, arg) -> _Deferred:
+        return _Deferred(fn, arg)
+
+    def wait(self, futures: Sequence[_Deferred]) -> None:
+        for f in futures:
+            if not f.done():
+                f.result()
+                return
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        pass
+
+
+class LocalExecutor:
+    """A pool of worker processes, each loading the models once (worker_init)."""
+
+    def __init__(self, workers: int, config_file: Optional[str]):
+        self.slots = workers
+        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init, initargs=(config_file,))
+
+    def submit(self, fn: Callable, arg):
+        return self.pool.submit(fn, arg)
+
+    def wait(self, futures) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        wait(futures, return_when=FIRST_COMPLETED)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskExecutor:
-    """The same functions on a Dask distributed cluster. Each worker loads the models once (cached getters)."""
+    """The same functions on a Dask distributed cluster: `scheduler` is its address; without one a local cluster
+    of `workers` processes is started. Workers need the package (and models/, configs/) installed; each loads the
+    models once, on its first task."""
 
-    def __init__(self, scheduler: Optional[str], config_file: Optional[str]):
-        from distributed import Client
+    def __init__(self, scheduler: Optional[str], workers: int):
+        from distributed import Client, LocalCluster
 
-        self.client = Client(scheduler) if scheduler else Client(processes=True, dashboard_address=None)
-        self.config_file = config_file
+        self.cluster = None
+        if scheduler:
+            self.client = Client(scheduler)
+        else:
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=None)
+            self.client = Client(self.cluster)
+        self.slots = max(1, sum(self.client.nthreads().values()))
 
-    def map(self, fn: Callable, items: Sequence) -> list:
-        futures = self.client.map(fn, list(items), pure=False)
-        return self.client.gather(futures)
+    def submit(self, fn: Callable, arg):
+        return self.client.submit(fn, arg, pure=False)
+
+    def wait(self, futures) -> None:
+        from distributed import wait
+
+        wait(list(futures), return_when="FIRST_COMPLETED")
 
     def close(self) -> None:
         self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+class RunError(RuntimeError):
+    """The batch could not go on (a worker pool died, the store or outputs cannot be written)."""
 
 
 # -- the batch ----------------------------------------------------------------------------------------------
 
-def _chunks(it: Iterable, n: int):
-    buf = []
-    for x in it:
-        buf.append(x)
-        if len(buf) >= n:
-            yield buf
-            buf = []
-    if buf:
-        yield buf
+_TRANSIENT = ("timed out", "worker error")  # failures retried by the next run instead of being reused
+
+
+class _Entry:
+    """One unit on its way through the window: ingest → duplicate check → analysis → commit."""
+
+    __slots__ = ("unit", "fp", "seq", "stage", "future", "ingest", "result")
+
+    def __init__(self, unit: Unit, fp: str, seq: int):
+        self.unit, self.fp, self.seq = unit, fp, seq
+        self.stage = "new"  # new | ingest | analyse | final
+        self.future = None
+        self.ingest: Optional[dict] = None
+        self.result: Optional[dict] = None  # what to commit
+
+
+def _outcome_of(future) -> dict:
+    try:
+        return future.result()
+    except Exception as exc:  # the task itself crashed (a Dask worker died, an unpicklable result)
+        from concurrent.futures.process import BrokenProcessPool
+
+        if isinstance(exc, BrokenProcessPool):
+            raise RunError("a worker process died (out of memory?); re-run the same command to resume") from exc
+        return {"status": "failed", "reason": f"worker error: {type(exc).__name__}: {exc}"[:300], "seconds": 0.0}
 
 
 def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers: Optional[int] = None,
         force: bool = False, executor: str = "local", scheduler: Optional[str] = None, progress: bool = False,
-        strict: bool = False, argv: Optional[list[str]] = None, chunk: int = 64) -> RunSummary:
-    """Process a batch into out_dir. See the module docstring; returns the RunSummary also written to run.json."""
+        strict: bool = False, argv: Optional[list[str]] = None, window: Optional[int] = None) -> RunSummary:
+    """Process a batch into out_dir and return its summary (also written to run.json).
+
+    Inputs stream through a window of at most `window` units (default 8 per worker): each is ingested in a
+    worker, checked for near-duplicates here in input order (the first copy wins), analysed in a worker unless
+    it is a copy, and committed to the run store in input order. Memory is bounded by the window, and after a
+    kill the store holds a prefix of the inputs, so the next run resumes where this one stopped and ends with
+    the same outputs. Inputs whose fingerprint (size and mtime, or content hash) is in the store are not redone
+    unless `force`."""
     from pipeline.ingest.dedup import DuplicateIndex
 
     settings = load_settings(config)
@@ -202,88 +285,155 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     store.start_run(run_id, argv or [])
     started = time.time()
     workers = workers if workers is not None else (settings["run"]["workers"] or os.cpu_count() or 1)
+    workers = max(1, int(workers))
     dd = settings["dedup"]
     index = DuplicateIndex(num_perm=dd["num_perm"], threshold=dd["threshold"]) if dd["enabled"] else None
     if index is not None and not force:
         for key, blob in store.signatures():
             index.check_and_add(key, np.frombuffer(blob, dtype=np.uint64))
-    ex = DaskExecutor(scheduler, config) if executor == "dask" else LocalExecutor(workers, config)
+    if executor == "dask":
+        ex = DaskExecutor(scheduler, workers)
+    elif workers == 1:
+        ex = InlineExecutor()
+    else:
+        ex = LocalExecutor(workers, config)
+    window = window or max(8, 8 * ex.slots)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(unit="doc", desc="policyminer", file=sys.stderr, dynamic_ncols=True)
+        from pipeline.inputs import count_units
+
+        if not isinstance(inputs, (list, tuple)):
+            inputs = list(inputs)
+        bar = tqdm(total=count_units(inputs), unit=" docs", desc="policyminer", file=sys.stderr, dynamic_ncols=True,
+                   smoothing=0.1)
     counts = {"processed": 0, "skipped": 0, "failed": 0, "reused": 0}
-    seq = 0
+    pending: deque[_Entry] = deque()
+    pending_keys: set[str] = set()
+    cursor = 0  # pending[:cursor] have passed the duplicate check
+
+    def check(e: _Entry) -> None:
+        """The entry's ingest is done: record a failure, or check it for duplicates and submit its analysis."""
+        res = e.ingest = _outcome_of(e.future)
+        e.future = None
+        if res["status"] != "ok":
+            e.result = dict(status=res["status"], reason=res["reason"], seconds_ingest=res["seconds"])
+            e.stage = "final"
+            return
+        clean = res["clean"]
+        sig = np.frombuffer(res["minhash"], dtype=np.uint64) if res["minhash"] is not None else None
+        dup = None
+        if index is not None and sig is not None:
+            if e.unit.key in index.lsh.keys:  # redone because it changed: its old signature must not match it
+                index.lsh.remove(e.unit.key)
+            dup = index.check_and_add(e.unit.key, sig)
+        if dup:
+            part = {"source": asdict(clean.source), "title": clean.title, "title_raw": clean.title_raw,
+                    "title_restored": clean.title_restored, "published_at": clean.published_at,
+                    "removed": [asdict(r) for r in clean.removed], "author": clean.author,
+                    "publisher": clean.publisher}
+            e.result = dict(status="skipped", reason=f"near-duplicate of {dup}", duplicate_of=dup,
+                            content_hash=clean.content_hash, doc=part, seconds_ingest=res["seconds"],
+                            chars=len(clean.body))
+            e.stage = "final"
+            return
+        e.future = ex.submit(analyse_unit, (e.unit.key, clean, config))
+        e.stage = "analyse"
+
+    def finish(e: _Entry) -> None:
+        res = _outcome_of(e.future)
+        e.future = None
+        ires, clean = e.ingest, e.ingest["clean"]
+        common = dict(content_hash=clean.content_hash, minhash=ires["minhash"], seconds_ingest=ires["seconds"],
+                      seconds_analyse=res["seconds"], chars=len(clean.body))
+        if res["status"] != "processed":
+            e.result = dict(status="failed", reason=res["reason"], **common)
+        else:
+            e.result = dict(status="processed", doc_id=res["doc_id"], doc=res["doc_json"], **common)
+        e.stage = "final"
+
+    def pump(block: bool) -> None:
+        """Advance the window: duplicate checks in input order, then commit the finished head. With `block`,
+        wait until at least one unit is committed."""
+        nonlocal cursor
+        while True:
+            while cursor < len(pending):
+                e = pending[cursor]
+                if e.stage == "ingest":
+                    if not e.future.done():
+                        break
+                    check(e)
+                cursor += 1
+            for e in pending:
+                if e.stage == "analyse" and e.future.done():
+                    finish(e)
+            done = 0
+            if pending and pending[0].stage in ("final", "reused"):
+                with store.transaction():
+                    while pending and pending[0].stage in ("final", "reused"):
+                        commit(pending.popleft())
+                        cursor -= 1
+                        done += 1
+            if done or not block or not pending:
+                return
+            ex.wait([e.future for e in pending if e.future is not None])
+
+    def commit(e: _Entry) -> None:
+        pending_keys.discard(e.unit.key)
+        if e.stage == "reused":
+            store.mark_seen(e.unit.key, run_id, e.seq)
+            counts["reused"] += 1
+        else:
+            r = e.result
+            store.put(e.unit.key, fingerprint=e.fp, run_id=run_id, seq=e.seq, **r)
+            counts[r["status"]] += 1
+            if r["status"] == "failed":
+                log.info("%s: %s", e.unit.key, r["reason"])
+        if bar is not None:
+            bar.update(1)
+            if counts["failed"] or counts["skipped"]:
+                bar.set_postfix(failed=counts["failed"], skipped=counts["skipped"], refresh=False)
+
     try:
-        for units in _chunks(expand(inputs), chunk):
-            todo = []
-            for unit in units:
-                seq += 1
-                fp = _fingerprint(unit)
-                if unit.error:
-                    store.put(unit.key, fingerprint=fp, status="failed", reason=unit.error, run_id=run_id, seq=seq)
-                    counts["failed"] += 1
-                    log.error("%s: %s", unit.key, unit.error)
-                    continue
-                row = None if force else store.get(unit.key)
-                if row is not None and row["fingerprint"] == fp and fp != "missing":
-                    store.mark_seen(unit.key, run_id, seq)
-                    counts["reused"] += 1
-                    continue
-                todo.append((unit, fp, seq))
-            if not todo:
-                if bar:
-                    bar.update(len(units))
+        seq = 0
+        for unit in expand(inputs):
+            if unit.key in pending_keys:
+                continue  # the same input named twice
+            row = store.get(unit.key)
+            if row is not None and row["run_id"] == run_id:
                 continue
-            ingested = ex.map(ingest_unit, [(u, config) for u, _, _ in todo])
-            to_analyse = []
-            meta = {}
-            for (unit, fp, s), res in zip(todo, ingested):
-                meta[unit.key] = (fp, s, res)
-                if res["status"] != "ok":
-                    store.put(unit.key, fingerprint=fp, status=res["status"], reason=res["reason"], run_id=run_id,
-                              seq=s, seconds_ingest=res["seconds"])
-                    counts[res["status"]] += 1
-                    log.error("%s: %s", unit.key, res["reason"])
-                    continue
-                clean = res["clean"]
-                dup = index.check_and_add(unit.key, np.frombuffer(res["minhash"], dtype=np.uint64)) if index else None
-                if dup:
-                    part = {"source": asdict(clean.source), "title": clean.title, "title_raw": clean.title_raw,
-                            "title_restored": clean.title_restored, "published_at": clean.published_at,
-                            "removed": [asdict(r) for r in clean.removed], "author": clean.author,
-                            "publisher": clean.publisher}
-                    store.put(unit.key, fingerprint=fp, status="skipped", reason=f"near-duplicate of {dup}",
-                              duplicate_of=dup, content_hash=clean.content_hash, doc=part, run_id=run_id, seq=s,
-                              seconds_ingest=res["seconds"], chars=len(clean.body))
-                    counts["skipped"] += 1
-                    continue
-                to_analyse.append((unit.key, clean, config))
-            analysed = ex.map(analyse_unit, to_analyse) if to_analyse else []
-            for (key, clean, _), res in zip(to_analyse, analysed):
-                fp, s, ires = meta[key]
-                if res["status"] != "processed":
-                    store.put(key, fingerprint=fp, status="failed", reason=res["reason"], run_id=run_id, seq=s,
-                              seconds_ingest=ires["seconds"], seconds_analyse=res["seconds"])
-                    counts["failed"] += 1
-                    continue
-                store.put(key, fingerprint=fp, status="processed", content_hash=clean.content_hash,
-                          doc_id=res["doc"]["doc_id"], doc=res["doc"], minhash=ires["minhash"], run_id=run_id, seq=s,
-                          seconds_ingest=ires["seconds"], seconds_analyse=res["seconds"], chars=len(clean.body))
-                counts["processed"] += 1
-            if bar:
-                bar.update(len(units))
-                bar.set_postfix(failed=counts["failed"], skipped=counts["skipped"])
+            seq += 1
+            fp = _fingerprint(unit)
+            e = _Entry(unit, fp, seq)
+            if unit.error:
+                e.result, e.stage = dict(status="failed", reason=unit.error), "final"
+            elif (not force and row is not None and row["fingerprint"] == fp and fp != "missing"
+                  and not (row["status"] == "failed" and _transient(store, unit.key))):
+                e.stage = "reused"
+            else:
+                e.future, e.stage = ex.submit(ingest_unit, (unit, config)), "ingest"
+            pending.append(e)
+            pending_keys.add(unit.key)
+            pump(block=len(pending) >= window)
+        while pending:
+            pump(block=True)
     finally:
         ex.close()
-        if bar:
+        if bar is not None:
             bar.close()
-    summary = write_outputs(store, run_id, out_dir, settings, started=started, counts=counts, workers=workers,
-                            executor=executor, argv=argv)
-    store.finish_run(run_id, {k: v for k, v in asdict(summary).items() if k != "outcomes"})
-    store.close()
+    try:
+        summary = write_outputs(store, run_id, out_dir, settings, started=started, counts=counts, workers=workers,
+                                executor=executor, argv=argv)
+        store.finish_run(run_id, {k: v for k, v in asdict(summary).items() if k != "outcomes"})
+    finally:
+        store.close()
     return summary
+
+
+def _transient(store: RunStore, key: str) -> bool:
+    row = store.db.execute("SELECT reason FROM units WHERE key=?", (key,)).fetchone()
+    return bool(row and row[0] and row[0].startswith(_TRANSIENT))
 
 
 def _model_versions() -> dict:
@@ -301,8 +451,10 @@ def _model_versions() -> dict:
 
 def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Settings, *, started: float, counts: dict,
                   workers: int, executor: str, argv: Optional[list[str]]) -> RunSummary:
+    """documents.jsonl, passages and entities (CSV, Parquet) and run.json, from the store's rows of this run in
+    input order. All files are staged and renamed together at the end: a failure leaves the previous set."""
     from pipeline.core import PIPELINE_VERSION
-    from pipeline.export import SCHEMA_VERSION, dumps_dict, write_documents, write_json, write_tables_streaming
+    from pipeline.export import SCHEMA_VERSION, StagedOutputs, write_documents, write_json, write_tables_streaming
 
     outcomes: list[InputOutcome] = []
     stage_seconds = {"ingest": 0.0, "analyse": 0.0}
@@ -310,15 +462,13 @@ def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Setting
 
     def doc_lines():
         nonlocal chars
-        key_to_docid = {}
         for key, status, reason, doc_id, dup, doc_json, chash, s_in, s_an, n_chars in store.rows_for_run(run_id):
             stage_seconds["ingest"] += s_in or 0.0
             stage_seconds["analyse"] += s_an or 0.0
             chars += n_chars or 0
-            out_doc = None
+            line = None
             if status == "processed" and doc_json:
-                out_doc = json.loads(doc_json)
-                key_to_docid[key] = out_doc["doc_id"]
+                line = doc_json
             elif status == "skipped" and dup and doc_json:
                 original = store.doc_of(dup)
                 if original:
@@ -326,33 +476,45 @@ def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Setting
                     out_doc.update(json.loads(doc_json))
                     out_doc["duplicate_of"] = original["doc_id"]
                     doc_id = original["doc_id"]
+                    line = dumps_dict(out_doc)
             outcomes.append(InputOutcome(input=key, status=status, reason=reason, doc_id=doc_id,
                                          duplicate_of=dup, content_hash=chash,
                                          seconds=round((s_in or 0) + (s_an or 0), 4)))
-            if out_doc is not None:
-                yield out_doc
+            if line is not None:
+                yield line
 
-    docs_path = out_dir / "documents.jsonl"
-    n_docs = write_documents((dumps_dict(d) for d in doc_lines()), docs_path)
-    write_tables_streaming(docs_path, out_dir)
-    processed = sum(o.status == "processed" for o in outcomes)
-    skipped = sum(o.status == "skipped" for o in outcomes)
-    failed = sum(o.status == "failed" for o in outcomes)
-    elapsed = time.time() - started
-    summary = RunSummary(out_dir=str(out_dir), processed=processed, skipped=skipped, failed=failed, outcomes=outcomes,
-                         seconds=round(elapsed, 3), reused=counts["reused"])
-    run_json = {
-        "run_id": run_id, "argv": argv, "schema_version": SCHEMA_VERSION, "pipeline_version": PIPELINE_VERSION,
-        "config_version": settings.version, "config_file": settings.source, "models": _model_versions(),
-        "executor": executor, "workers": workers,
-        "counts": {"inputs": len(outcomes), "processed": processed, "skipped": skipped, "failed": failed,
-                   "documents_written": n_docs, "done_this_run": counts["processed"] + counts["skipped"] + counts["failed"],
-                   "reused_from_store": counts["reused"]},
-        "timings": {"wall_seconds": round(elapsed, 3), "ingest_cpu_seconds": round(stage_seconds["ingest"], 3),
-                    "analyse_cpu_seconds": round(stage_seconds["analyse"], 3), "body_chars": chars},
-        "skipped": [{"input": o.input, "reason": o.reason, "duplicate_of": o.duplicate_of} for o in outcomes if o.status == "skipped"],
-        "failed": [{"input": o.input, "reason": o.reason} for o in outcomes if o.status == "failed"],
-        "inputs": [asdict(o) for o in outcomes],
-    }
-    write_json(run_json, out_dir / "run.json")
-    return summary
+    def listed(status: str):
+        return ({"input": o.input, "reason": o.reason, **({"duplicate_of": o.duplicate_of} if status == "skipped" else {})}
+                for o in outcomes if o.status == status)
+
+    from pipeline.export import dumps_dict
+
+    docs_name = "documents.jsonl"
+    try:
+        with StagedOutputs(out_dir) as staged:
+            n_docs = write_documents(doc_lines(), out_dir / docs_name, staged=staged)
+            write_tables_streaming(Path(staged.temps[docs_name]), out_dir, staged=staged)
+            processed = sum(o.status == "processed" for o in outcomes)
+            skipped = sum(o.status == "skipped" for o in outcomes)
+            failed = sum(o.status == "failed" for o in outcomes)
+            elapsed = time.time() - started
+            run_json = {
+                "run_id": run_id, "argv": argv, "schema_version": SCHEMA_VERSION, "pipeline_version": PIPELINE_VERSION,
+                "config_version": settings.version, "config_file": settings.source, "models": _model_versions(),
+                "executor": executor, "workers": workers,
+                "counts": {"inputs": len(outcomes), "processed": processed, "skipped": skipped, "failed": failed,
+                           "documents_written": n_docs,
+                           "done_this_run": counts["processed"] + counts["skipped"] + counts["failed"],
+                           "reused_from_store": counts["reused"]},
+                "timings": {"wall_seconds": round(elapsed, 3), "ingest_cpu_seconds": round(stage_seconds["ingest"], 3),
+                            "analyse_cpu_seconds": round(stage_seconds["analyse"], 3), "body_chars": chars},
+                "skipped": listed("skipped"),
+                "failed": listed("failed"),
+                "inputs": (asdict(o) for o in outcomes),
+            }
+            write_json(run_json, out_dir / "run.json", staged=staged)
+    except OSError as exc:
+        log.error("%s", exc)
+        raise
+    return RunSummary(out_dir=str(out_dir), processed=processed, skipped=skipped, failed=failed, outcomes=outcomes,
+                      seconds=round(elapsed, 3), reused=counts["reused"])

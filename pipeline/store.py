@@ -1,11 +1,13 @@
 """The run store: one SQLite file in the output folder recording every input's fingerprint, status and
-result. It makes runs idempotent (unchanged inputs are not redone) and resumable (a killed run keeps every
-document it committed; each unit is committed in its own transaction)."""
+result. It makes runs idempotent (unchanged inputs are not redone) and resumable: the runner commits results
+in input order, a few units per transaction, so after a kill -9 the store holds the results of a prefix of the
+inputs and nothing else."""
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -37,47 +39,79 @@ CREATE TABLE IF NOT EXISTS corrections (
 """
 
 
+class StoreError(OSError):
+    """The run store could not be read or written (disk full, read-only folder, corrupt file)."""
+
+
 class RunStore:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the run store: {exc}") from None
 
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def transaction(self):
+        """Group writes: all of them are committed, or (on an exception or a kill) none."""
+        try:
+            self.db.execute("BEGIN")
+            yield self
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: cannot write to the run store: {exc}") from None
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
     def get(self, key: str) -> Optional[sqlite3.Row]:
-        self.db.row_factory = sqlite3.Row
-        return self.db.execute("SELECT * FROM units WHERE key=?", (key,)).fetchone()
+        cur = self.db.cursor()
+        cur.row_factory = sqlite3.Row
+        return cur.execute("SELECT key, fingerprint, status, run_id FROM units WHERE key=?", (key,)).fetchone()
 
     def mark_seen(self, key: str, run_id: str, seq: int) -> None:
         self.db.execute("UPDATE units SET run_id=?, seq=? WHERE key=?", (run_id, seq, key))
 
     def put(self, key: str, *, fingerprint: str, status: str, run_id: str, seq: int, reason: Optional[str] = None,
             content_hash: Optional[str] = None, doc_id: Optional[str] = None, duplicate_of: Optional[str] = None,
-            doc: Optional[dict] = None, minhash: Optional[bytes] = None, seconds_ingest: float = 0.0,
+            doc: Optional[dict | str] = None, minhash: Optional[bytes] = None, seconds_ingest: float = 0.0,
             seconds_analyse: float = 0.0, chars: int = 0) -> None:
+        """Record one unit. `doc` is a dict or its JSON text."""
+        if isinstance(doc, dict):
+            doc = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
         self.db.execute(
             "INSERT OR REPLACE INTO units (key, fingerprint, content_hash, status, reason, doc_id, duplicate_of, "
             "seconds_ingest, seconds_analyse, chars, doc, minhash, run_id, seq, updated) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (key, fingerprint, content_hash, status, reason, doc_id, duplicate_of, seconds_ingest, seconds_analyse,
-             chars, json.dumps(doc, ensure_ascii=False) if doc is not None else None, minhash, run_id, seq,
-             time.time()))
+             chars, doc, minhash, run_id, seq, time.time()))
 
     def signatures(self) -> Iterator[tuple[str, bytes]]:
-        yield from self.db.execute("SELECT key, minhash FROM units WHERE status='processed' AND minhash IS NOT NULL ORDER BY seq")
+        """MinHash signatures in input order: every unit that entered the duplicate index (processed, or failed in
+        analysis after passing the duplicate check)."""
+        yield from self.db.execute("SELECT key, minhash FROM units WHERE minhash IS NOT NULL ORDER BY run_id, seq")
 
     def rows_for_run(self, run_id: str) -> Iterator[tuple]:
         cur = self.db.execute("SELECT key, status, reason, doc_id, duplicate_of, doc, content_hash, seconds_ingest, "
                               "seconds_analyse, chars FROM units WHERE run_id=? ORDER BY seq", (run_id,))
         yield from cur
 
+    def count_for_run(self, run_id: str) -> dict[str, int]:
+        rows = self.db.execute("SELECT status, COUNT(*) FROM units WHERE run_id=? GROUP BY status", (run_id,))
+        return dict(rows.fetchall())
+
     def doc_of(self, key: str) -> Optional[dict]:
-        row = self.db.execute("SELECT doc FROM units WHERE key=?", (key,)).fetchone()
+        row = self.db.execute("SELECT doc FROM units WHERE key=? AND status='processed'", (key,)).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
     def start_run(self, run_id: str, argv: list[str]) -> None:

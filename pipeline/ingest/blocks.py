@@ -20,6 +20,7 @@ class Block:
     depth: int = 0
     in_main: Optional[bool] = None  # HTML: inside the container chosen as the article
     heading_level: int = 0  # HTML h1..h6
+    chrome: Optional[str] = None  # HTML: label of the nearest chrome ancestor (navigation, footer, widget …)
     raw: str = ""  # the line as it was, indentation included
 
     @property

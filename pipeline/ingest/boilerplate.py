@@ -95,7 +95,30 @@ class Verdict:
     reason: Optional[str] = None
 
 
-def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats: frozenset = frozenset()) -> list[Verdict]:
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def title_index(blocks: Sequence[Block], titles: Sequence[str]) -> Optional[int]:
+    """The block that repeats the page title (h1 preferred): the article starts right after it."""
+    keys = [_norm(t) for t in titles if t and len(_norm(t)) >= 4]
+    if not keys:
+        return None
+    best = None
+    for i, b in enumerate(blocks):
+        k = _norm(b.text)
+        if len(k) < 4 or len(k) > 120:
+            continue
+        if any(k == t or (len(k) >= 8 and (k in t or t in k)) for t in keys):
+            if b.heading_level:
+                return i
+            if best is None:
+                best = i
+    return best
+
+
+def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats: frozenset = frozenset(),
+                    titles: Sequence[str] = ()) -> list[Verdict]:
     cfg = settings["boilerplate"]
     rules = load_rules(settings)
     short_line = cfg["short_line"]
@@ -104,17 +127,39 @@ def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats
         reason = rules.match(b.text)
         if reason is None and b.text in site_repeats:
             reason = "site_repeat"
+        if reason is None and b.chrome:
+            prose = content_score(b, short_line) > 40
+            if not (b.in_main and prose):
+                reason = b.chrome
         if reason is None and b.link_density > cfg["max_link_density"] and weighted_len(b.text) < 200:
             reason = "navigation"
-        if b.in_main is False:
-            reason = reason or "outside_article"
         pattern_reason.append(reason)
-        scores.append(-10.0 if reason else content_score(b, short_line))
+        score = -10.0 if reason else content_score(b, short_line)
+        if b.in_main is False and score > 0:
+            score *= 0.5  # outside the container the DOM scorer chose: doubtful, not excluded
+        scores.append(score)
     start, end = choose_region(blocks, scores, settings)
+    t = title_index(blocks, titles)
+    if t is not None:
+        # GNE's insight: the article follows its title, and ends where the next heading of the title's rank
+        # starts another item (recommendation feeds). Prefer that run when it holds real prose.
+        stop = len(blocks)
+        level = blocks[t].heading_level
+        if level:
+            stop = next((j for j in range(t + 1, len(blocks)) if 0 < blocks[j].heading_level <= level
+                         and len(blocks[j].text) >= 8 and any(x > 20 for x in scores[t + 1:j])), len(blocks))
+        s2, e2 = choose_region(blocks[t + 1:stop], scores[t + 1:stop], settings)
+        near = s2 <= 12 and sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0) >= 60
+        if near and (start, end) != (t + 1 + s2, t + 1 + e2):
+            inside_old = sum(x for x in scores[start:end] if x > 0)
+            inside_new = sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0)
+            # Take the title-anchored run unless the other one is far bigger and overlaps it.
+            if stop < len(blocks) or not (start <= t + 1 + s2 < end and inside_old > 3 * inside_new):
+                start, end = t + 1 + s2, t + 1 + e2
     verdicts = []
     for i, b in enumerate(blocks):
         if i < start:
-            verdicts.append(Verdict(False, pattern_reason[i] or "navigation"))
+            verdicts.append(Verdict(False, pattern_reason[i] or ("outside_article" if b.in_main is False else "navigation")))
         elif i >= end:
             reason = pattern_reason[i]
             if reason not in ("contact", "copyright", "spam"):

@@ -11,7 +11,8 @@ from pipeline.config import Settings, load_settings
 from pipeline.ingest.blocks import Block, weighted_len
 from pipeline.ingest.boilerplate import Verdict, classify_blocks, is_heading, load_rules
 from pipeline.ingest.detect import decode_bytes, detect_kind, looks_binary
-from pipeline.ingest.html import html_to_blocks
+from pipeline.ingest.dom import dom_blocks
+from pipeline.ingest.html import page_meta, parse_html
 from pipeline.ingest.metadata import (PageMeta, clean_title, date_from_url, metadata_from_line, parse_datetime,
                                       site_of)
 from pipeline.ingest.repair import join_broken, restore_spun
@@ -83,7 +84,9 @@ def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: 
         raise IngestError(name, "JSONL crawl records hold several documents: pass the file to run(), not process()")
     limits = settings["limits"]
     if kind == "html":
-        blocks, meta = html_to_blocks(text, url=url, max_blocks=limits["max_blocks"])
+        root = parse_html(text)
+        meta = page_meta(root, url)
+        blocks = dom_blocks(root, max_blocks=limits["max_blocks"])
     else:
         blocks = text_to_blocks(text, max_blocks=limits["max_blocks"], max_line_chars=limits["max_line_chars"])
         meta = PageMeta([], url=url, site=site_of(url))
@@ -143,9 +146,25 @@ def _pick_title(blocks: list[Block], verdicts: list[Verdict], meta: PageMeta, ru
     return blocks[idx].text, idx
 
 
+def _consistent_titles(candidates: list[str], rules) -> list[str]:
+    """Keep the title candidates (og:title, h1s, <title>) that agree with the <title> element: pages with many
+    h1s (recommendation feeds) name other articles in most of them."""
+    if len(candidates) <= 1:
+        return list(candidates)
+    anchor = _norm_key(clean_title(candidates[-1], rules.spam_prefix, rules.site_suffix))
+    keep = []
+    for c in candidates:
+        k = _norm_key(clean_title(c, rules.spam_prefix, rules.site_suffix))
+        if k and anchor and (k == anchor or (len(k) >= 6 and (k in anchor or anchor in k))):
+            keep.append(c)
+    return keep or [candidates[-1]]
+
+
 def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings, name: str) -> CleanDocument:
     rules = load_rules(settings)
-    verdicts = classify_blocks(blocks, settings)
+    meta.title_candidates = _consistent_titles(meta.title_candidates, rules)
+    titles = [clean_title(t, rules.spam_prefix, rules.site_suffix) for t in meta.title_candidates]
+    verdicts = classify_blocks(blocks, settings, titles=titles + list(meta.title_candidates))
     title_raw, title_idx = _pick_title(blocks, verdicts, meta, rules, kind)
     title = clean_title(title_raw, rules.spam_prefix, rules.site_suffix) if title_raw else None
     title_keys = {k for k in (_norm_key(title_raw or ""), _norm_key(title or "")) if k}

@@ -15,7 +15,7 @@ from lxml import etree, html as lxml_html
 from pipeline.ingest.blocks import Block, weighted_len
 from pipeline.ingest.metadata import PageMeta, parse_datetime, site_of
 
-DROP_TAGS = {"script", "style", "noscript", "iframe", "template", "svg", "canvas", "form", "select", "option",
+DROP_TAGS = {"script", "style", "noscript", "iframe", "template", "svg", "canvas", "select", "option",
              "button", "input", "textarea", "head", "object", "embed", "video", "audio", "map"}
 BLOCK_TAGS = {"p", "div", "li", "td", "th", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
               "blockquote", "pre", "dd", "dt", "ul", "ol", "table", "tbody", "header", "footer", "nav", "aside",

@@ -31,9 +31,11 @@ def _unclosed(text: str) -> bool:
     return any(v > 0 for v in depth.values())
 
 
-def ends_mid_sentence(text: str, *, fragment_chars: int) -> bool:
+def ends_mid_sentence(text: str, *, fragment_chars: int, check_predicate: bool = False) -> bool:
     """True when a line clearly stops inside a sentence: unbalanced bracket, dangling function word,
-    a symbol like & or -, or a trailing clause too short to stand alone."""
+    a symbol like & or -, a trailing clause too short to stand alone, or (with check_predicate) a trailing
+    clause with no verb or adjective outside quotes: a subject still waiting for its predicate
+    ("…“建而不用”的现象" / "在一些地区较为突出")."""
     t = text.rstrip()
     if not t or ends_sentence(t):
         return False
@@ -43,7 +45,32 @@ def ends_mid_sentence(text: str, *, fragment_chars: int) -> bool:
     if _unclosed(t):
         return True
     tail = CLAUSE_SPLIT.split(t)[-1]
-    return len(tail) <= fragment_chars and len(t) > len(tail)
+    if len(tail) <= fragment_chars and len(t) > len(tail):
+        return True
+    return check_predicate and len(t) > 30 and not has_predicate(tail)
+
+
+_QUOTED = re.compile(r"“[^”]*”|《[^》]*》|\([^)]*\)|（[^）]*）")
+
+
+def has_predicate(clause: str) -> bool:
+    """Does a clause carry a verb or adjective (jieba POS), quoted material aside?"""
+    clause = _QUOTED.sub("", clause)
+    if not clause.strip():
+        return False
+    return any(flag[:1] in ("v", "a", "d", "l", "i") for _, flag in _pos_tagger().lcut(clause))
+
+
+@lru_cache(maxsize=1)
+def _pos_tagger():
+    """A private jieba POS tagger (no module-level default tokenizer); loaded only when a repair needs it."""
+    import logging
+
+    import jieba
+    import jieba.posseg
+
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    return jieba.posseg.POSTokenizer(jieba.Tokenizer())
 
 
 def modal_wrap_length(blocks: Sequence[Block]) -> Optional[int]:
@@ -73,7 +100,8 @@ def join_broken(blocks: Sequence[Block], settings: Settings) -> tuple[list[Joine
         if out:
             prev = out[-1]
             last_text = prev.blocks[-1].text
-            broken = ends_mid_sentence(last_text, fragment_chars=cfg["fragment_clause_chars"])
+            broken = ends_mid_sentence(last_text, fragment_chars=cfg["fragment_clause_chars"],
+                                       check_predicate=b.tag == "line")
             if not broken and hard_wrapped and not ends_sentence(last_text) and abs(len(last_text) - wrap) <= 1:
                 broken = True
             if broken and b.tag in ("line", "p", "div", "td", "span", "text") and not _is_heading_like(b.text):

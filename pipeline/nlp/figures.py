@@ -19,7 +19,7 @@ class Figure:
     end: int
     text: str
     value: float
-    unit: str
+    unit: Optional[str]
     approx: bool
     bound: Optional[str]
 
@@ -45,13 +45,14 @@ def _figure_regex(path: str):
     num = (r"(?:[0-9０-９]+(?:[,，][0-9０-９]{3})*(?:[.．][0-9０-９]+)?"
            rf"|[上数成几]?[{CN_NUM_CHARS}]+)")
     mult = r"(?:万亿|亿|万|千|百)?"
+    spaced_mult = r"(?:[ \u00a0]?(?=[万亿]))?"  # "约900 万平方公里"
     prefix = _alt(set(cfg["prefix_approx"]) | set(cfg["prefix_min"]) | set(cfg["prefix_max"]))
     pct = r"(?:[%％‰]|个百分点|百分点)"
     unit_alt = _alt(units)
     tail = _alt(cfg["suffix_approx"] + cfg["suffix_min"] + cfg["suffix_max"])
     rx = re.compile(
-        rf"(?P<prefix>{prefix})?(?P<num>{num})(?P<inner0>余|多)?(?P<mult>{mult})(?P<inner>余|多)?"
-        rf"(?:(?P<pct>{pct})|[ \u00a0]?(?P<unit>{unit_alt}))(?P<tail>{tail})?")
+        rf"(?P<prefix>{prefix})?(?P<num>{num})(?P<inner0>余|多)?{spaced_mult}(?P<mult>{mult})(?P<inner>余|多)?"
+        rf"(?:(?P<pct>{pct})|[ \u00a0]?(?P<unit>{unit_alt}))?(?P<tail>{tail})?")
     return rx, cfg
 
 
@@ -70,13 +71,27 @@ def find_figures(text: str) -> list[Figure]:
         digits = num.translate(_FW)
         is_cn = not any(ch.isdigit() for ch in digits)
         unit_word = m.group("unit")
-        if is_cn and (len(num) == 1 and num in "一二两" and not m.group("mult")) and unit_word in ("个", "种", "项", "批", "次", "件", "位", "名", "类", "部", "条", "处"):
-            continue
+        if not unit_word and not m.group("pct"):
+            # No unit: a figure only with a large multiplier (6600多万, 上千万); the unit stays null.
+            big = m.group("mult") or next((w for w in ("万亿", "亿", "万") if num.endswith(w)), None)
+            if big not in cfg.get("unitless_multipliers", ["万亿", "亿", "万"]):
+                continue
+            if re.match(r"[\u4e00-\u9fff]", text[m.end():m.end() + 1] or " ") and not m.group("tail") \
+                    and text[m.end()] in "元年月日":
+                continue
+        if unit_word and re.fullmatch(r"[A-Za-z°μ/³]+", unit_word) and re.match(r"[A-Za-z]", text[m.end("unit"):m.end("unit") + 1]):
+            continue  # "5 million" is no 5 m
+        # A lone 一 (一套, 一轮, 一批) is an article, not a count; 二元 (二元结构) is no money.
+        if is_cn and len(num) == 1 and not m.group("mult") and not (m.group("inner0") or m.group("inner")):
+            if num == "一" or (num in "二两" and unit_word in ("元", "个", "种", "项", "批", "次", "件", "位", "名", "类",
+                                                              "部", "条", "处", "轮", "套")):
+                continue
         if is_cn and not re.search(f"[{CN_NUM_CHARS}]", num.lstrip("上数成几")):
             continue
         # A bare unit character (百度, 千家万户) is a number only after 上/数/成/几 or before 余/多.
         if is_cn and all(ch in "十百千万亿" for ch in num) and not (m.group("inner0") or m.group("inner")) \
-                and not num.startswith(("上", "数", "成", "几")) and num != "十":
+                and not num.startswith(("上", "数", "成", "几")) and num != "十" \
+                and (m.group("prefix") or "") not in ("上", "数", "几", "成", "逾", "超过", "近", "约"):
             continue
         # Ordinals: 第三个 is no count.
         if m.start() > 0 and text[m.start() - 1] == "第":
@@ -93,6 +108,8 @@ def find_figures(text: str) -> list[Figure]:
         inner = (m.group("inner0") or "") + (m.group("inner") or "")
         if m.group("pct"):
             unit = "百分点" if "百分点" in m.group("pct") else "%"
+        elif not unit_word:
+            unit = None
         elif unit_word in currency:
             unit = currency[unit_word]
         elif unit_word in ("万千瓦", "万吨", "万亩", "万人次"):
@@ -124,10 +141,77 @@ def find_figures(text: str) -> list[Figure]:
                 approx = True
         # A number directly followed by 年/月/日 belongs to a date, not a figure; the regex units exclude them.
         out.append(Figure(start, end, text[start:end], float(value), unit, approx, bound))
+    taken = [False] * len(text)
+    for f in out:
+        taken[f.start:f.end] = [True] * (f.end - f.start)
+    for f in _spaced_figures(text, cfg) + _fractions(text):
+        if not any(taken[f.start:f.end]):
+            taken[f.start:f.end] = [True] * (f.end - f.start)
+            out.append(f)
+    return sorted(out, key=lambda f: f.start)
+
+
+_FRACTION = re.compile(r"(?<![\d./])(\d{1,3})\s?/\s?(\d{1,3})(?![\d./%])")
+# Numbers as OCR'd from LaTeX: digits spaced out ("1 5 . 0 \\%"), ranges "{ - }", units in "\\mathrm { m g / k g }".
+_SP_NUM = r"\d(?: ?\d)*(?: ?\. ?\d(?: ?\d)*)?"
+
+
+def _sp_unit(n: int) -> str:
+    return r"(?:\\%|%|\^ ?\{ ?\\circ ?\}|\\mathrm ?\{(?P<u" + str(n) + r">[ A-Za-z/]{1,12})\})"
+
+
+_SPACED = re.compile(
+    r"(?<![\w.])(?P<a>" + _SP_NUM + r") ?(?P<ua>" + _sp_unit(1) + r")?"
+    r"(?: ?(?:\{ ?- ?\}|\\mathrm ?\{ ?- ?\}|-|\{ ?-) ?(?P<b>" + _SP_NUM + r") ?(?P<ub>" + _sp_unit(2) + r")? ?\}?)?")
+
+
+def _spaced_unit(raw: Optional[str], inner: Optional[str]) -> Optional[str]:
+    if not raw:
+        return None
+    if "%" in raw:
+        return "%"
+    if "circ" in raw:
+        return "°"
+    return re.sub(r"\s+", "", inner or "") or None
+
+
+def _spaced_figures(text: str, cfg: dict) -> list[Figure]:
+    """Figures in OCR'd formula text: "1 . 0 { - } 3 . 0 \\mathrm { c m }" → 1.0 cm (a range keeps its lower end)."""
+    out = []
+    if "\\" not in text:
+        return out
+    for m in _SPACED.finditer(text):
+        unit = _spaced_unit(m.group("ua"), m.group("u1")) or _spaced_unit(m.group("ub"), m.group("u2"))
+        if not unit or not (m.group("ua") or m.group("ub")):
+            continue
+        end = m.end()
+        while end > m.start() and text[end - 1] == " ":
+            end -= 1
+        if text[m.start():end].count("{") < text[m.start():end].count("}"):
+            pass
+        value = float(m.group("a").replace(" ", ""))
+        before = text[max(0, m.start() - 6):m.start()].rstrip()
+        approx = any(before.endswith(q) for q in cfg.get("loose_approx", []))
+        bound = "min" if any(before.endswith(q) for q in cfg.get("loose_min", [])) else \
+            "max" if any(before.endswith(q) for q in cfg.get("loose_max", [])) else None
+        out.append(Figure(m.start(), end, text[m.start():end], value, unit, approx, bound))
     return out
 
 
-_CENTURY = re.compile(r"(?P<c>\d{1,2}|[一二三四五六七八九十]{1,3})世纪(?:(?P<d>\d{2}|[一二三四五六七八九]十)年代)?(?P<part>初|末|中叶|上半叶|下半叶|中期|前期|后期)?")
+def _fractions(text: str) -> list[Figure]:
+    out = []
+    for m in _FRACTION.finditer(text):
+        a, b = int(m.group(1)), int(m.group(2))
+        if 0 < a < b <= 100:
+            out.append(Figure(m.start(), m.end(), m.group(), a / b, None, False, None))
+    return out
+
+
+_PART = r"(?:初|末|中叶|上半叶|下半叶|中期|前期|后期|中后期)"
+# 21世纪初, 20世纪80年代, "20 世纪80 年代末" (spaced), 20世纪50年代末至60年代初 (a range of decades).
+_CENTURY = re.compile(r"(?P<c>\d{1,2}|[一二三四五六七八九十]{1,3})\s*世纪\s*(?:(?P<d>\d{2}|[一二三四五六七八九]十)\s*年代)?"
+                      rf"(?P<part>{_PART})?"
+                      rf"(?:\s*[至到—–\-~～]\s*(?P<d2>\d{{2}}|[一二三四五六七八九]十)\s*年代(?P<part2>{_PART})?)?")
 _YMD = re.compile(r"(?P<y>(?:19|20)\d{2})\s*年(?:\s*(?P<m>1[0-2]|0?[1-9])\s*月(?:\s*(?P<d>3[01]|[12]\d|0?[1-9])\s*日)?)?(?P<part>年底|年末|年初|底|初|上半年|下半年|前|以来)?")
 _RANGE = re.compile(r"(?P<y1>(?:19|20)\d{2})\s*(?:年)?\s*[—–\-~～至到]\s*(?P<y2>(?:19|20)\d{2})\s*年")
 _ISO_DATE = re.compile(r"(?<!\d)(?P<y>(?:19|20)\d{2})-(?P<m>0[1-9]|1[0-2])-(?P<d>0[1-9]|[12]\d|3[01])(?!\d)")
@@ -179,6 +263,10 @@ def find_dates(text: str) -> list[DateMention]:
             continue
         if m.group("d"):
             dec = int(m.group("d")) if m.group("d").isdigit() else _cn_small(m.group("d"))
+            if m.group("d2"):
+                dec2 = int(m.group("d2")) if m.group("d2").isdigit() else _cn_small(m.group("d2"))
+                add(m.start(), m.end(), f"{(c - 1) * 100 + dec:04d}s/{(c - 1) * 100 + dec2:04d}s", "range")
+                continue
             add(m.start(), m.end(), f"{(c - 1) * 100 + dec:04d}s", "decade")
         else:
             add(m.start(), m.end(), f"{(c - 1) * 100:04d}/{c * 100 - 1:04d}", "century")

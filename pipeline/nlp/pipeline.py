@@ -1,5 +1,27 @@
-"""Builds the spaCy Language once per process: jieba tokenizer (with rule boundaries), the rule entity
-component, the statistical NER (when trained), and the merge. Also the stage's front: `extract_entities`."""
+"""Builds the spaCy Language once per process and fronts the NLP stage (`NlpStage.entities`).
+
+Components, in order:
+
+1. tokenizer: :class:`~pipeline.nlp.segment.JiebaSpacyTokenizer`. It runs the character-level rules
+   (:class:`~pipeline.nlp.rules.EntityRules`) first and forces word boundaries at every rule span, so each rule
+   mention lines up with tokens; the rule mentions travel in ``doc.user_data["rule_spans"]``.
+2. ``ner`` (only when a trained model exists in models/ner and ``[nlp] use_model`` is true).
+3. ``keep_model_entities``: moves what the model predicted to ``doc.user_data["model_ents"]`` and clears
+   ``doc.ents``, so nothing later overwrites it by accident.
+4. ``policy_rules``: rule mentions become spans with their normalisation (value, unit, ISO date…), kept in
+   ``doc.user_data["rule_ents"]``.
+5. ``merge_entities``: the final ``doc.ents``.
+
+Merge precedence (what researchers can count on):
+
+- Rule mentions always win. FIGURE and DATE come from rules only (exact and normalised); the model is trained
+  for INSTITUTION, PROGRAMME, PERSON and GPE.
+- A model entity is kept only when it overlaps no rule mention, with one exception: a model INSTITUTION or
+  PROGRAMME may absorb rule GPE mentions that lie strictly inside it and at its start (合肥 in
+  合肥本源量子公司 is part of the name), provided it overlaps no other rule mention and its edges do not cut one.
+- Model entities of other types, or shorter than two characters, are dropped. Kept ones carry
+  ``source="model"``.
+"""
 from __future__ import annotations
 
 import logging
@@ -24,42 +46,81 @@ for attr in ("canonical", "value", "unit", "approx", "bound", "source", "date_is
         Span.set_extension(attr, default=None)
 
 
+_ATTRS = ("canonical", "value", "unit", "approx", "bound", "source", "date_iso", "date_precision")
+
+
+@Language.component("keep_model_entities")
+def keep_model_entities(doc: Doc) -> Doc:
+    """Set the model's predictions aside (user_data["model_ents"]) and clear doc.ents for the rules."""
+    doc.user_data["model_ents"] = [(e.start, e.end, e.label_) for e in doc.ents]
+    doc.ents = []
+    return doc
+
+
 @Language.component("policy_rules")
 def rule_entities(doc: Doc) -> Doc:
-    """Rule mentions (computed by the tokenizer's boundary finder) become doc.ents; they always align."""
+    """Rule mentions (computed by the tokenizer's boundary finder) become spans; they always align."""
     spans = []
     for m in doc.user_data.get("rule_spans", []):
         span = doc.char_span(m.start, m.end, label=m.type, alignment_mode="strict")
         if span is None:
             continue
-        for attr in ("canonical", "value", "unit", "approx", "bound", "source", "date_iso", "date_precision"):
+        for attr in _ATTRS:
             setattr(span._, attr, getattr(m, attr))
         spans.append(span)
-    doc.user_data["rule_ents"] = spans
-    doc.ents = spacy.util.filter_spans(spans)
+    spans = spacy.util.filter_spans(spans)
+    doc.user_data["rule_ents"] = [(s.start, s.end, s.label_) for s in spans]
+    doc.user_data["rule_span_objs"] = list(spans)  # in-process only (Span objects), for NlpStage.entity_parts
+    doc.ents = spans
     return doc
 
 
-@Language.component("merge_model_entities")
+def merge_spans(rule_spans: list[tuple[int, int, str]], model_spans: list[tuple[int, int, str]]
+                ) -> tuple[list[tuple[int, int, str]], set[tuple[int, int, str]]]:
+    """Token spans after the merge (see the module docstring) and the set of rule spans a model name absorbed."""
+    kept: list[tuple[int, int, str]] = list(rule_spans)
+    absorbed: set = set()
+    for ms, me, ml in sorted(model_spans):
+        if ml not in MODEL_TYPES:
+            continue
+        over = [r for r in rule_spans if r[0] < me and ms < r[1]]
+        if not over:
+            kept.append((ms, me, ml))
+            continue
+        if ml in ("INSTITUTION", "PROGRAMME") and all(r[2] == "GPE" and ms <= r[0] and r[1] < me for r in over) \
+                and any(r[0] == ms for r in over):
+            absorbed.update(over)
+            kept.append((ms, me, ml))
+    kept = [k for k in kept if k not in absorbed]
+    return sorted(kept), absorbed
+
+
+@Language.component("merge_entities")
 def merge_model_entities(doc: Doc) -> Doc:
-    """Rules win. Model entities fill only characters no rule claimed, and only for the name types."""
-    rule_spans = doc.user_data.get("rule_ents", [])
-    taken = set()
-    for s in rule_spans:
-        taken.update(range(s.start, s.end))
-    merged = list(rule_spans)
-    for ent in doc.ents:
-        if ent.label_ in MODEL_TYPES and not any(i in taken for i in range(ent.start, ent.end)) and ent._.source is None:
-            ent._.source = "model"
-            merged.append(ent)
-    doc.ents = spacy.util.filter_spans(merged)
+    """Final doc.ents: rule spans (with their attributes) plus the model spans the precedence admits."""
+    rule_by_key = {(e.start, e.end, e.label_): e for e in doc.ents}
+    model = doc.user_data.get("model_ents", [])
+    merged, _ = merge_spans(list(rule_by_key), model)
+    out = []
+    for key in merged:
+        if key in rule_by_key:
+            out.append(rule_by_key[key])
+            continue
+        span = Span(doc, key[0], key[1], label=key[2])
+        if len(span.text.strip()) < 2:
+            continue
+        span._.source = "model"
+        span._.canonical = span.text
+        out.append(span)
+    doc.ents = spacy.util.filter_spans(out)
     return doc
 
 
 class NlpStage:
     """One per process. `entities(texts)` returns Entity lists with passage-relative offsets."""
 
-    def __init__(self, settings: Optional[Settings] = None, *, use_model: Optional[bool] = None):
+    def __init__(self, settings: Optional[Settings] = None, *, use_model: Optional[bool] = None,
+                 model_dir: Optional[Path] = None):
         self.settings = settings or load_settings()
         cfg = self.settings["nlp"]
         self.rules = EntityRules(self.settings)
@@ -67,19 +128,18 @@ class NlpStage:
                                    cache_dir=cfg["cache_dir"])
         self.nlp = spacy.blank("zh")
         self.nlp.tokenizer = JiebaSpacyTokenizer(self.nlp.vocab, self.segmenter, self.rules.find)
-        self.nlp.add_pipe("policy_rules")
         use_model = cfg["use_model"] if use_model is None else use_model
         self.model_info: dict = {"ner": None}
-        model_dir = MODELS_DIR / "ner"
-        if use_model and (model_dir / "model" / "meta.json").exists():
+        model_dir = Path(model_dir) if model_dir is not None else MODELS_DIR / "ner"
+        if use_model and (model_dir / "meta.json").exists():
             from pipeline.nlp.ner import load_ner_model
 
             trained, info = load_ner_model(model_dir)
-            self.nlp.add_pipe("ner", source=trained, before="policy_rules")
-            self.nlp.add_pipe("merge_model_entities", after="policy_rules")
+            self.nlp.add_pipe("ner", source=trained)
             self.model_info["ner"] = info
-            # The model ran first and set doc.ents; policy_rules overwrote them. Keep the model's by running
-            # merge from a copy: the ner component writes to doc.ents, policy_rules stores rule spans aside.
+        self.nlp.add_pipe("keep_model_entities")
+        self.nlp.add_pipe("policy_rules")
+        self.nlp.add_pipe("merge_entities")
         self.alias_to_canonical = self.rules.lex.alias_to_canonical
 
     def tokens(self, text: str) -> list[str]:
@@ -89,9 +149,18 @@ class NlpStage:
         return self.nlp.pipe(texts, batch_size=32)
 
     def entities(self, texts: list[str]) -> list[list[Entity]]:
-        out = []
+        """Entities per text after the merge (passage-relative offsets)."""
+        return [[_to_entity(ent, idx) for ent in doc.ents] for idx, doc in enumerate(self.docs(texts))]
+
+    def entity_parts(self, texts: list[str]) -> dict[str, list[list[Entity]]]:
+        """One pass, three views per text: "merged" (the output), "rules" alone and "model" alone (empty
+        without a model), to measure what each part adds."""
+        out: dict[str, list[list[Entity]]] = {"merged": [], "rules": [], "model": []}
         for idx, doc in enumerate(self.docs(texts)):
-            out.append([_to_entity(ent, idx) for ent in doc.ents])
+            out["merged"].append([_to_entity(ent, idx) for ent in doc.ents])
+            out["rules"].append([_to_entity(ent, idx) for ent in doc.user_data.get("rule_span_objs", [])])
+            out["model"].append([_to_entity(Span(doc, a, b, label=l), idx)
+                                 for a, b, l in doc.user_data.get("model_ents", [])])
         return out
 
 

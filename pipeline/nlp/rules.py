@@ -81,6 +81,7 @@ class Lexicons:
     double_surnames: list[str]
     latin_names: dict[str, tuple[str, str]] = field(default_factory=dict)
     strong_suffixes: set[str] = field(default_factory=set)
+    foreign_places: set[str] = field(default_factory=set)
 
 
 def _read_tsv(path: Path) -> list[tuple[str, list[str]]]:
@@ -127,6 +128,7 @@ def load_lexicons(config_key: str, settings: Settings) -> Lexicons:
                 trie.add(name, (kind, canonical))
                 alias[name] = canonical
     for canonical, aliases in _read_tsv(settings.path(cfg["aliases"])) if settings.path(cfg["aliases"]).exists() else []:
+        alias[canonical] = canonical  # a fixed point, so that linking's second lookup cannot cycle
         for name in aliases:
             alias[name] = canonical
     places = set()
@@ -135,6 +137,16 @@ def load_lexicons(config_key: str, settings: Settings) -> Lexicons:
         if len(name) >= 2:
             places.add(name)
             trie.add(name, ("GPE", name))
+    # Countries other than China (the "--- countries ---" section): a university or company named after one
+    # stands apart from it (瑞典 | 卡罗琳学院), while a Chinese place is part of the name (深圳国际量子研究院).
+    foreign, section = set(), ""
+    places_path = settings.path(cfg["places"])
+    for raw in places_path.read_text(encoding="utf-8").splitlines():
+        if raw.startswith("# ---"):
+            section = raw
+        elif "countries" in section and raw.strip() and not raw.startswith("#"):
+            foreign.add(raw.split("#", 1)[0].strip())
+    foreign -= {"中国", "中华人民共和国"}
     inst, risky = _suffixes(settings.path(cfg["institution_suffixes"]))
     prog, _ = _suffixes(settings.path(cfg["programme_suffixes"]))
     rules = data["rules"]
@@ -143,12 +155,14 @@ def load_lexicons(config_key: str, settings: Settings) -> Lexicons:
     return Lexicons(trie, alias, inst, risky, prog, sorted(rules["stop_tokens"], key=len, reverse=True), generic,
                     places, known_prefixes, sorted(rules["person_titles"], key=len, reverse=True),
                     data["person"]["surnames"], data["person"]["double_surnames"], latin,
-                    set(rules["strong_suffixes"]))
+                    set(rules["strong_suffixes"]), foreign)
 
 
 _TITLE = re.compile(r"《[^《》\n]{1,60}》")
 _QUOTED_PLAN = re.compile(r"“[^“”\n]{1,16}”[\u4e00-\u9fff]{0,12}?(?:规划纲要|规划|计划|工程|行动|战略|项目|倡议|纲要|专项|行动计划)")
 _PLAN_DASH = re.compile(r"[\u4e00-\u9fff]{2,8}20\d\d[—–\-]+(?:“[^”]{1,20}”)?[\u4e00-\u9fff]{0,8}?(?:重大项目|重大专项|计划|工程)")
+# Quoted short names of numbered measures: “土十条”, "国九条”, “新国十条” (quotes kept in the span).
+_QUOTED_ARTICLES = re.compile(r"[“\"][\u4e00-\u9fff]{0,4}[一二三四五六七八九十]{1,3}条[”\"]")
 _BRACKET = re.compile(r"[（(]\s*([^（）()\n]{1,40}?)\s*[）)]")
 
 
@@ -165,6 +179,10 @@ class EntityRules:
     def _take(self, taken: list[bool], s: int, e: int) -> None:
         for k in range(s, e):
             taken[k] = True
+
+    def _untake(self, taken: list[bool], s: int, e: int) -> None:
+        for k in range(s, e):
+            taken[k] = False
 
     def _left_name(self, text: str, end_of_prefix: int, max_chars: int = 16) -> int:
         """Start of the name whose prefix ends at end_of_prefix: extend left within the clause, stop at stop
@@ -203,6 +221,8 @@ class EntityRules:
             out.append(m)
             return True
 
+        for m in _QUOTED_ARTICLES.finditer(text):
+            add(Mention(m.start(), m.end(), "PROGRAMME", "pattern", m.group()))
         for f in find_figures(text):
             add(Mention(f.start, f.end, "FIGURE", "pattern", f.text, f.value, f.unit, f.approx, f.bound))
         for d in find_dates(text):
@@ -232,6 +252,13 @@ class EntityRules:
                     i += 1 if False else 0
                     i += n
                     continue
+                if kind == "GPE" and canonical not in lex.foreign_places:
+                    # A Chinese place glued to a known institution is part of its name (中国 + 航天科技集团).
+                    n2, payload2 = lex.names.longest(text, i + n)
+                    if n2 and payload2[0] == "INSTITUTION" and self._free(taken, i, i + n + n2):
+                        add(Mention(i, i + n + n2, "INSTITUTION", "gazetteer", payload2[1]))
+                        i += n + n2
+                        continue
                 add(Mention(i, i + n, kind, "gazetteer", canonical))
                 i += n
             else:
@@ -242,7 +269,7 @@ class EntityRules:
             if word in lex.latin_names and not (m.start() > 0 and text[m.start() - 1].isalpha() and text[m.start() - 1].isascii()):
                 kind, canonical = lex.latin_names[word]
                 add(Mention(m.start(), m.start() + len(word), kind, "gazetteer", canonical))
-        self._suffix_rules(text, taken, add)
+        self._suffix_rules(text, taken, add, out)
         self._brackets(text, taken, out, add)
         self._persons(text, taken, add)
         return sorted(out, key=lambda m: m.start)
@@ -253,7 +280,7 @@ class EntityRules:
                 return suf
         return None
 
-    def _suffix_rules(self, text: str, taken: list[bool], add) -> None:
+    def _suffix_rules(self, text: str, taken: list[bool], add, out: list[Mention]) -> None:
         lex = self.lex
         for kind, suffixes in (("INSTITUTION", lex.inst_suffixes), ("PROGRAMME", lex.prog_suffixes)):
             for suf in suffixes:
@@ -264,7 +291,24 @@ class EntityRules:
                         pos = text.find(suf, pos + 1)
                         continue
                     start = self._left_name(text, pos)
-                    # Absorb a gazetteer name that ends right where we start (北京 + 量子信息科学研究院).
+                    latin = re.search(r"[A-Za-z][A-Za-z0-9\-]{1,20} ?$", text[max(0, pos - 22):pos])
+                    if latin and start == pos:  # "Salk 研究所"
+                        start = pos - len(latin.group())
+                    if any(taken[start:pos]):
+                        # A mention inside the extension: an institution right before the rest of the name is its
+                        # parent (中国科学院 + 马普计算生物学研究所 is one name); a place before a university,
+                        # institute or company stays a GPE of its own (瑞典 | 卡罗琳学院).
+                        last = max(k for k in range(start, pos) if taken[k])
+                        prev = next((m for m in out if m.start <= last < m.end), None)
+                        glued = prev is not None and prev.end < pos and prev.start >= start and \
+                            not any(ch in _CLAUSE_STOP for ch in text[prev.end:pos]) and suf not in lex.risky_suffixes
+                        if glued and kind == "INSTITUTION" and prev.source == "gazetteer" and pos - prev.end >= 2 and (
+                                prev.type == "INSTITUTION" or (prev.type == "GPE" and prev.canonical not in lex.foreign_places)):
+                            out.remove(prev)
+                            self._untake(taken, prev.start, prev.end)
+                            start = prev.start
+                        else:
+                            start = last + 1
                     name = text[start:end]
                     if (end - start) - len(suf) >= 2 and name not in lex.generic and not any(taken[start:pos]) \
                             and not re.fullmatch(r"[\d\s]+.*", name[:1]):
@@ -306,7 +350,7 @@ class EntityRules:
                     if not re.fullmatch(r"[\u4e00-\u9fff]+", cand):
                         continue
                     ok = (cand[0] in lex.surnames and n in (2, 3)) or (n in (3, 4) and cand[:2] in lex.double_surnames)
-                    if ok and self._free(taken, s, pos) and (s == 0 or text[s - 1] in _CLAUSE_STOP or text[s - 1] in "由和与及、等的"):
+                    if ok and self._free(taken, s, pos) and (s == 0 or text[s - 1] in _CLAUSE_STOP or text[s - 1] in "由和与及、等的以于在是为同向对据"):
                         add(Mention(s, pos, "PERSON", "pattern", cand))
                         break
                 pos = text.find(title, pos + 1)

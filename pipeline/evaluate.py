@@ -1,0 +1,249 @@
+"""Scorers behind `policyminer evaluate`: ingest (bag-of-characters F1 against gold main text, optionally beside
+readability-lxml, trafilatura, GNE and jusText), classifier (per-class P/R/F1, macro-F1, confusion matrix,
+lenient accuracy, and a text-only baseline) and entities (pipeline.evaluate_entities). Every figure comes from
+predictions made here and now."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from pipeline.records import LABELS
+
+
+def norm(s: str) -> str:
+    return "".join(ch for ch in s if not ch.isspace())
+
+
+def char_prf(pred: str, gold: str) -> tuple[float, float, float]:
+    """Bag-of-characters precision, recall and F1 over non-space characters."""
+    p, g = Counter(norm(pred)), Counter(norm(gold))
+    inter = sum((p & g).values())
+    pr = inter / max(sum(p.values()), 1)
+    rc = inter / max(sum(g.values()), 1)
+    return pr, rc, (2 * pr * rc / (pr + rc) if pr + rc else 0.0)
+
+
+def gold_pages(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in (".html", ".htm", ".txt") and ".gold." not in p.name
+                  and p.with_suffix(".gold.txt").exists())
+
+
+def _ours(settings) -> Callable[[Path], str]:
+    from pipeline.ingest import IngestError, ingest
+
+    def extract(path: Path) -> str:
+        try:
+            return ingest(path, settings=settings).body
+        except IngestError:
+            return ""
+    return extract
+
+
+def _anchor_extractors() -> dict[str, Callable[[Path], str]]:
+    """The [compare] extra's extractors, each given the decoded page (our decoder, so that encoding is not
+    what is compared)."""
+    from pipeline.ingest.detect import decode_bytes
+
+    def text_of(path: Path) -> str:
+        return decode_bytes(path.read_bytes()).text
+
+    out: dict[str, Callable[[Path], str]] = {}
+    try:
+        from readability import Document as Readability
+        from lxml import html as lxml_html
+
+        def readability(path: Path) -> str:
+            summary = Readability(text_of(path)).summary(html_partial=True)
+            return lxml_html.fromstring(summary).text_content() if summary.strip() else ""
+        out["readability-lxml"] = readability
+    except ImportError:
+        pass
+    try:
+        import trafilatura
+
+        out["trafilatura"] = lambda p: trafilatura.extract(text_of(p)) or ""
+    except ImportError:
+        pass
+    try:
+        from gne import GeneralNewsExtractor
+
+        gne = GeneralNewsExtractor()
+        out["gne"] = lambda p: (gne.extract(text_of(p)) or {}).get("content", "")
+    except ImportError:
+        pass
+    try:
+        import justext
+
+        def jt(path: Path) -> str:
+            paras = justext.justext(text_of(path).encode("utf-8"), justext.get_stoplist("English"), encoding="utf-8")
+            return "\n".join(p.text for p in paras if not p.is_boilerplate)
+        out["justext"] = jt
+    except ImportError:
+        pass
+    return out
+
+
+def evaluate_ingest(root: Path, *, compare: bool, settings, as_json: bool) -> int:
+    pages = gold_pages(root)
+    if not pages:
+        print(f"error: {root}: no X.html or X.txt with an X.gold.txt beside it", file=sys.stderr)
+        return 1
+    systems = {"policyminer": _ours(settings)}
+    if compare:
+        anchors = _anchor_extractors()
+        if not anchors:
+            print("note: install the [compare] extra to score readability-lxml, trafilatura, GNE and jusText",
+                  file=sys.stderr)
+        systems.update({k: v for k, v in anchors.items() if not pages[0].suffix == ".txt"})
+    results: dict[str, list] = {name: [] for name in systems}
+    seconds: dict[str, float] = {name: 0.0 for name in systems}
+    for page in pages:
+        gold = page.with_suffix(".gold.txt").read_text(encoding="utf-8")
+        for name, extract in systems.items():
+            t0 = time.perf_counter()
+            try:
+                pred = extract(page)
+            except Exception as exc:  # an anchor failing on a page scores 0 there, as in their own benchmarks
+                pred = ""
+                print(f"note: {name} failed on {page}: {type(exc).__name__}", file=sys.stderr)
+            seconds[name] += time.perf_counter() - t0
+            results[name].append((page, *char_prf(pred, gold)))
+    summary = {}
+    for name, rows in results.items():
+        n = len(rows)
+        summary[name] = {"pages": n, "precision": sum(r[1] for r in rows) / n, "recall": sum(r[2] for r in rows) / n,
+                         "f1": sum(r[3] for r in rows) / n, "seconds_per_page": seconds[name] / n}
+    if as_json:
+        print(json.dumps({"summary": summary, "pages": {str(r[0].relative_to(root)): round(r[3], 4)
+                                                        for r in results["policyminer"]}}, indent=2))
+        return 0
+    print(f"{'page':<44} " + " ".join(f"{n[:12]:>12}" for n in systems))
+    for i, page in enumerate(pages):
+        print(f"{str(page.relative_to(root))[:44]:<44} " + " ".join(f"{results[n][i][3]:>12.3f}" for n in systems))
+    print()
+    print(f"{'system':<18}{'P':>8}{'R':>8}{'F1':>8}{'s/page':>10}")
+    for name, s in sorted(summary.items(), key=lambda kv: -kv[1]["f1"]):
+        print(f"{name:<18}{s['precision']:>8.3f}{s['recall']:>8.3f}{s['f1']:>8.3f}{s['seconds_per_page']:>10.4f}")
+    print(f"\nmean char-F1 over {len(pages)} pages: policyminer {summary['policyminer']['f1']:.3f}")
+    return 0
+
+
+# -- classifier -------------------------------------------------------------------------------------------
+
+def _prf(gold: Sequence[str], pred: Sequence[str]) -> tuple[dict, float]:
+    per = {}
+    for lab in LABELS:
+        tp = sum(g == lab and p == lab for g, p in zip(gold, pred))
+        fp = sum(g != lab and p == lab for g, p in zip(gold, pred))
+        fn = sum(g == lab and p != lab for g, p in zip(gold, pred))
+        pr = tp / (tp + fp) if tp + fp else 0.0
+        rc = tp / (tp + fn) if tp + fn else 0.0
+        per[lab] = (pr, rc, 2 * pr * rc / (pr + rc) if pr + rc else 0.0, tp + fn)
+    present = [l for l in LABELS if per[l][3]]
+    return per, sum(per[l][2] for l in present) / max(len(present), 1)
+
+
+def _print_report(name: str, gold: Sequence[str], pred: Sequence[str], secondary: Sequence[Optional[str]]) -> float:
+    per, macro = _prf(gold, pred)
+    lenient = sum(p in (g, s) for p, g, s in zip(pred, gold, secondary)) / max(len(gold), 1)
+    print(f"\n== {name}: {len(gold)} passages")
+    print(f"{'label':<16}{'P':>7}{'R':>7}{'F1':>7}{'n':>6}")
+    for lab in LABELS:
+        p, r, f, n = per[lab]
+        print(f"{lab:<16}{p:>7.3f}{r:>7.3f}{f:>7.3f}{n:>6}")
+    print(f"macro-F1 {macro:.3f}   accuracy {sum(g == p for g, p in zip(gold, pred)) / max(len(gold), 1):.3f}   "
+          f"accuracy counting secondary {lenient:.3f}")
+    print("confusion (rows gold, columns predicted):")
+    print(" " * 16 + "".join(f"{l[:6]:>8}" for l in LABELS))
+    for g in LABELS:
+        print(f"{g:<16}" + "".join(f"{sum(1 for a, b in zip(gold, pred) if a == g and b == p):>8}" for p in LABELS))
+    return macro
+
+
+def evaluate_classifier(gold_path: Path, *, settings, texts_dir: Optional[Path], as_json: bool) -> int:
+    """Passage records {doc, text, label, secondary} in document order. Without --texts, records are tagged as
+    given (records of a doc form its context). With --texts, each doc's <doc>.txt runs through the whole
+    pipeline and gold passages are aligned to the output passage containing them."""
+    from pipeline.core import annotate, process
+
+    records = [json.loads(l) for l in gold_path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    if not records:
+        print(f"error: {gold_path}: no records", file=sys.stderr)
+        return 1
+    gold = [r["label"] for r in records]
+    secondary = [r.get("secondary") for r in records]
+    if texts_dir:
+        docs = {}
+        pred = []
+        for r in records:
+            d = r.get("doc")
+            if d not in docs:
+                path = Path(texts_dir) / f"{d}.txt"
+                docs[d] = process(path, settings=settings) if path.exists() else None
+            doc = docs[d]
+            pred.append(_aligned_label(r["text"], doc.passages if doc else []))
+        name = f"{gold_path.name} end to end through the pipeline"
+    else:
+        out = annotate([{"id": str(i), "text": r["text"], "doc": r.get("doc", "doc"), "heading": r.get("heading")}
+                        for i, r in enumerate(records)], settings=settings)
+        pred = [o["label"] for o in out]
+        name = f"{gold_path.name} (passages tagged as given)"
+    macro = _print_report(name, gold, pred, secondary)
+    base = _baseline_predictions(records, settings)
+    base_macro = _print_report("baseline: TF-IDF + logistic regression on the same corpus, no context", gold, base, secondary)
+    if as_json:
+        print(json.dumps({"macro_f1": macro, "baseline_macro_f1": base_macro, "n": len(gold)}))
+    return 0
+
+
+def _aligned_label(text: str, passages) -> str:
+    """The label of the output passage holding most of the gold paragraph (the scorers' alignment)."""
+    gn = norm(text)
+    best, score = None, 0.0
+    for p in passages:
+        pn = norm(p.text)
+        if gn and (gn in pn or pn in gn):
+            s = min(len(gn), len(pn)) / max(len(gn), 1)
+            if s > score:
+                best, score = p, s
+    return best.label if best is not None and score >= 0.5 else "missing"
+
+
+def _baseline_predictions(records: Sequence[dict], settings) -> list[str]:
+    """Fit the text-only baseline on the project's corpus now and predict the gold passages."""
+    from pipeline.classify.features import Item, build_frame
+    from pipeline.classify.model import build_estimator
+    from pipeline.config import CONFIG_DIR, load_toml_data
+    from pipeline.nlp.pipeline import get_nlp_stage
+    from pipeline.train import CORPORA_DIR, corpus_items, load_classifier_corpus
+
+    params = load_toml_data(str(CONFIG_DIR / "train_classifier.toml"))
+    tokenize = get_nlp_stage(settings).segmenter.cut
+    corpus = load_classifier_corpus(sorted((CORPORA_DIR / "classifier").glob("*.jsonl")))
+    items = corpus_items(corpus, sentences=False)
+    est = build_estimator(params, context=False)
+    est.fit(build_frame([i for i, _, _ in items], tokenize, settings), [l for _, l, _ in items])
+    frame = build_frame([Item(r["text"]) for r in records], tokenize, settings)
+    return [str(p) for p in est.predict(frame)]
+
+
+def main(args) -> int:
+    from pipeline.config import load_settings
+
+    settings = load_settings(getattr(args, "config", None))
+    gold = Path(args.gold)
+    if not gold.exists():
+        print(f"error: {gold}: no such file or folder", file=sys.stderr)
+        return 1
+    if args.what == "ingest":
+        return evaluate_ingest(gold, compare=args.compare, settings=settings, as_json=args.json)
+    if args.what == "classifier":
+        return evaluate_classifier(gold, settings=settings, texts_dir=Path(args.texts) if args.texts else None,
+                                   as_json=args.json)
+    from pipeline import evaluate_entities
+
+    return evaluate_entities.main(args)

@@ -1,0 +1,174 @@
+"""HTML → blocks, iteratively (no recursion, so 100,000 nested tags are fine).
+
+Each block is the text between two block-level boundaries, with its link share, DOM depth, the chrome
+label of its nearest labelled ancestor (navigation, footer, widget, related, comments, ads, sidebar: from
+tag names and the class/id words English and Chinese CMSs use), and whether it lies inside the article
+container. The container is chosen readability-style: paragraphs score by punctuation and length, the score
+flows to parent and grandparent, the best element wins and brings along siblings that score well."""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Optional
+
+from lxml import etree
+
+from pipeline.ingest.blocks import Block, weighted_len
+
+DROP_TAGS = {"script", "style", "noscript", "iframe", "template", "svg", "canvas", "select", "option", "button",
+             "input", "textarea", "head", "object", "embed", "video", "audio", "map", "link", "meta"}
+BLOCK_TAGS = {"p", "div", "li", "td", "th", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
+              "blockquote", "pre", "dd", "dt", "ul", "ol", "dl", "table", "tbody", "thead", "header", "footer", "nav",
+              "aside", "main", "center", "figcaption", "figure", "address", "body", "form", "fieldset", "hr",
+              "caption", "legend", "details", "summary"}
+CHROME_TAGS = {"nav": "navigation", "footer": "footer", "aside": "sidebar", "header": "navigation"}
+_HINTS = [
+    ("navigation", r"nav|navbar|menu|breadcrumb|crumbs?|daohang|weizhi|location|subnav|topbar|toolbar|pagination|pager|fanye"),
+    ("footer", r"footer|foot|copyright|banquan|dibu|bottom|copy"),
+    ("widget", r"share|fenxiang|bdshare|print|qrcode|erweima|login|tool|font|zihao|search|sousuo"),
+    ("related", r"related|xgwz|xgxw|xiangguan|recommend|tuijian|hotnews|rank|paihang|friendlink|youqing"),
+    ("comments", r"comment|pinglun|reply|liuyan"),
+    ("ads", r"ad|ads|advert|guanggao|gg|banner|sponsor"),
+    ("sidebar", r"sidebar|side|aside"),
+]
+_HINT_RX = [(label, re.compile(rf"(^|[\s_\-]|\d)({words})($|[\s_\-]|\d)", re.I)) for label, words in _HINTS]
+CONTENT_HINT = re.compile(r"(TRS_Editor|TRS_UEDITOR|article|content|zhengwen|detail|text|main|post|entry|"
+                          r"news_?con|wzy|pages_content|con_?text|artibody|article-content|body|neirong|zw)", re.I)
+_PUNCT = re.compile(r"[，。！？；、“”：,.;!?]")
+_CJK_PUNCT = re.compile(r"[，。！？；、“”]")
+
+
+def chrome_label(el) -> Optional[str]:
+    tag = el.tag.lower() if isinstance(el.tag, str) else ""
+    if tag in CHROME_TAGS:
+        return CHROME_TAGS[tag]
+    words = f"{el.get('class') or ''} {el.get('id') or ''}".strip()
+    if not words or CONTENT_HINT.search(words):
+        return None
+    for label, rx in _HINT_RX:
+        if rx.search(words):
+            return label
+    return None
+
+
+def clean_tree(root) -> None:
+    """Drop non-content elements and hidden ones, keeping their tails."""
+    for el in list(root.iter()):
+        if not isinstance(el.tag, str):
+            if el.getparent() is not None:
+                el.drop_tree() if hasattr(el, "drop_tree") else el.getparent().remove(el)
+            continue
+        tag = el.tag.lower()
+        style = (el.get("style") or "").replace(" ", "").lower()
+        if tag in DROP_TAGS or "display:none" in style or "visibility:hidden" in style or el.get("hidden") is not None:
+            if el.getparent() is not None:
+                el.drop_tree()
+
+
+def _own_text(el) -> str:
+    parts = [el.text or ""]
+    for child in el:
+        if isinstance(child.tag, str) and child.tag.lower() not in BLOCK_TAGS:
+            parts.append(child.xpath("string()") if child.tag.lower() != "br" else "\n")
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def main_containers(body) -> set:
+    """Elements holding the article: the best-scoring container and its well-scoring siblings."""
+    scores: dict = defaultdict(float)
+    for el in body.iter():
+        if not isinstance(el.tag, str) or el.tag.lower() not in ("p", "div", "td", "pre", "section", "article", "font", "span", "li", "blockquote"):
+            continue
+        text = _own_text(el).strip()
+        if len(text) < 20:
+            continue
+        punct = len(_CJK_PUNCT.findall(text)) + len(re.findall(r"[,.]\s", text)) * 0.5
+        if punct == 0:
+            continue
+        link = sum(len(a.xpath("string()")) for a in el.iter("a"))
+        s = (1 + punct + min(weighted_len(text) / 60, 4)) * max(0.0, 1 - 2 * link / max(len(text), 1))
+        if s <= 0:
+            continue
+        scores[el] += s
+        parent = el.getparent()
+        if parent is not None:
+            scores[parent] += s
+            grand = parent.getparent()
+            if grand is not None:
+                scores[grand] += s / 2
+    if not scores:
+        return {body}
+    for el in list(scores):
+        label = chrome_label(el)
+        words = f"{el.get('class') or ''} {el.get('id') or ''}"
+        if label in ("comments", "related", "sidebar", "navigation", "footer"):
+            scores[el] *= 0.3
+        elif CONTENT_HINT.search(words):
+            scores[el] *= 1.25
+    top = max(scores, key=scores.get)
+    chosen = {top}
+    parent = top.getparent()
+    if parent is not None:
+        threshold = max(10.0, scores[top] * 0.2)
+        for sib in parent:
+            if sib is not top and isinstance(sib.tag, str) and scores.get(sib, 0) >= threshold and chrome_label(sib) is None:
+                chosen.add(sib)
+    return chosen
+
+
+def dom_blocks(root, *, max_blocks: int) -> list[Block]:
+    body = root.find("body")
+    if body is None:
+        body = root
+    clean_tree(body)
+    containers = main_containers(body)
+    blocks: list[Block] = []
+    buf: list[tuple[str, bool]] = []
+    # Context per open element: (chrome label, inside main, inside <a>, heading level)
+    ctx_stack: list[tuple[Optional[str], bool, bool, int]] = [(None, body in containers, False, 0)]
+
+    def flush(tag: str) -> None:
+        if not buf:
+            return
+        text = "".join(t for t, _ in buf)
+        links = sum(len(t) for t, is_link in buf if is_link)
+        buf.clear()
+        stripped = " ".join(text.split())
+        if stripped and len(blocks) < max_blocks:
+            label, inside, _, heading = ctx_stack[-1]
+            blocks.append(Block(text=stripped, tag=tag, link_chars=min(links, len(stripped)), depth=len(ctx_stack),
+                                in_main=inside, heading_level=heading, chrome=label))
+
+    # Iterative walk: ("enter", el) and ("exit", el) events.
+    stack: list[tuple[str, object]] = [("enter", body)]
+    while stack:
+        event, el = stack.pop()
+        if not isinstance(el.tag, str):
+            continue
+        tag = el.tag.lower()
+        if event == "enter":
+            is_block = tag in BLOCK_TAGS or tag == "br"
+            if is_block:
+                flush(ctx_stack[-1][3] and f"h{ctx_stack[-1][3]}" or "p")
+            parent_label, parent_main, parent_link, parent_heading = ctx_stack[-1]
+            label = chrome_label(el) or parent_label
+            inside = parent_main or el in containers
+            heading = int(tag[1]) if len(tag) == 2 and tag[0] == "h" and tag[1].isdigit() else parent_heading
+            ctx_stack.append((label, inside, parent_link or tag == "a", heading))
+            if tag == "br":
+                stack.append(("exit", el))
+                continue
+            if el.text:
+                buf.append((el.text, ctx_stack[-1][2]))
+            stack.append(("exit", el))
+            for child in reversed(el):
+                stack.append(("enter", child))
+        else:
+            if tag in BLOCK_TAGS:
+                flush(tag if ctx_stack[-1][3] == 0 else f"h{ctx_stack[-1][3]}")
+            ctx_stack.pop()
+            if el.tail:
+                buf.append((el.tail, ctx_stack[-1][2] if ctx_stack else False))
+    flush("p")
+    return blocks

@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests that need ../shared (the seed, evaluation pages) use `shared_dir` and skip cleanly
+when it is absent; everything else uses fixtures written by this project under tests/fixtures/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not (SHARED / "seed").is_dir():
+        pytest.skip("../shared is not present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from pipeline.config import load_settings
+
+    return load_settings()

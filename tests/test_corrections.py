@@ -1,0 +1,103 @@
+"""Review corrections → training JSONL → retraining (on a small slice of corpora/ into tmp_path)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.corpora import check_file
+from pipeline.review.corrections import export_corrections, load_corrections
+from pipeline.review.ledger import Ledger
+
+ROOT = Path(__file__).resolve().parents[1]
+FIX = Path(__file__).resolve().parent / "fixtures" / "review"
+HYDROGEN = "325d02fe1276febe"
+SEEDLING = "9c82e73e73b8b4e4"
+
+
+@pytest.fixture()
+def reviewed_run(tmp_path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(FIX / "documents.jsonl", out / "documents.jsonl")
+    led = Ledger(out / "run.sqlite")
+    led.record(HYDROGEN, 3, "label", value="background", machine_value="recommendation", reviewer="ana")
+    led.record(SEEDLING, 0, "label", value="achievement", machine_value="background", reviewer="ana")
+    led.record(HYDROGEN, 0, "accept", value="achievement", machine_value="achievement", reviewer="ana")
+    led.record(HYDROGEN, 2, "label", value="challenge", machine_value="recommendation", reviewer="ana")
+    led.undo_last("ana")  # the last one was a slip
+    doc = next(json.loads(l) for l in open(out / "documents.jsonl", encoding="utf-8") if HYDROGEN in l)
+    key = next(f"m{i}" for i, e in enumerate(doc["entities"]) if e["text"] == "零部")
+    led.record(HYDROGEN, 1, "entity_delete", value=json.dumps({"key": key}), machine_value="{}", reviewer="ana")
+    text = doc["passages"][1]["text"]
+    s = text.index("关键材料")
+    led.record(HYDROGEN, 1, "entity_add", reviewer="ana", machine_value=None, value=json.dumps(
+        {"key": "r1", "text": text[s:s + 4], "type": "PROGRAMME", "start": s, "end": s + 4}, ensure_ascii=False))
+    led.record(HYDROGEN, 1, "entity_type", value=json.dumps({"key": "r1", "type": "INSTITUTION"}),
+               machine_value="PROGRAMME", reviewer="ana")
+    return out
+
+
+def test_export_writes_valid_corpus_files(reviewed_run, tmp_path):
+    paths = export_corrections(reviewed_run, tmp_path / "exp")
+    assert [p.relative_to(tmp_path / "exp").as_posix() for p in paths] == ["classifier/review.jsonl", "ner/review.jsonl"]
+    for p in paths:
+        assert check_file(p) == []
+    cls = [json.loads(l) for l in paths[0].read_text(encoding="utf-8").splitlines()]
+    by_id = {r["id"]: r for r in cls}
+    assert set(by_id) == {f"review-{HYDROGEN}-3", f"review-{SEEDLING}-0", f"review-{HYDROGEN}-0"}
+    assert by_id[f"review-{HYDROGEN}-3"]["label"] == "background"
+    assert by_id[f"review-{HYDROGEN}-3"]["machine_label"] == "recommendation"
+    assert by_id[f"review-{HYDROGEN}-0"]["note"].startswith("review correction: machine label accepted")
+    assert all(r["genre"] == "news" and r["sector"] == "economy" for r in cls)
+    ner = [json.loads(l) for l in paths[1].read_text(encoding="utf-8").splitlines()]
+    assert len(ner) == 1 and ner[0]["id"] == f"review-{HYDROGEN}-1"
+    texts = {e["text"]: e["type"] for e in ner[0]["entities"]}
+    assert "零部" not in texts and texts["关键材料"] == "INSTITUTION"
+
+
+def test_export_default_folder_and_cli(reviewed_run):
+    from pipeline.cli import main
+
+    assert main(["export-corrections", str(reviewed_run)]) == 0
+    assert (reviewed_run / "corrections" / "classifier" / "review.jsonl").is_file()
+
+
+def test_load_corrections_from_run_and_export(reviewed_run, tmp_path):
+    from_run = load_corrections([reviewed_run])
+    export_corrections(reviewed_run, tmp_path / "exp")
+    from_export = load_corrections([tmp_path / "exp"])
+    assert from_run == from_export
+    assert len(from_run[0]) == 3 and len(from_run[1]) == 1
+    with pytest.raises(FileNotFoundError):
+        load_corrections([tmp_path / "nothing"])
+
+
+def test_nothing_reviewed_exports_empty_files(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(FIX / "documents.jsonl", out / "documents.jsonl")
+    paths = export_corrections(out)
+    assert all(p.read_text(encoding="utf-8") == "" for p in paths)
+
+
+def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings):
+    from pipeline.retrain import train_classifier_with_corrections
+
+    small = tmp_path / "corpus.jsonl"
+    lines = []
+    for f in sorted((ROOT / "corpora" / "classifier").glob("*.jsonl")):
+        lines += f.read_text(encoding="utf-8").splitlines()[:60]
+    small.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model_dir = tmp_path / "model"
+    models_before = {p: p.stat().st_mtime_ns for p in (ROOT / "models").rglob("*") if p.is_file()}
+    report = train_classifier_with_corrections([reviewed_run], settings=settings, out_dir=model_dir,
+                                               corpus_paths=[small])
+    assert "corrections: 3 reviewed passages" in report
+    assert "agreement with reviewers: before" in report and "held-out" in report
+    assert f"review-{HYDROGEN}-3" in report  # a relabelled passage is listed with before/after
+    meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
+    assert meta["data"]["corrections"] == 3 and meta["data"]["records"] == len(lines) + 3
+    assert {p: p.stat().st_mtime_ns for p in (ROOT / "models").rglob("*") if p.is_file()} == models_before

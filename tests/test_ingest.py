@@ -1,0 +1,114 @@
+"""Ingest on fixtures written by the project: boilerplate with reasons, title, date, source, joins, spun titles."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline.ingest import IngestError, ingest
+from pipeline.ingest.metadata import clean_title, date_from_url, metadata_from_line, parse_datetime
+from pipeline.ingest.repair import ends_mid_sentence
+
+
+@pytest.fixture(scope="module")
+def flat_doc(fixtures, settings):
+    return ingest(fixtures / "flat_energy_notice.txt", settings=settings)
+
+
+def test_flat_title_prefix_removed_and_restored(flat_doc):
+    assert flat_doc.title_raw.startswith("星辰娱乐")
+    assert flat_doc.title == "我邦新型储能财产成长的现状、题目与对策"
+    # 我邦→我国 and 成长→发展-style swaps are confirmed by the body's own wording.
+    assert flat_doc.title_restored is not None and flat_doc.title_restored.startswith("我国新型储能")
+
+
+def test_flat_metadata(flat_doc):
+    assert flat_doc.published_at == "2025-03-18T10:20:00"
+    assert flat_doc.publisher == "某省能源局"
+
+
+def test_flat_boilerplate_removed_with_reasons(flat_doc):
+    reasons = {r.text[:6]: r.reason for r in flat_doc.removed}
+    assert reasons["客服电话:0"] == "contact"
+    assert reasons["星辰娱乐:我"] in ("title", "duplicate_title")
+    assert any(r.reason == "duplicate_title" for r in flat_doc.removed)
+    assert any(r.reason == "copyright" for r in flat_doc.removed)
+    assert all(r.reason for r in flat_doc.removed)
+    body = flat_doc.body
+    for junk in ("上一篇", "版权所有", "扫码关注", "发布时间", "service@example"):
+        assert junk not in body
+
+
+def test_flat_broken_paragraph_is_rejoined(flat_doc):
+    texts = [p.text for p in flat_doc.paragraphs]
+    assert any("“建而不用”的现象在一些地区较为突出" in t for t in texts)
+    assert flat_doc.joined_breaks >= 1
+
+
+def test_offsets_point_into_body(flat_doc):
+    for p in flat_doc.paragraphs:
+        assert flat_doc.body[p.start:p.end] == p.text
+
+
+def test_html_gbk_cms_page(fixtures, settings):
+    doc = ingest(fixtures / "cms_page_gbk.html", settings=settings)
+    assert doc.title == "关于推进数字乡村建设的若干措施"
+    assert doc.published_at.startswith("2024-06-05")
+    assert doc.encoding == "gb18030"
+    body = doc.body
+    assert "为深入实施数字乡村发展战略" in body and "专业人才相对匮乏" in body
+    for junk in ("相关文章", "网站标识码", "分享到", "当前位置", "主办单位"):
+        assert junk not in body
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("发布时间:2024-04-12 23:32:55 | 浏览:", "2024-04-12T23:32:55"),
+    ("发布日期：2023年6月8日", "2023-06-08"),
+    ("时间：２０２４－０１－０５", "2024-01-05"),
+    ("7/5/2005 9:23:57 PM", "2005-07-05T21:23:57"),
+])
+def test_parse_datetime(raw, expected):
+    assert metadata_from_line(raw)["published_at"] == expected
+
+
+def test_date_never_from_narrative():
+    assert "published_at" not in metadata_from_line("2018年美国政府通过了一项法案，并于2019年1月1日起施行，影响深远。")
+
+
+def test_date_from_url():
+    assert date_from_url("http://www.gov.cn/zhengce/2024-04/12/content_123.htm") == "2024-04-12"
+    assert date_from_url("https://example.cn/a/20230708/abc.html") == "2023-07-08"
+    assert parse_datetime("no date here") is None
+
+
+def test_clean_title_keeps_subtitle_dash(settings):
+    from pipeline.ingest.boilerplate import load_rules
+
+    rules = load_rules(settings)
+    assert clean_title("某某报告——基于调查的分析_中国政府网", rules.spam_prefix, rules.site_suffix) == "某某报告——基于调查的分析"
+    assert clean_title("熊猫体育:某某发展报告", rules.spam_prefix, rules.site_suffix) == "某某发展报告"
+
+
+@pytest.mark.parametrize("line, broken", [
+    ("根据某咨询机构ICV&", True),
+    ("授权NIST(国家标", True),
+    ("同时,美国", True),
+    ("当前,据", True),
+    ("产业化能力薄弱", False),
+    ("我国已建成多条干线。", False),
+])
+def test_ends_mid_sentence(line, broken):
+    assert ends_mid_sentence(line, fragment_chars=4) is broken
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path, settings):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(IngestError, match="empty"):
+        ingest(empty, settings=settings)
+    binary = tmp_path / "img.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    with pytest.raises(IngestError, match="binary"):
+        ingest(binary, settings=settings)
+    english = tmp_path / "en.html"
+    english.write_text("<html><body><p>" + "This is an English page about policy. " * 40 + "</p></body></html>")
+    with pytest.raises(IngestError, match="not a Chinese"):
+        ingest(english, settings=settings)

@@ -1,0 +1,197 @@
+"""The review app in headless Chromium (Playwright): filter, relabel by keyboard, edit entities, and scraped
+markup shown as text. Writes outputs/examples/review.png and outputs/examples/report.png."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = Path(__file__).resolve().parent / "fixtures" / "review" / "pages"
+EXAMPLES = ROOT / "outputs" / "examples"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+if not CHROMIUM.exists():
+    pytest.skip("/usr/bin/chromium is not installed", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    from pipeline.run import run
+
+    out = tmp_path_factory.mktemp("review") / "out"
+    summary = run([str(PAGES)], out, workers=1)
+    assert summary.processed == 3, summary.outcomes
+    return out
+
+
+@pytest.fixture(scope="module")
+def docs(run_dir) -> dict:
+    """Documents by the name of their fixture file."""
+    out = {}
+    for line in (run_dir / "documents.jsonl").read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        out[Path(d["source"]["path"]).stem] = d
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(run_dir):
+    from werkzeug.serving import make_server
+
+    from pipeline.review.app import create_app
+
+    srv = make_server("127.0.0.1", 0, create_app(run_dir, reviewer="browser-test"), threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = ctx.new_page()
+    pg.set_default_timeout(10000)
+    dialogs = []
+    errors = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.dialogs, pg.errors = dialogs, errors
+    yield pg
+    ctx.close()
+
+
+def _open_passage(page, server, doc, index, query=""):
+    page.goto(f"{server}/p/{doc['doc_id']}/{index}{query}")
+    expect(page.locator("#passage-text")).to_contain_text(doc["passages"][index]["text"][:10])
+
+
+def test_filter_relabel_with_keyboard_and_reload(page, server, docs):
+    hydrogen = docs["hydrogen_notice"]
+    page.goto(server + "/")
+    expect(page.locator("#progress")).to_contain_text("0 reviewed / 9 passages")
+    page.select_option("select[name=doc]", hydrogen["doc_id"])
+    page.select_option("select[name=label]", "challenge")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("#matching")).to_contain_text("1 matching passages")
+    page.click("table.rows a.open")
+    expect(page.locator("#passage-text")).to_contain_text("氢气制取成本偏高")
+    expect(page.locator("#label")).to_contain_text("challenge (machine)")
+
+    page.keyboard.press("4")  # background
+    expect(page.locator("#label")).to_contain_text("background (reviewed)")
+    expect(page.locator("#progress")).to_contain_text("1 reviewed / 9")
+    page.keyboard.press("1")
+    expect(page.locator("#label")).to_contain_text("achievement (reviewed)")
+    page.keyboard.press("u")  # undo the slip
+    expect(page.locator("#label")).to_contain_text("background (reviewed)")
+
+    page.reload()
+    expect(page.locator("#label")).to_contain_text("background (reviewed)")
+    expect(page.locator("#machine")).to_contain_text("machine: challenge")
+
+    page.goto(f"{server}/?doc={hydrogen['doc_id']}&sort=document")
+    row = page.locator("table.rows tbody tr").nth(1)
+    expect(row).to_contain_text("background")
+    expect(row).to_contain_text("was challenge")
+
+    # j / k walk the filtered list; a accepts; ? shows the guidelines
+    _open_passage(page, server, hydrogen, 0, "?doc=%s&sort=document" % hydrogen["doc_id"])
+    page.keyboard.press("j")
+    expect(page.locator("#passage-text")).to_contain_text("氢气制取成本偏高")
+    page.keyboard.press("j")
+    expect(page.locator("#passage-text")).to_contain_text("可再生能源制氢")
+    page.keyboard.press("a")
+    expect(page.locator("#label")).to_contain_text("recommendation (reviewed)")
+    page.keyboard.press("k")
+    expect(page.locator("#passage-text")).to_contain_text("氢气制取成本偏高")
+    page.keyboard.press("?")
+    expect(page.locator("#help")).to_be_visible()
+    expect(page.locator("#help")).to_contain_text("recommendation")
+    page.keyboard.press("Escape")
+    expect(page.locator("#help")).to_be_hidden()
+    EXAMPLES.mkdir(parents=True, exist_ok=True)
+    _open_passage(page, server, hydrogen, 0, "?doc=%s&sort=document" % hydrogen["doc_id"])
+    page.screenshot(path=str(EXAMPLES / "review.png"), full_page=True)
+    assert page.errors == [] and page.dialogs == []
+
+
+def test_edit_entities(page, server, docs):
+    hydrogen = docs["hydrogen_notice"]
+    _open_passage(page, server, hydrogen, 1)
+    wrong = page.locator("#passage-text mark.ent", has_text="零部")
+    expect(wrong).to_have_count(1)
+    expect(wrong).to_have_attribute("title", "零部 (FIGURE)")
+    wrong.click()
+    expect(page.locator("#entity-editor")).to_be_visible()
+    page.select_option("#entity-type", "INSTITUTION")
+    page.click("#entity-save")
+    expect(page.locator("#passage-text mark.ent-INSTITUTION", has_text="零部")).to_have_count(1)
+    page.locator("#passage-text mark.ent", has_text="零部").click()
+    page.click("#entity-delete")
+    expect(page.locator("#passage-text mark.ent", has_text="零部")).to_have_count(0)
+
+    # select text to add an entity
+    page.evaluate("""(word) => {
+        const seg = [...document.querySelectorAll('#passage-text span.seg')].find(s => s.textContent.includes(word));
+        const node = seg.firstChild, at = node.textContent.indexOf(word);
+        const range = document.createRange();
+        range.setStart(node, at); range.setEnd(node, at + word.length);
+        const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
+        seg.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+    }""", "储运环节")
+    expect(page.locator("#entity-editor")).to_be_visible()
+    expect(page.locator("#entity-editor-what")).to_contain_text("储运环节")
+    page.select_option("#entity-type", "PROGRAMME")
+    page.click("#entity-save")
+    expect(page.locator("#passage-text mark.ent-PROGRAMME", has_text="储运环节")).to_have_count(1)
+    page.reload()
+    expect(page.locator("#passage-text mark.ent-PROGRAMME", has_text="储运环节")).to_have_count(1)
+    expect(page.locator("#passage-text mark.ent", has_text="零部")).to_have_count(0)
+    assert page.errors == []
+
+
+def test_scraped_markup_is_shown_as_text(page, server, docs):
+    hostile = docs["hostile_page"]
+    _open_passage(page, server, hostile, 0)
+    text = page.locator("#passage-text").inner_text()
+    for literal in ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+                    '<a href="javascript:alert(1)">点击领取</a>'):
+        assert literal in text
+    expect(page.locator("#passage-text")).to_contain_text("<script>alert(1)</script>")
+    assert page.locator("#review script, #review img, #review a[href^='javascript']").count() == 0
+    page.goto(f"{server}/?doc={hostile['doc_id']}")
+    expect(page.locator("table.rows")).to_contain_text("<img src=x onerror=alert(1)>")
+    assert page.locator("table.rows img, table.rows script").count() == 0
+    page.wait_for_timeout(500)  # give an injected onerror the chance to fire
+    assert page.dialogs == [] and page.errors == []
+
+
+def test_report_screenshot(page, run_dir):
+    from pipeline.report import write_report
+
+    path = write_report(run_dir, run_dir / "report")
+    page.goto(path.as_uri())
+    expect(page.locator("h1")).to_contain_text("PolicyMiner report")
+    assert page.locator("img").count() == 4
+    EXAMPLES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(EXAMPLES / "report.png"), full_page=True)
+    assert page.dialogs == []
