@@ -55,12 +55,13 @@ def analyse(clean: CleanDocument, settings: Optional[Settings] = None) -> Docume
 
 def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positions: Sequence[float],
                  settings: Settings, *, kinds: Optional[Sequence[str]] = None,
-                 offsets: Optional[Sequence[tuple[int, int]]] = None) -> list[Passage]:
+                 offsets: Optional[Sequence[tuple[int, int]]] = None,
+                 groups: Optional[Sequence[object]] = None) -> list[Passage]:
     _, classifier = _stages(settings)
     items = [Item(t, h, pos) for t, h, pos in zip(texts, headings, positions)]
     sent_spans = [split_sentences(t) or [(0, len(t))] for t in texts]
     sent_items = [[Item(t[s:e], h, pos, True) for s, e in spans] for t, h, pos, spans in zip(texts, headings, positions, sent_spans)]
-    p_preds, s_preds = classifier.classify(items, sent_items)
+    p_preds, s_preds = classifier.classify(items, sent_items, groups)
     actors = detect_actors(texts, settings)
     out = []
     for i, text in enumerate(texts):
@@ -94,9 +95,16 @@ def annotate(records: Iterable[dict], *, settings: Optional[Settings] = None) ->
     for idxs in by_doc.values():
         for k, i in enumerate(idxs):
             positions[i] = k / max(len(idxs) - 1, 1) if len(idxs) > 1 else 0.0
+    # Classify document by document, in the given order, so that neighbours are the document's own.
+    order = [i for idxs in by_doc.values() for i in idxs]
+    texts = [str(records[i].get("text") or "") for i in order]
+    headings = [records[i].get("heading") for i in order]
+    doc_of = {i: d for d, idxs in by_doc.items() for i in idxs}
+    tagged = tag_passages(texts, headings, [positions[i] for i in order], settings, groups=[doc_of[i] for i in order])
+    passages = [None] * len(records)
+    for i, p in zip(order, tagged):
+        passages[i] = p
     texts = [str(r.get("text") or "") for r in records]
-    headings = [r.get("heading") for r in records]
-    passages = tag_passages(texts, headings, positions, settings)
     entity_lists = nlp.entities(texts)
     out = []
     for r, p, ents in zip(records, passages, entity_lists):

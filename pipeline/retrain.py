@@ -58,7 +58,8 @@ def train_classifier_with_corrections(dirs: Iterable, *, settings: Optional[Sett
 
     lines = [f"corrections: {len(records)} reviewed passages from {', '.join(str(d) for d in dirs)}",
              f"old model: {old_dir}   new model: {target}",
-             f"agreement with reviewers: before {_accuracy(before, gold)}, after {_accuracy(after, gold)}"]
+             f"agreement with reviewers: before {_accuracy(before, gold)}, after {_accuracy(after, gold)} "
+             f"(the corrections are training data now, so 'after' is not a held-out score)"]
     changed = [(r, b, a) for r, b, a in zip(records, before or [None] * len(records), after or [None] * len(records))
                if b != a or r.get("machine_label", r["label"]) != r["label"]]
     if changed:

@@ -67,7 +67,7 @@ def _metrics(gold: Sequence[str], pred: Sequence[str]) -> dict:
 def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Settings] = None,
                      extra_records: Sequence[dict] = (), corpus_paths: Optional[Sequence[Path]] = None) -> dict:
     """Fit on corpora/classifier/*.jsonl (+ corrections), report held-out metrics, then refit on all data."""
-    from pipeline.classify.features import build_frame
+    from pipeline.classify.features import Item, build_frame, context_matrix
     from pipeline.classify.model import FORMAT_VERSION, build_estimator
     from pipeline.modelio import dump_sklearn
     from pipeline.nlp.pipeline import get_nlp_stage
@@ -92,19 +92,66 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
         est.fit(frame, [l for _, l, _ in items])
         return est
 
-    def evaluate(est, recs):
+    def mixed_probs(est, recs):
+        """Passage probabilities as inference makes them: the passage's own mixed with its sentences'."""
+        items = corpus_items(recs, sentences=False)
+        p = est.predict_proba(build_frame([i for i, _, _ in items], tokenize, settings))
+        w = settings["classify"]["passage_weight"]
+        sent_items = [(k, Item(s["text"], r.get("heading"), items[k][0].position, True))
+                      for k, r in enumerate(recs) for s in r["sentences"]]
+        sp = est.predict_proba(build_frame([it for _, it in sent_items], tokenize, settings)) if sent_items else None
+        out = p.copy()
+        for k in range(len(recs)):
+            rows = [j for j, (kk, _) in enumerate(sent_items) if kk == k]
+            if len(rows) > 1:
+                out[k] = w * p[k] + (1 - w) * sp[rows].mean(axis=0)
+        return out, items
+
+    def fit_context(recs):
+        """Out-of-fold probabilities over whole documents, then the context model on top of them."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GroupKFold
+
+        docs = [r["doc"] for r in recs]
+        oof = np.zeros((len(recs), len(LABELS)))
+        classes = None
+        for tr, te in GroupKFold(n_splits=params["context_folds"]).split(recs, groups=docs):
+            est = fit([recs[i] for i in tr])
+            probs, _ = mixed_probs(est, [recs[i] for i in te])
+            oof[te] = probs
+            classes = list(est.classes_)
+        items = corpus_items(recs, sentences=False)
+        ctx = context_matrix(oof, docs, [i.position for i, _, _ in items])
+        model = LogisticRegression(max_iter=2000, C=params["context_C"], class_weight="balanced")
+        model.fit(ctx, [l for _, l, _ in items])
+        assert list(model.classes_) == classes
+        return model
+
+    def evaluate(est, recs, context_model=None):
+        probs, items = mixed_probs(est, recs)
+        if context_model is not None:
+            probs = context_model.predict_proba(context_matrix(probs, [r["doc"] for r in recs],
+                                                               [i.position for i, _, _ in items]))
+        pred = [est.classes_[j] for j in probs.argmax(axis=1)]
+        return _metrics([l for _, l, _ in items], pred)
+
+    def evaluate_plain(est, recs):
         items = corpus_items(recs, sentences=False)
         frame = build_frame([i for i, _, _ in items], tokenize, settings)
         return _metrics([l for _, l, _ in items], list(est.predict(frame)))
 
     train_recs = [r for r in records if r["doc"] in train_docs]
     dev_recs = [r for r in records if r["doc"] in dev_docs]
-    heldout = evaluate(fit(train_recs), dev_recs)
-    baseline = evaluate(fit(train_recs, context=False), dev_recs)
+    base = fit(train_recs)
+    heldout_no_context = evaluate(base, dev_recs)
+    heldout = evaluate(base, dev_recs, fit_context(train_recs))
+    baseline = evaluate_plain(fit(train_recs, context=False), dev_recs)
     final = fit(records)
+    final_context = fit_context(records)
     out_dir = out_dir or MODELS_DIR / settings["classify"]["model_dir"]
     out_dir.mkdir(parents=True, exist_ok=True)
     digest = dump_sklearn(final, out_dir / "model.skops")
+    context_digest = dump_sklearn(final_context, out_dir / "context.skops")
     from collections import Counter
 
     meta = {
@@ -120,7 +167,8 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
                  "corrections": len(extra_records)},
         "heldout": {"documents": len(dev_docs), **heldout},
         "baseline_tfidf_lr_no_context": baseline,
-        "sha256": {"model.skops": digest},
+        "heldout_without_context_model": heldout_no_context,
+        "sha256": {"model.skops": digest, "context.skops": context_digest},
         "seconds": round(time.time() - started, 1),
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -140,6 +188,8 @@ def _card(meta: dict) -> str:
   (configs/lexicons/cues.toml); a linear SVM with balanced class weights, probabilities calibrated by
   CalibratedClassifierCV ({meta['params']['calibration']}, {meta['params']['calibration_folds']} folds).
   Sentences and passages share the model; a passage's label mixes its own and its sentences' probabilities.
+  A second-stage logistic regression (context.skops) reads each passage's probabilities beside its neighbours'
+  (trained on out-of-fold predictions grouped by document), since sections run in blocks.
 - **Format:** `{meta['format_version']}`, stored with skops (no pickle), SHA-256 in meta.json, checked on load.
 - **Trained:** {meta['trained_at']} with seed {meta['seed']} by `policyminer train classifier`.
 - **Data:** {meta['data']['records']} passages in {meta['data']['documents']} documents written by this project
@@ -148,7 +198,8 @@ def _card(meta: dict) -> str:
 
 ## Held-out metrics (whole documents held out: {h['documents']} docs, {h['n']} passages)
 
-Macro-F1 **{h['macro_f1']:.3f}**; text-only baseline (TF-IDF + LR, no context features) {b['macro_f1']:.3f}.
+Macro-F1 **{h['macro_f1']:.3f}**; without the neighbour-context model {meta['heldout_without_context_model']['macro_f1']:.3f};
+text-only baseline (TF-IDF + LR, no context features) {b['macro_f1']:.3f}.
 
 | label | precision | recall | F1 |
 |---|---|---|---|

@@ -83,8 +83,18 @@ def test_nothing_reviewed_exports_empty_files(tmp_path):
     assert all(p.read_text(encoding="utf-8") == "" for p in paths)
 
 
-def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings):
+def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings, monkeypatch):
+    import pipeline.train
     from pipeline.retrain import train_classifier_with_corrections
+
+    calls = []
+    real = pipeline.train.train_classifier
+
+    def spy(**kw):
+        calls.append(kw)
+        return real(**kw)
+
+    monkeypatch.setattr(pipeline.train, "train_classifier", spy)
 
     small = tmp_path / "corpus.jsonl"
     lines = []
@@ -92,7 +102,6 @@ def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings):
         lines += f.read_text(encoding="utf-8").splitlines()[:60]
     small.write_text("\n".join(lines) + "\n", encoding="utf-8")
     model_dir = tmp_path / "model"
-    models_before = {p: p.stat().st_mtime_ns for p in (ROOT / "models").rglob("*") if p.is_file()}
     report = train_classifier_with_corrections([reviewed_run], settings=settings, out_dir=model_dir,
                                                corpus_paths=[small])
     assert "corrections: 3 reviewed passages" in report
@@ -100,4 +109,6 @@ def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings):
     assert f"review-{HYDROGEN}-3" in report  # a relabelled passage is listed with before/after
     meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
     assert meta["data"]["corrections"] == 3 and meta["data"]["records"] == len(lines) + 3
-    assert {p: p.stat().st_mtime_ns for p in (ROOT / "models").rglob("*") if p.is_file()} == models_before
+    # models/ is left alone: the only training run wrote to tmp_path
+    assert [c["out_dir"] for c in calls] == [model_dir]
+    assert [r["id"] for r in calls[0]["extra_records"]] == [r["id"] for r in load_corrections([reviewed_run])[0]]

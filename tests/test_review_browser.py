@@ -84,72 +84,70 @@ def _open_passage(page, server, doc, index, query=""):
     expect(page.locator("#passage-text")).to_contain_text(doc["passages"][index]["text"][:10])
 
 
-def test_filter_relabel_with_keyboard_and_reload(page, server, docs):
-    hydrogen = docs["hydrogen_notice"]
-    page.goto(server + "/")
-    expect(page.locator("#progress")).to_contain_text("0 reviewed / 9 passages")
-    page.select_option("select[name=doc]", hydrogen["doc_id"])
-    page.select_option("select[name=label]", "challenge")
-    page.click("form.filters button[type=submit]")
-    expect(page.locator("#matching")).to_contain_text("1 matching passages")
-    page.click("table.rows a.open")
-    expect(page.locator("#passage-text")).to_contain_text("氢气制取成本偏高")
-    expect(page.locator("#label")).to_contain_text("challenge (machine)")
+LABELS = ("achievement", "challenge", "recommendation", "background")
 
-    page.keyboard.press("4")  # background
-    expect(page.locator("#label")).to_contain_text("background (reviewed)")
-    expect(page.locator("#progress")).to_contain_text("1 reviewed / 9")
-    page.keyboard.press("1")
-    expect(page.locator("#label")).to_contain_text("achievement (reviewed)")
+
+def test_filter_relabel_with_keyboard_and_reload(page, server, docs):
+    # Expectations come from the run itself: the models may be retrained, the test must not care.
+    hydrogen = docs["hydrogen_notice"]
+    target = hydrogen["passages"][1]
+    machine = target["label"]
+    same = sum(p["label"] == machine for p in hydrogen["passages"])
+    new, slip = [l for l in LABELS if l != machine][:2]
+    total = sum(len(d["passages"]) for d in docs.values())
+
+    page.goto(server + "/")
+    expect(page.locator("#progress")).to_contain_text(f"0 reviewed / {total} passages")
+    page.select_option("select[name=doc]", hydrogen["doc_id"])
+    page.select_option("select[name=label]", machine)
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("#matching")).to_contain_text(f"{same} matching passages")
+    page.locator("table.rows a.open", has_text=target["text"][:12]).click()
+    expect(page.locator("#passage-text")).to_contain_text(target["text"][:12])
+    expect(page.locator("#label")).to_contain_text(f"{machine} (machine)")
+
+    page.keyboard.press(str(LABELS.index(new) + 1))
+    expect(page.locator("#label")).to_contain_text(f"{new} (reviewed)")
+    expect(page.locator("#progress")).to_contain_text(f"1 reviewed / {total}")
+    page.keyboard.press(str(LABELS.index(slip) + 1))
+    expect(page.locator("#label")).to_contain_text(f"{slip} (reviewed)")
     page.keyboard.press("u")  # undo the slip
-    expect(page.locator("#label")).to_contain_text("background (reviewed)")
+    expect(page.locator("#label")).to_contain_text(f"{new} (reviewed)")
 
     page.reload()
-    expect(page.locator("#label")).to_contain_text("background (reviewed)")
-    expect(page.locator("#machine")).to_contain_text("machine: challenge")
+    expect(page.locator("#label")).to_contain_text(f"{new} (reviewed)")
+    expect(page.locator("#machine")).to_contain_text(f"machine: {machine}")
 
     page.goto(f"{server}/?doc={hydrogen['doc_id']}&sort=document")
     row = page.locator("table.rows tbody tr").nth(1)
-    expect(row).to_contain_text("background")
-    expect(row).to_contain_text("was challenge")
+    expect(row).to_contain_text(new)
+    expect(row).to_contain_text(f"was {machine}")
+    page.goto(f"{server}/?label={new}&reviewed=yes")
+    expect(page.locator("#matching")).to_contain_text("1 matching passages")
 
     # j / k walk the filtered list; a accepts; ? shows the guidelines
-    _open_passage(page, server, hydrogen, 0, "?doc=%s&sort=document" % hydrogen["doc_id"])
-    page.keyboard.press("j")
-    expect(page.locator("#passage-text")).to_contain_text("氢气制取成本偏高")
-    page.keyboard.press("j")
-    expect(page.locator("#passage-text")).to_contain_text("可再生能源制氢")
+    query = "?doc=%s&sort=document" % hydrogen["doc_id"]
+    _open_passage(page, server, hydrogen, 0, query)
+    for i in (1, 2):
+        page.keyboard.press("j")
+        expect(page.locator("#passage-text")).to_contain_text(hydrogen["passages"][i]["text"][:12])
     page.keyboard.press("a")
-    expect(page.locator("#label")).to_contain_text("recommendation (reviewed)")
+    expect(page.locator("#label")).to_contain_text(f"{hydrogen['passages'][2]['label']} (reviewed)")
+    expect(page.locator("#progress")).to_contain_text(f"2 reviewed / {total}")
     page.keyboard.press("k")
-    expect(page.locator("#passage-text")).to_contain_text("氢气制取成本偏高")
+    expect(page.locator("#passage-text")).to_contain_text(target["text"][:12])
     page.keyboard.press("?")
     expect(page.locator("#help")).to_be_visible()
     expect(page.locator("#help")).to_contain_text("recommendation")
     page.keyboard.press("Escape")
     expect(page.locator("#help")).to_be_hidden()
     EXAMPLES.mkdir(parents=True, exist_ok=True)
-    _open_passage(page, server, hydrogen, 0, "?doc=%s&sort=document" % hydrogen["doc_id"])
+    _open_passage(page, server, hydrogen, 0, query)
     page.screenshot(path=str(EXAMPLES / "review.png"), full_page=True)
     assert page.errors == [] and page.dialogs == []
 
 
-def test_edit_entities(page, server, docs):
-    hydrogen = docs["hydrogen_notice"]
-    _open_passage(page, server, hydrogen, 1)
-    wrong = page.locator("#passage-text mark.ent", has_text="零部")
-    expect(wrong).to_have_count(1)
-    expect(wrong).to_have_attribute("title", "零部 (FIGURE)")
-    wrong.click()
-    expect(page.locator("#entity-editor")).to_be_visible()
-    page.select_option("#entity-type", "INSTITUTION")
-    page.click("#entity-save")
-    expect(page.locator("#passage-text mark.ent-INSTITUTION", has_text="零部")).to_have_count(1)
-    page.locator("#passage-text mark.ent", has_text="零部").click()
-    page.click("#entity-delete")
-    expect(page.locator("#passage-text mark.ent", has_text="零部")).to_have_count(0)
-
-    # select text to add an entity
+def _select_text(page, word):
     page.evaluate("""(word) => {
         const seg = [...document.querySelectorAll('#passage-text span.seg')].find(s => s.textContent.includes(word));
         const node = seg.firstChild, at = node.textContent.indexOf(word);
@@ -157,15 +155,43 @@ def test_edit_entities(page, server, docs):
         range.setStart(node, at); range.setEnd(node, at + word.length);
         const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
         seg.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
-    }""", "储运环节")
+    }""", word)
+
+
+def test_edit_entities(page, server, docs):
+    hydrogen = docs["seedling_news"]
+    index = 2
+    text = hydrogen["passages"][index]["text"]
+    word = "区域性育秧点"
+    spans = [(e["start"], e["end"]) for e in hydrogen["entities"] if e["passage"] == index]
+    s = text.index(word)
+    assert not any(a < s + len(word) and s < b for a, b in spans), "fixture word must not be tagged already"
+    _open_passage(page, server, hydrogen, index)
+
+    # select text to add an entity
+    _select_text(page, word)
     expect(page.locator("#entity-editor")).to_be_visible()
-    expect(page.locator("#entity-editor-what")).to_contain_text("储运环节")
+    expect(page.locator("#entity-editor-what")).to_contain_text(word)
     page.select_option("#entity-type", "PROGRAMME")
     page.click("#entity-save")
-    expect(page.locator("#passage-text mark.ent-PROGRAMME", has_text="储运环节")).to_have_count(1)
+    mark = page.locator("#passage-text mark.ent", has_text=word)
+    expect(mark).to_have_class("ent ent-PROGRAMME")
+    expect(mark).to_have_attribute("title", f"{word} (PROGRAMME)")
+
+    # click it to change its type, then to delete it
+    mark.click()
+    expect(page.locator("#entity-editor")).to_be_visible()
+    page.select_option("#entity-type", "INSTITUTION")
+    page.click("#entity-save")
+    expect(mark).to_have_class("ent ent-INSTITUTION")
     page.reload()
-    expect(page.locator("#passage-text mark.ent-PROGRAMME", has_text="储运环节")).to_have_count(1)
-    expect(page.locator("#passage-text mark.ent", has_text="零部")).to_have_count(0)
+    expect(mark).to_have_class("ent ent-INSTITUTION")
+    mark.click()
+    page.click("#entity-delete")
+    expect(mark).to_have_count(0)
+    page.reload()
+    expect(page.locator("#passage-text")).to_contain_text(word)
+    expect(mark).to_have_count(0)
     assert page.errors == []
 
 

@@ -27,6 +27,15 @@ class Item:
 
 
 @lru_cache(maxsize=2)
+def _actor_words(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Words naming the document's own subject (CN and LOCAL) and words naming foreign actors."""
+    actors = load_toml_data(path)["actors"]
+    own = tuple(actors.get("CN", [])) + tuple(actors.get("LOCAL", []))
+    foreign = tuple(w for code, words in actors.items() if code not in ("CN", "LOCAL") for w in words)
+    return own, foreign
+
+
+@lru_cache(maxsize=2)
 def _cues(path: str) -> tuple[dict, dict]:
     data = load_toml_data(path)
     return data["cues"], data["headings"]
@@ -44,6 +53,7 @@ def heading_category(heading: Optional[str], heading_cues: dict) -> str:
 
 def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings) -> pd.DataFrame:
     cues, heading_cues = _cues(str(settings.path(settings["classify"]["cues"])))
+    own, foreign = _actor_words(str(settings.path(settings["classify"]["actors"])))
     rows = []
     for it in items:
         row = {
@@ -57,8 +67,35 @@ def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], set
         }
         for label in LABELS:
             row[f"cue_{label}"] = float(sum(it.text.count(w) for w in cues[label]))
+        # Whose story is it: the subject's own (我国, 我省) or another actor's (美国, 欧盟)? Decides
+        # achievement vs background for the same success wording.
+        row["actor_own"] = float(min(sum(it.text.count(w) for w in own), 10))
+        row["actor_foreign"] = float(min(sum(it.text.count(w) for w in foreign), 10))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-NUMERIC_COLUMNS = ["position", "is_sentence", "length"] + [f"cue_{l}" for l in LABELS]
+NUMERIC_COLUMNS = ["position", "is_sentence", "length", "actor_own", "actor_foreign"] + [f"cue_{l}" for l in LABELS]
+
+
+def context_matrix(probs, groups, positions):
+    """Second-stage features for each passage: its own probabilities, its neighbours' (previous, next, and
+    a ±2 window), and position. Passages of a document are given in order; `groups` names their document."""
+    import numpy as np
+
+    probs = np.asarray(probs, dtype=float)
+    n, k = probs.shape if probs.size else (0, len(LABELS))
+    out = np.zeros((n, 4 * k + 1))
+    start = 0
+    while start < n:
+        end = start
+        while end < n and groups[end] == groups[start]:
+            end += 1
+        block = probs[start:end]
+        for i in range(end - start):
+            prev = block[i - 1] if i > 0 else block[i]
+            nxt = block[i + 1] if i + 1 < len(block) else block[i]
+            window = block[max(0, i - 2):i + 3].mean(axis=0)
+            out[start + i] = np.concatenate([block[i], prev, nxt, window, [positions[start + i]]])
+        start = end
+    return out

@@ -11,7 +11,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from pipeline.classify.features import NUMERIC_COLUMNS, Item, build_frame
+from pipeline.classify.features import NUMERIC_COLUMNS, Item, build_frame, context_matrix
 from pipeline.config import MODELS_DIR, Settings, load_settings
 from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta
 from pipeline.records import LABELS
@@ -92,6 +92,8 @@ class PassageClassifier:
         check_version(meta, FORMAT_VERSION, self.model_dir)
         self.meta = meta
         self.pipeline = load_sklearn(self.model_dir / "model.skops", meta.get("sha256", {}).get("model.skops"))
+        smoother = self.model_dir / "context.skops"
+        self.context_model = load_sklearn(smoother, meta.get("sha256", {}).get("context.skops")) if smoother.exists() else None
         self.classes = [str(c) for c in self.pipeline.classes_]
         if sorted(self.classes) != sorted(LABELS):
             raise ClassifierError(f"{self.model_dir}: model classes {self.classes} are not {list(LABELS)}")
@@ -103,21 +105,27 @@ class PassageClassifier:
         frame = build_frame(items, self.tokenize, self.settings)
         return self.pipeline.predict_proba(frame)
 
-    def classify(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]]) -> tuple[list[Prediction], list[list[Prediction]]]:
-        """Labels for passages and for each passage's sentences. A passage's probabilities are a weighted mix
-        of its own and the mean of its sentences'."""
+    def classify(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]],
+                 groups: Optional[Sequence[object]] = None) -> tuple[list[Prediction], list[list[Prediction]]]:
+        """Labels for passages (in document order; `groups` names each one's document) and for each passage's
+        sentences. A passage's probabilities mix its own and the mean of its sentences'; the context model then
+        reads them beside the neighbours' (sections run in blocks: a passage amid challenges leans challenge)."""
         flat = [s for group in sentences for s in group]
         p_probs = self.predict_proba(passages)
         s_probs = self.predict_proba(flat)
         w = self.settings["classify"]["passage_weight"]
-        out_p, out_s, k = [], [], 0
+        mixed_all, out_s, k = [], [], 0
         for i, group in enumerate(sentences):
             sp = s_probs[k:k + len(group)]
             k += len(group)
-            mixed = p_probs[i] if len(group) <= 1 else w * p_probs[i] + (1 - w) * sp.mean(axis=0)
-            out_p.append(decide(mixed, self.classes, self.settings))
+            mixed_all.append(p_probs[i] if len(group) <= 1 else w * p_probs[i] + (1 - w) * sp.mean(axis=0))
             out_s.append([decide(row, self.classes, self.settings) for row in sp])
-        return out_p, out_s
+        mixed = np.array(mixed_all).reshape(len(passages), len(self.classes))
+        if self.context_model is not None and len(passages):
+            groups = list(groups) if groups is not None else [0] * len(passages)
+            ctx = context_matrix(mixed, groups, [p.position for p in passages])
+            mixed = self.context_model.predict_proba(ctx)
+        return [decide(row, self.classes, self.settings) for row in mixed], out_s
 
 
 @lru_cache(maxsize=2)

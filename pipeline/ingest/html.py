@@ -1,59 +1,157 @@
-"""HTML into blocks plus the page's metadata.
+"""HTML parsing and the page's own metadata (title candidates, <meta> dates, publisher, canonical URL).
 
-The page is parsed with lxml (tolerant of broken markup), chrome elements are dropped, and the remaining text
-is cut into blocks at block-level elements. Each block keeps its link density and DOM depth. The article
-container is the element whose subtree holds the most prose (Chinese text with punctuation, few links),
-the approach of readability and GNE's text-density scorers, adjusted for Chinese CMS markup.
+The page is parsed with lxml, which tolerates broken markup. Hostile and pathological pages are handled here:
+libxml2 stops building the tree at 2048 levels of nesting (even with huge_tree), which would lose the text of
+a page with 100,000 nested tags; such a page is flattened by a linear scan (raw-text elements and comments
+skipped, block tags turned into paragraphs) and parsed again. Blocks are cut from the tree by
+pipeline.ingest.dom; `html_to_blocks` wraps both and applies the limits.
 """
 from __future__ import annotations
 
+import html as html_lib
 import re
+from dataclasses import replace
 from typing import Optional
 
 from lxml import etree, html as lxml_html
 
-from pipeline.ingest.blocks import Block, weighted_len
+from pipeline.ingest.blocks import Block
 from pipeline.ingest.metadata import PageMeta, parse_datetime, site_of
+from pipeline.ingest.text import CUT_TAG, split_long
 
-DROP_TAGS = {"script", "style", "noscript", "iframe", "template", "svg", "canvas", "select", "option",
-             "button", "input", "textarea", "head", "object", "embed", "video", "audio", "map"}
-BLOCK_TAGS = {"p", "div", "li", "td", "th", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
-              "blockquote", "pre", "dd", "dt", "ul", "ol", "table", "tbody", "header", "footer", "nav", "aside",
-              "main", "center", "figcaption", "figure", "address", "body", "html", "font_block"}
-# Class/id fragments of chrome, English and the pinyin that Chinese CMSs use.
-CHROME_HINT = re.compile(r"(^|[\s_-])(nav|menu|footer|foot|header|breadcrumb|crumb|share|fenxiang|bdshare|"
-                         r"sidebar|side|related|xgwz|xgxw|recommend|tuijian|comment|pinglun|copyright|banquan|"
-                         r"login|toolbar|topbar|ad|ads|advert|guanggao|dibu|daohang|weizhi|location|print|"
-                         r"pagination|pager|fanye|hot|rank|paihang|qrcode|erweima|subnav|links|friendlink)($|[\s_-])",
-                         re.I)
-CONTENT_HINT = re.compile(r"(TRS_Editor|article|content|zhengwen|detail|text|main|post|entry|news_?con|"
-                          r"wzy|pages_content|con_?text|artibody|article-content|TRS_UEDITOR)", re.I)
-_PUNCT = re.compile(r"[，。！？；、“”：]")
+# Elements whose content is raw text (HTML spec, 13.1.2) or never shown: skipped by the flattening scan.
+RAW_TEXT_TAGS = ("script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
+                 "template", "svg", "math", "object")
+_FLAT_BREAK_TAGS = {"p", "div", "li", "td", "th", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
+                    "blockquote", "pre", "dd", "dt", "ul", "ol", "dl", "table", "tbody", "header", "footer", "nav",
+                    "aside", "main", "center", "figcaption", "figure", "address", "body", "br", "hr", "form"}
+_TAG_NAME = re.compile(r"</?([A-Za-z][A-Za-z0-9:_-]*)")
+# Characters lxml refuses in text it is asked to set (C0 controls other than tab and line ends, and the
+# non-characters U+FFFE/U+FFFF): left in, they make later tree edits (drop_tree joining a tail) raise.
+_XML_INCOMPATIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_META_ATTRS = ("name", "property", "itemprop", "http-equiv")
+# Attribute values past this length are not metadata (a 5 MB data-URI in og:image, say).
+_MAX_META_VALUE = 2000
 
 
-def _meta(doc, *names: str) -> Optional[str]:
-    for name in names:
-        for attr in ("name", "property", "itemprop", "http-equiv"):
-            found = doc.xpath(f'//meta[translate(@{attr},"ABCDEFGHIJKLMNOPQRSTUVWXYZ","abcdefghijklmnopqrstuvwxyz")="{name.lower()}"]/@content')
-            for value in found:
-                if value and value.strip():
-                    return value.strip()
-    return None
+def _parser() -> lxml_html.HTMLParser:
+    return lxml_html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True, encoding="utf-8")
+
+
+def _too_deep(parser) -> bool:
+    return any(e.type_name == "ERR_RESOURCE_LIMIT" or "Excessive depth" in e.message for e in parser.error_log)
 
 
 def parse_html(text: str):
-    parser = lxml_html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True, encoding=None)
+    """The page's lxml tree. Never raises: an empty or unparsable page gives an empty document."""
+    parser = _parser()
+    text = _XML_INCOMPATIBLE.sub("", text)
+    data = text.encode("utf-8")
     try:
-        root = lxml_html.document_fromstring(text.encode("utf-8", "replace"), parser=lxml_html.HTMLParser(
-            remove_comments=True, remove_pis=True, huge_tree=True, encoding="utf-8"))
+        root = lxml_html.document_fromstring(data, parser=parser)
+        if _too_deep(parser):
+            parser = _parser()
+            root = lxml_html.document_fromstring(flatten_html(text).encode("utf-8", "replace"), parser=parser)
     except (etree.ParserError, ValueError):
-        root = lxml_html.fromstring("<html><body></body></html>", parser=parser)
+        root = lxml_html.document_fromstring(b"<html><body></body></html>", parser=_parser())
     return root
 
 
+def flatten_html(text: str) -> str:
+    """A flat page with the same visible text: one <p> per run of text between block tags, the <title>, the
+    <meta> and <link> tags kept. A single left-to-right scan with str.find, linear in the page size whatever
+    the nesting (no regex that could backtrack over a giant attribute)."""
+    lower = text.lower()
+    n = len(text)
+    head: list[str] = []
+    paras: list[str] = []
+    run: list[str] = []
+    title = ""
+
+    def end_run() -> None:
+        piece = " ".join(html_lib.unescape("".join(run)).split())
+        if piece:
+            paras.append(f"<p>{html_lib.escape(piece, quote=False)}</p>")
+        run.clear()
+
+    pos = 0
+    while pos < n:
+        lt = text.find("<", pos)
+        if lt < 0:
+            run.append(text[pos:])
+            break
+        run.append(text[pos:lt])
+        if lower.startswith("<!--", lt):
+            close = text.find("-->", lt + 4)
+            pos = n if close < 0 else close + 3
+            continue
+        if lower.startswith("<![cdata[", lt):
+            close = text.find("]]>", lt + 9)
+            pos = n if close < 0 else close + 3
+            continue
+        m = _TAG_NAME.match(text, lt)
+        if not m:
+            if lower.startswith(("<!", "<?"), lt):  # doctype, bogus comments, processing instructions
+                close = text.find(">", lt)
+                pos = n if close < 0 else close + 1
+            else:
+                run.append("<")
+                pos = lt + 1
+            continue
+        gt = text.find(">", m.end())
+        if gt < 0:
+            break  # an unterminated tag runs to the end of the page
+        tag = m.group(1).lower()
+        closing = text[lt + 1] == "/"
+        pos = gt + 1
+        if closing:
+            if tag in _FLAT_BREAK_TAGS:
+                end_run()
+            continue
+        if tag in ("meta", "link") and gt - lt < _MAX_META_VALUE:
+            head.append(text[lt:gt + 1])
+        elif tag in RAW_TEXT_TAGS and not text[gt - 1] == "/":
+            close = lower.find(f"</{tag}", pos)
+            content_end = n if close < 0 else close
+            if tag == "title" and not title:
+                title = " ".join(html_lib.unescape(text[pos:content_end]).split())[:_MAX_META_VALUE]
+            end_tag = -1 if close < 0 else text.find(">", close)
+            pos = n if end_tag < 0 else end_tag + 1
+        elif tag in _FLAT_BREAK_TAGS:
+            end_run()
+    end_run()
+    title_tag = f"<title>{html_lib.escape(title, quote=False)}</title>" if title else ""
+    return f"<html><head>{title_tag}{''.join(head)}</head><body>{''.join(paras)}</body></html>"
+
+
+def _meta_index(root) -> dict[str, str]:
+    """First non-empty content of each <meta> name/property/itemprop/http-equiv, keys lower-cased. One pass
+    over the <meta> elements (sixteen XPath queries over a 50 MB page took 15 s)."""
+    index: dict[str, str] = {}
+    for el in root.iter("meta"):
+        content = (el.get("content") or "").strip()
+        if not content or len(content) > _MAX_META_VALUE:
+            continue
+        for attr in _META_ATTRS:
+            key = (el.get(attr) or "").strip().lower()
+            if key and key not in index:
+                index[key] = content
+    return index
+
+
+def _meta(index: dict[str, str], *names: str) -> Optional[str]:
+    for name in names:
+        value = index.get(name.lower())
+        if value:
+            return value
+    return None
+
+
 def page_meta(root, url: Optional[str]) -> PageMeta:
+    """Title candidates (og:title, each <h1>, <title>), publication date, publisher, author and URL."""
+    index = _meta_index(root)
     titles = []
-    og = _meta(root, "og:title", "twitter:title", "ArticleTitle", "title")
+    og = _meta(index, "og:title", "twitter:title", "ArticleTitle", "title")
     if og:
         titles.append(og)
     for h in root.xpath("//h1"):
@@ -66,135 +164,43 @@ def page_meta(root, url: Optional[str]) -> PageMeta:
     published = None
     for name in ("article:published_time", "PubDate", "publishdate", "pubdate", "publish_date", "firstpublishedtime",
                  "datePublished", "dc.date", "dc.date.issued", "date", "og:release_date", "mediaid-publishdate"):
-        value = _meta(root, name)
+        value = _meta(index, name)
         if value and parse_datetime(value):
             published = parse_datetime(value)
             break
-    publisher = _meta(root, "ContentSource", "source", "og:site_name", "SiteName")
-    author = _meta(root, "author", "article:author", "Author")
+    publisher = _meta(index, "ContentSource", "source", "og:site_name", "SiteName")
+    author = _meta(index, "author", "article:author", "Author")
     canonical = root.xpath('//link[@rel="canonical"]/@href')
-    url = url or _meta(root, "og:url") or (canonical[0] if canonical else None)
+    url = url or _meta(index, "og:url") or (canonical[0] if canonical else None)
     return PageMeta(titles, published, publisher, author, url, site_of(url))
 
 
-def _clean_tree(root) -> None:
-    for el in list(root.iter(etree.Comment)):
-        el.getparent().remove(el) if el.getparent() is not None else None
-    for el in root.xpath("//*"):
-        if not isinstance(el.tag, str):
-            continue
-        tag = el.tag.lower()
-        if tag in DROP_TAGS:
-            el.drop_tree()
-        elif tag in {"nav", "aside"}:
-            el.drop_tree()
-        else:
-            style = (el.get("style") or "").replace(" ", "").lower()
-            if "display:none" in style or "visibility:hidden" in style or el.get("hidden") is not None:
-                el.drop_tree()
+def html_to_blocks(text: str, *, url: Optional[str], max_blocks: int,
+                   max_line_chars: int = 0) -> tuple[list[Block], PageMeta]:
+    """Blocks and metadata of a page, within the limits: at most `max_blocks` blocks, none longer than
+    `max_line_chars` (longer ones are cut at sentence ends, as for text lines)."""
+    from pipeline.ingest.dom import dom_blocks
 
-
-def _chrome_hint(el) -> bool:
-    label = f"{el.get('class') or ''} {el.get('id') or ''}"
-    return bool(label.strip()) and bool(CHROME_HINT.search(label)) and not CONTENT_HINT.search(label)
-
-
-def _node_scores(body) -> dict:
-    """Prose score per element: punctuated Chinese text of its own paragraphs, minus link text, summed up
-    the tree with a decay so that the tightest container of the article wins."""
-    scores: dict = {}
-    for el in body.iter():
-        if not isinstance(el.tag, str) or el.tag.lower() not in ("p", "div", "td", "section", "article", "li", "span", "font", "pre", "blockquote"):
-            continue
-        own = (el.text or "") + "".join((c.tail or "") for c in el)
-        own = own.strip()
-        if el.tag.lower() == "p" or (len(own) > 20 and _PUNCT.search(own)):
-            text = el.text_content().strip() if el.tag.lower() == "p" else own
-            if len(text) < 10:
-                continue
-            links = sum(len(a.text_content()) for a in el.iter("a"))
-            punct = len(_PUNCT.findall(text))
-            s = punct * 3 + min(weighted_len(text) / 10, 30) - links / 3
-            if s <= 0:
-                continue
-            parent, level = el.getparent(), 0
-            scores[el] = scores.get(el, 0) + s
-            while parent is not None and level < 6:
-                scores[parent] = scores.get(parent, 0) + s / (1 + level * 0.5) * (0.5 if level == 0 else 1)
-                parent, level = parent.getparent(), level + 1
-    for el in list(scores):
-        if _chrome_hint(el):
-            scores[el] *= 0.2
-        label = f"{el.get('class') or ''} {el.get('id') or ''}"
-        if CONTENT_HINT.search(label):
-            scores[el] *= 1.5
-    return scores
-
-
-def _main_container(body):
-    scores = _node_scores(body)
-    if not scores:
-        return body
-    best = max(scores, key=scores.get)
-    # Climb while the parent is not much more than the child: the article spans several sibling containers.
-    while best.getparent() is not None and best.getparent() in scores and scores[best.getparent()] > scores[best] * 1.35:
-        best = best.getparent()
-    return best
-
-
-def _blocks(el, depth: int, in_main: bool, main, out: list, link_ctx: bool = False) -> None:
-    """Depth-first walk that emits a block at every block-level boundary."""
-    buf: list[tuple[str, bool]] = []
-
-    def flush(tag: str, heading: int = 0) -> None:
-        text = "".join(t for t, _ in buf)
-        links = sum(len(t) for t, is_link in buf if is_link)
-        text_stripped = " ".join(text.split()) if "\n" in text else text.strip()
-        if text_stripped:
-            out.append(Block(text=text_stripped.strip(), tag=tag, link_chars=min(links, len(text_stripped)),
-                             depth=depth, in_main=in_main, heading_level=heading))
-        buf.clear()
-
-    def walk(node, depth: int, inside: bool, link: bool) -> None:
-        tag = node.tag.lower() if isinstance(node.tag, str) else ""
-        here_main = inside or node is main
-        is_block = tag in BLOCK_TAGS or tag == "br"
-        if is_block:
-            flush("p")
-        if tag == "br":
-            if node.tail:
-                buf.append((node.tail, link))
-            return
-        chrome = _chrome_hint(node) and not here_main
-        if node.text and not chrome:
-            buf.append((node.text, link or tag == "a"))
-        if not chrome:
-            for child in node:
-                walk(child, depth + 1, here_main, link or tag == "a")
-        if is_block:
-            heading = int(tag[1]) if len(tag) == 2 and tag[0] == "h" and tag[1].isdigit() else 0
-            text = "".join(t for t, _ in buf)
-            links = sum(len(t) for t, is_link in buf if is_link)
-            stripped = " ".join(text.split())
-            if stripped:
-                out.append(Block(text=stripped, tag=tag, link_chars=min(links, len(stripped)), depth=depth,
-                                 in_main=here_main, heading_level=heading))
-            buf.clear()
-        if node.tail:
-            buf.append((node.tail, link))
-
-    walk(el, depth, in_main, link_ctx)
-    flush("p")
-
-
-def html_to_blocks(text: str, *, url: Optional[str], max_blocks: int) -> tuple[list[Block], PageMeta]:
     root = parse_html(text)
     meta = page_meta(root, url)
-    _clean_tree(root)
-    body = root.find("body")
-    if body is None:
-        body = root
-    main = _main_container(body)
+    blocks = limit_blocks(dom_blocks(root, max_blocks=max_blocks), max_blocks=max_blocks,
+                          max_line_chars=max_line_chars)
+    return blocks, meta
+
+
+def limit_blocks(blocks: list[Block], *, max_blocks: int, max_line_chars: int) -> list[Block]:
+    """Blocks cut to at most `max_line_chars` characters each (pieces after the first tagged "line_cut", so
+    that the paragraph repair does not glue them back), and at most `max_blocks` of them."""
     out: list[Block] = []
-    _blocks(body, 0, False, main, out)
-    return out[:max_blocks], meta
+    for b in blocks:
+        if len(out) >= max_blocks:
+            break
+        if max_line_chars <= 0 or len(b.text) <= max_line_chars:
+            out.append(b)
+            continue
+        for k, piece in enumerate(split_long(b.text, max_line_chars)):
+            piece = piece.strip()
+            if piece and len(out) < max_blocks:
+                out.append(replace(b, text=piece, tag=b.tag if k == 0 else CUT_TAG,
+                                   link_chars=min(b.link_chars, len(piece))))
+    return out

@@ -104,7 +104,8 @@ def join_broken(blocks: Sequence[Block], settings: Settings) -> tuple[list[Joine
                                        check_predicate=b.tag == "line")
             if not broken and hard_wrapped and not ends_sentence(last_text) and abs(len(last_text) - wrap) <= 1:
                 broken = True
-            if broken and b.tag in ("line", "p", "div", "td", "span", "text") and not _is_heading_like(b.text):
+            if broken and b.tag in ("line", "p", "div", "td", "span", "text") and not _is_heading_like(b.text) \
+                    and not (len(prev.blocks) == 1 and _is_heading_like(last_text)):
                 prev.text += b.text
                 prev.blocks.append(b)
                 if b.line is not None:

@@ -93,6 +93,9 @@ def find_figures(text: str) -> list[Figure]:
                 and not num.startswith(("上", "数", "成", "几")) and num != "十" \
                 and (m.group("prefix") or "") not in ("上", "数", "几", "成", "逾", "超过", "近", "约"):
             continue
+        # 一一 (one by one), 零部件: digit-by-digit Chinese strings and a lone 零 are no counts.
+        if is_cn and all(ch in "零〇○一二两三四五六七八九" for ch in num) and (len(num) > 1 or num in "零〇○"):
+            continue
         # Ordinals: 第三个 is no count.
         if m.start() > 0 and text[m.start() - 1] == "第":
             continue

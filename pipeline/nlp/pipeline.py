@@ -10,7 +10,7 @@ Components, in order:
    ``doc.ents``, so nothing later overwrites it by accident.
 4. ``policy_rules``: rule mentions become spans with their normalisation (value, unit, ISO date…), kept in
    ``doc.user_data["rule_ents"]``.
-5. ``merge_entities``: the final ``doc.ents``.
+5. ``policy_merge``: the final ``doc.ents``.
 
 Merge precedence (what researchers can count on):
 
@@ -19,12 +19,18 @@ Merge precedence (what researchers can count on):
 - A model entity is kept only when it overlaps no rule mention, with one exception: a model INSTITUTION or
   PROGRAMME may absorb rule GPE mentions that lie strictly inside it and at its start (合肥 in
   合肥本源量子公司 is part of the name), provided it overlaps no other rule mention and its edges do not cut one.
-- Model entities of other types, or shorter than two characters, are dropped. Kept ones carry
-  ``source="model"``.
+- Model entities of other types, or shorter than two characters, are dropped.
+- The model proposes, the lexicons dispose: a model entity must also look like its type. An INSTITUTION must
+  end with an institution suffix of configs/lexicons/institution_suffixes.txt, a PROGRAMME with a programme
+  suffix (or be a 《》 title), neither may be a generic phrase (configs/entities.toml), a GPE must end with an
+  administrative suffix (省, 市, 县…), a PERSON must be 2–4 Han characters starting with a known surname or a
+  Latin "First Last". On our held-out policy paragraphs the unfiltered model added more false than true
+  mentions. Kept ones carry ``source="model"``.
 """
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Optional
@@ -95,11 +101,58 @@ def merge_spans(rule_spans: list[tuple[int, int, str]], model_spans: list[tuple[
     return sorted(kept), absorbed
 
 
-@Language.component("merge_entities")
-def merge_model_entities(doc: Doc) -> Doc:
+class ModelFilter:
+    """Whether a model mention looks like its type (see the module docstring)."""
+
+    _GPE_END = tuple("省市县区州旗盟镇乡村") + ("自治区", "地区")
+
+    def __init__(self, lex):
+        self.lex = lex
+
+    def __call__(self, text: str, label: str) -> bool:
+        lex = self.lex
+        if len(text) < 2 or len(text) > 30 or any(ch in "，。；：、！？,;:!?\n" for ch in text):
+            return False
+        if text in lex.generic:
+            return False
+        if label == "INSTITUTION":
+            return any(text.endswith(suf) and len(text) > len(suf) + 1 for suf in lex.inst_suffixes)
+        if label == "PROGRAMME":
+            return (text.startswith("《") and text.endswith("》")) or \
+                any(text.endswith(suf) and len(text) > len(suf) + 1 for suf in lex.prog_suffixes)
+        if label == "GPE":
+            return text.endswith(self._GPE_END) and len(text) <= 10
+        if label == "PERSON":
+            if re.fullmatch(r"[A-Z][a-z]+(?: [A-Z][a-z]+){1,2}", text):
+                return True
+            return bool(re.fullmatch(r"[\u4e00-\u9fff]{2,4}", text)) and (
+                text[0] in lex.surnames or text[:2] in lex.double_surnames)
+        return False
+
+
+def _accept_all(text: str, label: str) -> bool:
+    return True
+
+
+@Language.factory("policy_merge")
+def make_merge_entities(nlp: Language, name: str):
+    return MergeEntities()
+
+
+class MergeEntities:
     """Final doc.ents: rule spans (with their attributes) plus the model spans the precedence admits."""
+
+    def __init__(self, plausible=_accept_all):
+        self.plausible = plausible
+
+    def __call__(self, doc: Doc) -> Doc:
+        model = [(a, b, l) for a, b, l in doc.user_data.get("model_ents", [])
+                 if self.plausible(doc[a:b].text, l)]
+        return _merge_into(doc, model)
+
+
+def _merge_into(doc: Doc, model: list) -> Doc:
     rule_by_key = {(e.start, e.end, e.label_): e for e in doc.ents}
-    model = doc.user_data.get("model_ents", [])
     merged, _ = merge_spans(list(rule_by_key), model)
     out = []
     for key in merged:
@@ -139,7 +192,8 @@ class NlpStage:
             self.model_info["ner"] = info
         self.nlp.add_pipe("keep_model_entities")
         self.nlp.add_pipe("policy_rules")
-        self.nlp.add_pipe("merge_entities")
+        merge = self.nlp.add_pipe("policy_merge")
+        merge.plausible = ModelFilter(self.rules.lex)
         self.alias_to_canonical = self.rules.lex.alias_to_canonical
 
     def tokens(self, text: str) -> list[str]:

@@ -1,9 +1,13 @@
 """Character-level entity rules: gazetteers, 《》 titles and quoted plan names, institution and programme suffix
 rules, bracketed abbreviations, person-with-title, figures and dates.
 
-Precedence when spans overlap (documented in the README): figures and dates first (they are exact), then
-《》 titles and quoted plans, then gazetteer names (longest wins), then bracket pairs, then suffix rules, then
-person rules. The statistical model only fills gaps the rules leave (see pipeline.nlp.pipeline).
+Precedence when spans overlap (documented in the README): quoted numbered measures (“土十条”) first, then
+figures and dates (they are exact), then 《》 titles and quoted plans, then gazetteer names (longest wins; a
+Chinese place glued to a known institution joins it: 中国 + 航天科技集团), then Latin gazetteer names, then
+suffix rules, then bracket pairs, then person rules. Suffix rules extend left within the clause up to a stop
+token; a gazetteer institution right before the rest of the name becomes its parent (中国科学院 +
+马普计算生物学研究所), a Chinese place joins the name (深圳 + 国际量子研究院), while a foreign country stays a GPE
+of its own (瑞典 | 卡罗琳学院), following the evaluation gold. The statistical model only fills gaps the rules leave (see pipeline.nlp.pipeline).
 """
 from __future__ import annotations
 
@@ -234,8 +238,11 @@ class EntityRules:
         for rx in (_QUOTED_PLAN, _PLAN_DASH):
             for m in rx.finditer(text):
                 s = m.start()
-                if rx is _PLAN_DASH:
-                    s = self._left_name(text, m.start() + 2, 8) if False else m.start()
+                if rx is _PLAN_DASH:  # the regex's 2-8 characters before the year may take a verb: cut it off
+                    year = m.start() + re.search(r"20\d\d", m.group()).start()
+                    s = max(s, self._left_name(text, year, 8))
+                    if year - s < 2:
+                        continue
                 add(Mention(s, m.end(), "PROGRAMME", "pattern", text[s:m.end()]))
         # Gazetteer, longest match at each position.
         i = 0
@@ -256,6 +263,7 @@ class EntityRules:
                     # A Chinese place glued to a known institution is part of its name (中国 + 航天科技集团).
                     n2, payload2 = lex.names.longest(text, i + n)
                     if n2 and payload2[0] == "INSTITUTION" and self._free(taken, i, i + n + n2):
+                        n2 += 2 if text.startswith("公司", i + n + n2) else 0
                         add(Mention(i, i + n + n2, "INSTITUTION", "gazetteer", payload2[1]))
                         i += n + n2
                         continue

@@ -218,7 +218,7 @@ def line_1mb_nobreak(out: Path) -> Case:
 def nul_bytes_head(out: Path) -> Case:
     data = article_text().encode("utf-8").replace("。".encode(), "。".encode() + b"\x00")
     (out / "nul_head.txt").write_bytes(data)
-    return Case("nul_head", "nul_head.txt", "either", "NUL bytes after every sentence",
+    return Case("nul_bytes_head", "nul_head.txt", "either", "NUL bytes after every sentence",
                 forbidden=["\x00"])
 
 
@@ -227,7 +227,7 @@ def nul_bytes_tail(out: Path) -> Case:
     raw = article_text().encode("utf-8") * 3
     data = raw[:2000] + raw[2000:].replace("，".encode(), "，".encode() + b"\x00")
     (out / "nul_tail.txt").write_bytes(data)
-    return Case("nul_tail", "nul_tail.txt", "either", "NUL bytes only past the binary sniffing window",
+    return Case("nul_bytes_tail", "nul_tail.txt", "either", "NUL bytes only past the binary sniffing window",
                 forbidden=["\x00"])
 
 
@@ -279,19 +279,19 @@ def blocks_over_limit(out: Path) -> Case:
 @case()
 def empty_file(out: Path) -> Case:
     (out / "empty.txt").write_bytes(b"")
-    return Case("empty", "empty.txt", "error", "zero bytes")
+    return Case("empty_file", "empty.txt", "error", "zero bytes")
 
 
 @case()
 def whitespace_only(out: Path) -> Case:
     (out / "whitespace.txt").write_bytes(" \n\t\r\n\u3000\u200b".encode("utf-8") * 100)
-    return Case("whitespace", "whitespace.txt", "error", "only whitespace and invisible characters")
+    return Case("whitespace_only", "whitespace.txt", "error", "only whitespace and invisible characters")
 
 
 @case()
 def utf16_bom(out: Path) -> Case:
     (out / "utf16.txt").write_bytes(article_text().encode("utf-16"))
-    return Case("utf16", "utf16.txt", "doc", "UTF-16 with a BOM", required=["数据要素市场"])
+    return Case("utf16_bom", "utf16.txt", "doc", "UTF-16 with a BOM", required=["数据要素市场"])
 
 
 @case()

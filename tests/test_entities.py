@@ -1,0 +1,90 @@
+"""Entity rules on the project's own sentences, linking, bracket pairs, and the model/rule merge."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline.nlp.linking import link_document
+from pipeline.nlp.pipeline import merge_spans
+from pipeline.nlp.rules import EntityRules
+from pipeline.records import Entity
+
+
+@pytest.fixture(scope="module")
+def rules(settings):
+    return EntityRules(settings)
+
+
+def found(rules, text):
+    return {(text[m.start:m.end], m.type) for m in rules.find(text)}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("浙江大学牵头组建了杭州数字经济研究院。", {("浙江大学", "INSTITUTION"), ("杭州数字经济研究院", "INSTITUTION")}),
+    ("挪威奥斯陆大学与我国开展合作。", {("挪威", "GPE"), ("奥斯陆大学", "INSTITUTION")}),
+    ("德国政府和苏州市政府签署协议。", {("德国政府", "INSTITUTION"), ("苏州市政府", "INSTITUTION")}),
+    ("印发《关于加快发展数字农业的指导意见》。", {("《关于加快发展数字农业的指导意见》", "PROGRAMME")}),
+    ("落实“十四五”规划部署。", {("“十四五”规划", "PROGRAMME")}),
+    ("启动科技创新2030—重大项目。", {("科技创新2030—重大项目", "PROGRAMME")}),
+    ("出台“金融十条”后，", {("“金融十条”", "PROGRAMME")}),
+    ("李明华院士介绍了进展。", {("李明华", "PERSON")}),
+    ("美国 Broad 研究所发表论文。", {("美国", "GPE"), ("Broad 研究所", "INSTITUTION")}),
+])
+def test_rules_find(rules, text, expected):
+    assert expected <= found(rules, text)
+
+
+@pytest.mark.parametrize("text,unwanted", [
+    ("鼓励科研院所和大型科技公司参与。", {"科研院所", "大型科技公司"}),
+    ("设立风险基金支持初创企业。", {"风险基金"}),
+    ("要坚决落实党中央决策部署。", {"党中央决策部署"}),
+    ("地方政府和各级政府要加强协调。", {"地方政府", "各级政府"}),
+])
+def test_generic_phrases_are_not_entities(rules, text, unwanted):
+    assert not {t for t, _ in found(rules, text)} & unwanted
+
+
+def test_bracket_pair_shares_canonical(rules):
+    text = "欧洲核子研究中心（CERN）发布报告，CERN表示"
+    ms = [m for m in rules.find(text) if m.type == "INSTITUTION"]
+    names = {text[m.start:m.end]: m.canonical for m in ms}
+    assert "CERN" in names and names["CERN"] == names.get("欧洲核子研究中心", names["CERN"])
+
+
+def _ent(text, type_="INSTITUTION", source="gazetteer", canonical=None):
+    return Entity(text=text, type=type_, start=0, end=len(text), passage=0, canonical=canonical or text,
+                  source=source)
+
+
+@pytest.mark.parametrize("surface,canonical", [
+    ("中国科大", "中国科学技术大学"), ("中国科技大学", "中国科学技术大学"), ("合肥本源量子公司", "本源量子"),
+    ("NIST", "国家标准技术研究院"), ("国家标准技术研究院", "国家标准技术研究院"), ("本源量子", "本源量子"),
+])
+def test_linking_aliases(rules, surface, canonical):
+    ents = link_document([_ent(surface)], rules.lex.alias_to_canonical)
+    assert ents[0].canonical == canonical
+
+
+def test_linking_document_pairs_win():
+    ents = [_ent("量子信息联合会", source="suffix"), _ent("QIF", source="bracket", canonical="量子信息联合会"),
+            _ent("QIF", source="suffix")]
+    linked = link_document(ents, {})
+    assert {e.canonical for e in linked} == {"量子信息联合会"}
+
+
+def test_merge_rules_win_and_model_fills_gaps():
+    rules_ = [(0, 2, "GPE"), (5, 7, "FIGURE")]
+    model = [(0, 4, "INSTITUTION"), (4, 6, "INSTITUTION"), (8, 10, "PERSON"), (10, 12, "FIGURE")]
+    merged, absorbed = merge_spans(rules_, model)
+    # the model name absorbs a leading place; it may not cut a figure; FIGURE is never taken from the model
+    assert merged == [(0, 4, "INSTITUTION"), (5, 7, "FIGURE"), (8, 10, "PERSON")]
+    assert absorbed == {(0, 2, "GPE")}
+
+
+def test_stage_without_model_gives_rule_entities(settings):
+    from pipeline.nlp.pipeline import NlpStage
+
+    stage = NlpStage(settings, use_model=False)
+    ents = stage.entities(["2023年，清华大学获得3.35亿美元。"])[0]
+    assert [(e.text, e.type) for e in ents] == [("2023年", "DATE"), ("清华大学", "INSTITUTION"),
+                                                ("3.35亿美元", "FIGURE")]
+    assert ents[2].value == pytest.approx(3.35e8) and ents[2].unit == "USD"

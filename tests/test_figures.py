@@ -1,0 +1,92 @@
+"""Figures and dates: parametrised input → normalisation, and property tests of pipeline/nlp/numbers.py."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from pipeline.nlp.figures import find_dates, find_figures
+from pipeline.nlp.numbers import parse_chinese_integer, parse_number, to_chinese
+
+CASES = [
+    # text, span, value, unit, approx, bound
+    ("全省共有十余家企业", "十余家", 10, "家", True, None),
+    ("吸引上千人参加", "上千人", 1000, "人", True, None),
+    ("投入一千二百万用于", "一千二百万", 12_000_000, None, False, None),
+    ("获得3.35亿美元投资", "3.35亿美元", 335_000_000, "USD", False, None),
+    ("规模达2.3万亿元。", "2.3万亿元", 2.3e12, "CNY", False, None),
+    ("共计１２０家单位", "１２０家", 120, "家", False, None),
+    ("营收约5亿元", "约5亿元", 5e8, "CNY", True, None),
+    ("占比近40%", "近40%", 40, "%", True, "max"),
+    ("增长50%以上", "50%以上", 50, "%", False, "min"),
+    ("超过300家企业", "超过300家", 300, "家", False, "min"),
+    ("规模100人以下的", "100人以下", 100, "人", False, "max"),
+    ("不到20个百分点", "不到20个百分点", 20, "百分点", False, "max"),
+    ("增速6%左右", "6%左右", 6, "%", True, None),
+    ("新增80余项", "80余项", 80, "项", True, None),
+    ("培养200多名人才", "200多名", 200, "名", True, None),
+    ("惠及8900多万农民", "8900多万", 89_000_000, None, True, None),
+    ("粮食产量1.5万亿斤", "1.5万亿斤", 1.5e12, "斤", False, None),
+    ("面积约600 万平方公里", "约600 万平方公里", 6_000_000, "平方公里", True, None),
+    ("减少数十亿美元", "数十亿美元", 1e9, "USD", True, None),
+    ("占全国的1/5", "1/5", 0.2, None, False, None),
+    ("冷却到15 mK", "15 mK", 15, "mK", False, None),
+]
+
+
+@pytest.mark.parametrize("text,span,value,unit,approx,bound", CASES)
+def test_figure_normalisation(text, span, value, unit, approx, bound):
+    figs = [f for f in find_figures(text) if f.text == span]
+    assert figs, [f.text for f in find_figures(text)]
+    f = figs[0]
+    assert f.value == pytest.approx(value)
+    assert (f.unit, f.approx, f.bound) == (unit, approx, bound)
+
+
+@pytest.mark.parametrize("text", ["形成一套制度", "开展新一轮改革", "城乡二元结构", "千万不要放松", "百度公司", "第三个阶段"])
+def test_not_figures(text):
+    assert find_figures(text) == []
+
+
+def test_spaced_formula_figures():
+    text = "含量为 1 2 . 5 \\% ，范围 0 . 2 { - } 1 . 5 \\mathrm { m m } 。"
+    got = [(f.value, f.unit) for f in find_figures(text)]
+    assert got == [(12.5, "%"), (0.2, "mm")]
+
+
+@pytest.mark.parametrize("text,span,iso,precision", [
+    ("于2024年4月12日发布", "2024年4月12日", "2024-04-12", "day"),
+    ("2023年6月启动", "2023年6月", "2023-06", "month"),
+    ("发布日期 2024-04-12", "2024-04-12", "2024-04-12", "day"),
+    ("2019年出台", "2019年", "2019", "year"),
+    ("始于20世纪80年代", "20世纪80年代", "1980s", "decade"),
+    ("21世纪初以来", "21世纪初", "2000/2099", "century"),
+    ("20世纪70年代末至80年代初", "20世纪70年代末至80年代初", "1970s/1980s", "range"),
+    ("2016—2020年期间", "2016—2020年", "2016/2020", "range"),
+])
+def test_dates(text, span, iso, precision):
+    d = [x for x in find_dates(text) if x.text == span]
+    assert d and (d[0].iso, d[0].precision) == (iso, precision)
+
+
+@given(st.integers(min_value=0, max_value=10**12 - 1))
+def test_to_chinese_round_trip(n):
+    assert parse_chinese_integer(to_chinese(n)) == n
+
+
+@given(st.integers(min_value=1, max_value=99_999), st.sampled_from([("万", 1e4), ("亿", 1e8), ("万亿", 1e12), ("", 1)]))
+def test_arabic_with_multiplier(n, mult):
+    word, factor = mult
+    assert parse_number(f"{n}{word}") == pytest.approx(n * factor)
+
+
+@given(st.integers(min_value=0, max_value=999), st.integers(min_value=0, max_value=99))
+def test_decimal_with_multiplier(whole, frac):
+    s = f"{whole}.{frac:02d}"
+    assert parse_number(s + "亿") == pytest.approx(float(s) * 1e8)
+
+
+@hsettings(max_examples=50)
+@given(st.integers(min_value=1_000, max_value=10**9))
+def test_thousands_separators_and_fullwidth(n):
+    assert parse_number(f"{n:,}") == n
+    assert parse_number(str(n).translate(str.maketrans("0123456789", "０１２３４５６７８９"))) == n
