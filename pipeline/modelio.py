@@ -7,8 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-# Types a model file may instantiate: scikit-learn, NumPy and SciPy only. Anything else is refused.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "re.")
+# Types and functions a model file may name beyond skops' own safe defaults (plain containers and numbers):
+# scikit-learn, NumPy and SciPy. Anything else is refused, builtins included: the ones skops does not trust
+# by default are eval, exec, getattr, open and the like, which a FunctionTransformer would call on our input.
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+# Parts of those libraries that read files, run code or exist for testing: refused even so.
+UNTRUSTED_PARTS = ("testing", "f2py", "distutils", "ctypeslib", "npyio", "memmap", "fromfile", "tofile", "datasets",
+                   "externals", "conftest", "build_utils", "check_build")
+UNTRUSTED_STARTS = ("load", "save", "open", "exec", "eval", "system", "popen", "spawn", "compile", "import")
 
 
 class ModelError(RuntimeError):
@@ -33,28 +39,57 @@ def dump_sklearn(obj: Any, path: Path) -> str:
     return sha256_of(path)
 
 
+def is_trusted_type(name: str) -> bool:
+    """Whether a model file may name this type or function (a dotted path such as sklearn.svm._classes.LinearSVC)."""
+    if not name.startswith(TRUSTED_PREFIXES):
+        return False
+    for part in name.lower().split(".")[1:]:
+        part = part.strip("_")
+        if part.startswith(UNTRUSTED_STARTS) or any(bad in part for bad in UNTRUSTED_PARTS):
+            return False
+    return True
+
+
 def load_sklearn(path: Path, expected_sha256: str | None) -> Any:
+    """A scikit-learn object from a skops file, after checking its SHA-256 against meta.json and the types it
+    names against the allow-list. Never unpickles: a pickle (or anything but a skops zip) is refused before
+    any of its content is interpreted."""
+    import zipfile
+
     import skops.io as sio
 
     if not path.exists():
         raise ModelError(f"{path}: model file not found; train it with `policyminer train`")
-    if expected_sha256 and sha256_of(path) != expected_sha256:
+    if not expected_sha256:
+        raise ModelError(f"{path}: meta.json records no SHA-256 for this file; retrain with `policyminer train`")
+    if sha256_of(path) != expected_sha256:
         raise ModelError(f"{path}: checksum mismatch; the file was altered or is from another training run")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a skops model file (not a zip archive; a pickle?); refusing to load")
     try:
         untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # not a skops archive (e.g. a pickle)
+    except Exception as exc:  # a zip that is not a skops archive
         raise ModelError(f"{path}: not a skops model file ({type(exc).__name__}); refusing to load") from None
-    bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    bad = [t for t in untrusted if not is_trusted_type(t)]
     if bad:
         raise ModelError(f"{path}: model file asks for untrusted types {bad[:5]}; refusing to load")
-    return sio.load(path, trusted=untrusted)
+    try:
+        return sio.load(path, trusted=untrusted)
+    except Exception as exc:
+        raise ModelError(f"{path}: cannot load the model ({type(exc).__name__}: {exc})"[:500]) from None
 
 
 def read_meta(model_dir: Path) -> dict:
     meta_path = model_dir / "meta.json"
     if not meta_path.exists():
         raise ModelError(f"{model_dir}: no meta.json; train the model with `policyminer train`")
-    return json.loads(meta_path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{meta_path}: not valid JSON ({exc}); retrain with `policyminer train`") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{meta_path}: not a JSON object; retrain with `policyminer train`")
+    return meta
 
 
 def check_version(meta: dict, expected: str, model_dir: Path) -> None:

@@ -183,7 +183,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from pipeline.ingest import IngestError, ingest  # noqa: E402
 from pipeline.records import CleanDocument  # noqa: E402
 
-PROPS = hsettings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+PROPS = hsettings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
                   derandomize=True)
 CJK_TEXT = "关于加快推进数字经济高质量发展的实施意见各区县人民政府市政府部门国家科技创新研究院计划工程中心大学李明部长"
 NUMERALS = "0123456789０１２３４５６７８９零〇一二两三四五六七八九十百千万亿壹贰叁拾佰仟余多几上数成.,．，%％‰"
@@ -213,7 +213,7 @@ def _check_ingest(source) -> None:
     assert "\x00" not in doc.body and "\u200b" not in doc.body
 
 
-INGEST_PROPS = hsettings(PROPS, max_examples=40)
+INGEST_PROPS = hsettings(PROPS, max_examples=100)
 
 
 @INGEST_PROPS

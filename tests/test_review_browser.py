@@ -159,14 +159,14 @@ def _select_text(page, word):
 
 
 def test_edit_entities(page, server, docs):
-    hydrogen = docs["seedling_news"]
+    doc = docs["seedling_news"]
     index = 2
-    text = hydrogen["passages"][index]["text"]
+    text = doc["passages"][index]["text"]
     word = "区域性育秧点"
-    spans = [(e["start"], e["end"]) for e in hydrogen["entities"] if e["passage"] == index]
+    spans = [(e["start"], e["end"]) for e in doc["entities"] if e["passage"] == index]
     s = text.index(word)
     assert not any(a < s + len(word) and s < b for a, b in spans), "fixture word must not be tagged already"
-    _open_passage(page, server, hydrogen, index)
+    _open_passage(page, server, doc, index)
 
     # select text to add an entity
     _select_text(page, word)

@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 from pipeline.config import Settings, load_toml_data
 from pipeline.ingest.blocks import Block, ends_sentence, weighted_len
 
+_INNER_PUNCT = re.compile(r"[，。；、,;]")
 HEADING = re.compile(r"^(第[一二三四五六七八九十百零\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\([一二三四五六七八九十\d]+\)|\d+[.、．]\s*\S|[（(]?[1-9]\d?[)）])")
 
 
@@ -64,6 +65,11 @@ def content_score(block: Block, short_line: int) -> float:
         score = -5.0 if not is_heading(block.text) else 1.0
     elif not ends_sentence(block.text) and length < short_line:
         score = -3.0
+    elif not ends_sentence(block.text) and length < 40 and len(_INNER_PUNCT.findall(block.text)) < 2 \
+            and not is_heading(block.text):
+        # Headline lists (related articles, feeds): one-clause lines without a full stop. Prose broken across
+        # lines keeps its commas; a broken sentence's tail is re-joined later anyway.
+        score = -2.0
     if block.cjk < length * 0.3:
         score *= 0.3  # mostly Latin/digits: codes, URLs, English menus
     return score
@@ -87,6 +93,31 @@ def choose_region(blocks: Sequence[Block], scores: Sequence[float], settings: Se
     while end > start and scores[end - 1] <= 0:
         end -= 1
     return start, end
+
+
+def _is_anchor(block: Block, score: float, anchor_line: int) -> bool:
+    return score > 0 and weighted_len(block.text) >= anchor_line and len(_INNER_PUNCT.findall(block.text)) >= 2
+
+
+def _trim_to_anchors(blocks: Sequence[Block], scores: Sequence[float], start: int, end: int,
+                     anchor_line: int) -> tuple[int, int]:
+    """Cut a region's ragged edges: it ends at its last anchor (a long, punctuated paragraph) plus at most two
+    sentence-ending lines after it, and begins at most three positive lines before its first anchor. Feeds of
+    headlines after an article add up to a positive run, but hold no anchor."""
+    anchors = [i for i in range(start, end) if _is_anchor(blocks[i], scores[i], anchor_line)]
+    if not anchors:
+        return start, end
+    last = anchors[-1] + 1
+    extra = 0
+    while last < end and extra < 2 and scores[last] > 0 and ends_sentence(blocks[last].text):
+        last += 1
+        extra += 1
+    first = anchors[0]
+    lead = 0
+    while first > start and lead < 3 and (scores[first - 1] > 0 or is_heading(blocks[first - 1].text)):
+        first -= 1
+        lead += 1
+    return first, last
 
 
 @dataclass
@@ -156,6 +187,7 @@ def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats
             # Take the title-anchored run unless the other one is far bigger and overlaps it.
             if stop < len(blocks) or not (start <= t + 1 + s2 < end and inside_old > 3 * inside_new):
                 start, end = t + 1 + s2, t + 1 + e2
+    start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
     verdicts = []
     for i, b in enumerate(blocks):
         if i < start:

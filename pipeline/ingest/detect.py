@@ -186,7 +186,7 @@ def looks_binary(raw: bytes) -> bool:
     """Binary files (images, PDFs, archives) by their magic numbers, or by NULs and control bytes in the head.
 
     Text in any encoding we read has next to no bytes below 0x20 other than tab and line ends (multi-byte
-    sequences of UTF-8, GBK and Big5 never use them), so a share of 1% NULs or 5% control bytes is binary.
+    sequences of UTF-8, GBK and Big5 never use them), so a share of 3% NULs or 5% control bytes is binary.
     A few stray NULs, as broken exports leave, are not: ingest removes them. UTF-16/32 with a BOM is text."""
     head = raw[:4096]
     if not head:
@@ -198,7 +198,7 @@ def looks_binary(raw: bytes) -> bool:
         return False
     nuls = head.count(0)
     controls = sum(b < 9 or 13 < b < 32 for b in head)
-    return nuls > len(head) * 0.01 or controls > len(head) * 0.05
+    return nuls > len(head) * 0.03 or controls > len(head) * 0.05
 
 
 def detect_kind(text: str, name: str = "") -> str:

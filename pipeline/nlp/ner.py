@@ -185,6 +185,8 @@ def _model_card(meta: dict) -> str:
     rows = "\n".join(f"| {t} | {v['p']:.3f} | {v['r']:.3f} | {v['f']:.3f} | {v.get('n', '')} |"
                      for t, v in meta["heldout"].items())
     p = meta["params"]
+    refit = (", then the model was refit on all records" if p.get("refit_on_all", True)
+             else "; the saved model is the one scored (not refit on them)")
     return f"""# Model card: policyminer-ner
 
 - **What:** a spaCy {meta['spacy_version']} transition-based NER for {', '.join(meta['types'])} in Chinese policy
@@ -194,8 +196,7 @@ def _model_card(meta: dict) -> str:
   hyperparameters in configs/train_ner.toml (width {p['width']}, depth {p['depth']}, {p['epochs']} epochs).
 - **Data:** {meta['data']['records']} records of corpora/ner/ ({', '.join(meta['data']['files'])}) written by the
   project after ANNOTATION.md; {meta['data']['corrections']} reviewer corrections. {meta['data']['heldout_records']}
-  records ({p['holdout_share']:.0%}, seeded shuffle) were held out for the figures below, then the model was refit
-  on all records.
+  records ({p['holdout_share']:.0%}, seeded shuffle) were held out for the figures below{refit}.
 - **Files:** `model/` (spaCy `to_disk`: config and msgpack weights, no pickle), {meta['size_bytes'] / 1e6:.1f} MB;
   `meta.json` holds format version `{meta['format_version']}` and the SHA-256 of every file, checked on load.
 
@@ -206,7 +207,7 @@ def _model_card(meta: dict) -> str:
 {rows}
 
 These are on the project's own held-out sentences and are optimistic for real documents; measure the merged
-pipeline with `policyminer evaluate entities GOLD --parts`.
+pipeline with `policyminer evaluate entities GOLD` (columns: merged output, rules alone, model alone, jieba).
 """
 
 

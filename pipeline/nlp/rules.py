@@ -259,10 +259,11 @@ class EntityRules:
                     i += 1 if False else 0
                     i += n
                     continue
-                if kind == "GPE" and canonical not in lex.foreign_places:
+                if kind == "GPE" and canonical not in lex.foreign_places and not text.startswith(("我", "本"), i):
                     # A Chinese place glued to a known institution is part of its name (中国 + 航天科技集团).
                     n2, payload2 = lex.names.longest(text, i + n)
-                    if n2 and payload2[0] == "INSTITUTION" and self._free(taken, i, i + n + n2):
+                    if n2 and payload2[0] == "INSTITUTION" and self._free(taken, i, i + n + n2) and \
+                            not any(text.startswith(p, i + n) for p in lex.known_prefixes):
                         n2 += 2 if text.startswith("公司", i + n + n2) else 0
                         add(Mention(i, i + n + n2, "INSTITUTION", "gazetteer", payload2[1]))
                         i += n + n2
