@@ -490,6 +490,9 @@ def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Setting
     from pipeline.export import dumps_dict
 
     docs_name = "documents.jsonl"
+    for name in (docs_name, "passages.csv", "passages.parquet", "entities.csv", "entities.parquet", "run.json"):
+        for stale in out_dir.glob(f".{name}.*.tmp"):  # left by a run killed while writing its outputs
+            stale.unlink(missing_ok=True)
     try:
         with StagedOutputs(out_dir) as staged:
             n_docs = write_documents(doc_lines(), out_dir / docs_name, staged=staged)

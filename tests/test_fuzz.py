@@ -96,12 +96,22 @@ def test_fuzz_case(name, corpus, small_results):
     assert report["seconds"] < LIMITS["doc_timeout"], f"{name}: {report['seconds']} s"
 
 
+_LARGE_REPORTS: dict = {}
+
+
+def large_report(name: str, tmp_path: Path) -> dict:
+    """Each large case is generated and run once per session (the file is deleted right after)."""
+    if name not in _LARGE_REPORTS:
+        case = make_corpus.build_one(name, tmp_path)
+        _LARGE_REPORTS[name] = (case, run_case(tmp_path / case.file, timeout=LARGE_TIMEOUT))
+        (tmp_path / case.file).unlink()
+    return _LARGE_REPORTS[name]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LARGE)
 def test_fuzz_large_case(name, tmp_path):
-    case = make_corpus.build_one(name, tmp_path)
-    report = run_case(tmp_path / case.file, timeout=LARGE_TIMEOUT)
-    (tmp_path / case.file).unlink()
+    case, report = large_report(name, tmp_path)
     check(case, report)
 
 
@@ -151,8 +161,7 @@ def test_long_html_paragraph_is_cut(small_results):
                    "after max_blocks blocks are found: the 50 MB page takes 50-60 s of a 60 s doc_timeout on a "
                    "loaded 2-core machine; stop the walk at max_blocks and score only that part")
 def test_50mb_page_within_doc_timeout(tmp_path):
-    case = make_corpus.build_one("big_50mb", tmp_path)
-    report = run_case(tmp_path / case.file, timeout=LARGE_TIMEOUT)
+    _, report = large_report("big_50mb", tmp_path)
     assert report["outcome"] == "doc"
     assert report["seconds"] < LIMITS["doc_timeout"] / 2
 
@@ -161,17 +170,75 @@ def test_process_cli_on_hostile_inputs(corpus):
     """The whole pipeline (NLP and classifier too) through `python -m pipeline process`: a document or exit 1
     with an error line, never a traceback."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    for name in ("nested_100k", "fullwidth"):
-        path = corpus["_dir"] / corpus[name].file
-        proc = subprocess.run([sys.executable, "-m", "pipeline", "process", str(path)], capture_output=True,
-                              timeout=180, env=env, cwd=str(HERE.parent))
-        err = proc.stderr.decode("utf-8", "replace")
+    procs = {name: subprocess.Popen([sys.executable, "-m", "pipeline", "process", str(corpus["_dir"] / corpus[name].file)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(HERE.parent))
+             for name in ("nested_100k", "fullwidth")}
+    for name, proc in procs.items():
+        try:
+            out, err_bytes = proc.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"{name}: `pipeline process` did not finish in 240 s")
+        err = err_bytes.decode("utf-8", "replace")
         assert "Traceback" not in err, err[-3000:]
         if proc.returncode == 0:
-            doc = json.loads(proc.stdout)
+            doc = json.loads(out)
             assert doc["passages"]
         else:
             assert proc.returncode == 1 and err.startswith("error: "), err[-3000:]
+
+
+@pytest.fixture(scope="module")
+def small_limits(tmp_path_factory):
+    """Settings with tiny limits, to show each one is enforced without generating huge inputs."""
+    path = tmp_path_factory.mktemp("cfg") / "small.toml"
+    path.write_text("[limits]\nmax_input_bytes = 2000\nmax_blocks = 4\nmax_line_chars = 30\n", encoding="utf-8")
+    return load_settings(str(path))
+
+
+def test_max_input_bytes_refuses_large_bytes_and_files(small_limits, tmp_path):
+    from pipeline.ingest import IngestError, ingest
+
+    raw = make_corpus.article_text().encode("utf-8") * 3
+    assert len(raw) > 2000
+    with pytest.raises(IngestError, match="too large"):
+        ingest(raw, settings=small_limits)
+    path = tmp_path / "a.txt"
+    path.write_bytes(raw)
+    with pytest.raises(IngestError, match="too large"):
+        ingest(path, settings=small_limits)
+
+
+@pytest.mark.xfail(strict=False, reason="core.py read_source checks limits.max_input_bytes for bytes and files but "
+                   "not for str input: a str of any size is processed")
+def test_max_input_bytes_refuses_large_str(small_limits):
+    from pipeline.ingest import IngestError, ingest
+
+    with pytest.raises(IngestError, match="too large"):
+        ingest(make_corpus.article_text() * 3, settings=small_limits)
+
+
+def test_max_blocks_and_max_line_chars_hold_for_text(small_limits):
+    from pipeline.ingest.text import text_to_blocks
+
+    text = make_corpus.article_text() * 5
+    blocks = text_to_blocks(text, max_blocks=4, max_line_chars=30)
+    assert len(blocks) == 4 and all(len(b.text) <= 30 for b in blocks)
+    # Cut pieces end at sentence or clause marks when there are any, and concatenate back to the line.
+    line = make_corpus.PARAGRAPHS[0]
+    pieces = [b.text for b in text_to_blocks(line, max_blocks=100, max_line_chars=30)]
+    assert "".join(pieces) == line and all(p[-1] in "，。：；、" for p in pieces[:-1])
+
+
+def test_max_blocks_and_max_line_chars_hold_for_html():
+    from pipeline.ingest.html import html_to_blocks
+
+    page = make_corpus.article_html("<p>" + make_corpus.PARAGRAPHS[1] * 40 + "</p>")
+    blocks, meta = html_to_blocks(page, url=None, max_blocks=10_000, max_line_chars=100)
+    assert blocks and all(len(b.text) <= 100 for b in blocks)
+    assert meta.title_candidates and meta.title_candidates[0] == make_corpus.TITLE
+    blocks, _ = html_to_blocks(page, url=None, max_blocks=3, max_line_chars=100)
+    assert len(blocks) == 3
 
 
 # -- property-based tests (hypothesis) ----------------------------------------------------------------------

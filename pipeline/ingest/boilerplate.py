@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 from pipeline.config import Settings, load_toml_data
 from pipeline.ingest.blocks import Block, ends_sentence, weighted_len
 
+_DATETIME = re.compile(r"(19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}日?\s*\d{1,2}[:：]\d{2}")
 _INNER_PUNCT = re.compile(r"[，。；、,;]")
 HEADING = re.compile(r"^(第[一二三四五六七八九十百零\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\([一二三四五六七八九十\d]+\)|\d+[.、．]\s*\S|[（(]?[1-9]\d?[)）])")
 
@@ -166,6 +167,9 @@ def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats
             reason = "navigation"
         pattern_reason.append(reason)
         score = -10.0 if reason else content_score(b, short_line)
+        if weighted_len(b.text) < 80 and (reason == "metadata" or _DATETIME.search(b.text)):
+            # A byline or time stamp starts (or ends) an article: in a page of several posts it separates them.
+            score = -60.0
         if b.in_main is False and score > 0:
             score *= 0.5  # outside the container the DOM scorer chose: doubtful, not excluded
         scores.append(score)

@@ -9,6 +9,7 @@ pipeline.ingest.dom; `html_to_blocks` wraps both and applies the limits.
 from __future__ import annotations
 
 import html as html_lib
+import logging
 import re
 from dataclasses import replace
 from typing import Optional
@@ -19,15 +20,22 @@ from pipeline.ingest.blocks import Block
 from pipeline.ingest.metadata import PageMeta, parse_datetime, site_of
 from pipeline.ingest.text import CUT_TAG, split_long
 
+log = logging.getLogger(__name__)
+
 # Elements whose content is raw text (HTML spec, 13.1.2) or never shown: skipped by the flattening scan.
 RAW_TEXT_TAGS = ("script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
                  "template", "svg", "math", "object")
 _FLAT_BREAK_TAGS = {"p", "div", "li", "td", "th", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
                     "blockquote", "pre", "dd", "dt", "ul", "ol", "dl", "table", "tbody", "header", "footer", "nav",
                     "aside", "main", "center", "figcaption", "figure", "address", "body", "br", "hr", "form"}
+# Elements whose content is not page text though it is markup, and the void elements (no content to skip).
+_SKIP_TAGS = {"select", "button", "datalist", "canvas", "video", "audio", "map"}
+_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
+              "wbr"}
+_HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|(^|\s)hidden(\s|=|$)")
 _TAG_NAME = re.compile(r"</?([A-Za-z][A-Za-z0-9:_-]*)")
-# Characters lxml refuses in text it is asked to set (C0 controls other than tab and line ends, and the
-# non-characters U+FFFE/U+FFFF): left in, they make later tree edits (drop_tree joining a tail) raise.
+# Characters lxml refuses in text it is asked to set (C0 controls other than tab and line ends, the
+# non-characters U+FFFE/U+FFFF, lone surrogates): left in, later tree edits (drop_tree joining a tail) raise.
 _XML_INCOMPATIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _META_ATTRS = ("name", "property", "itemprop", "http-equiv")
 # Attribute values past this length are not metadata (a 5 MB data-URI in og:image, say).
@@ -45,11 +53,12 @@ def _too_deep(parser) -> bool:
 def parse_html(text: str):
     """The page's lxml tree. Never raises: an empty or unparsable page gives an empty document."""
     parser = _parser()
-    text = _XML_INCOMPATIBLE.sub("", text)
+    text = _drop_cdata(_XML_INCOMPATIBLE.sub("", text))
     data = text.encode("utf-8")
     try:
         root = lxml_html.document_fromstring(data, parser=parser)
         if _too_deep(parser):
+            log.info("page nested deeper than libxml2's limit: parsing a flattened copy")
             parser = _parser()
             root = lxml_html.document_fromstring(flatten_html(text).encode("utf-8", "replace"), parser=parser)
     except (etree.ParserError, ValueError):
@@ -57,16 +66,37 @@ def parse_html(text: str):
     return root
 
 
+def _drop_cdata(text: str) -> str:
+    """Remove <![CDATA[ … ]]> sections. Outside SVG and MathML, HTML parsers end them at the first ">", so
+    `<![CDATA[<script>alert(1)</script>]]>` leaves the code as page text; browsers hide the rest. Inside
+    <script> and <style> the sections are code anyway. Linear: one find per section."""
+    start = text.find("<![CDATA[")
+    if start < 0:
+        return text
+    out, pos = [], 0
+    while start >= 0:
+        end = text.find("]]>", start + 9)
+        if end < 0:
+            break
+        out.append(text[pos:start])
+        pos = end + 3
+        start = text.find("<![CDATA[", pos)
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def flatten_html(text: str) -> str:
     """A flat page with the same visible text: one <p> per run of text between block tags, the <title>, the
-    <meta> and <link> tags kept. A single left-to-right scan with str.find, linear in the page size whatever
-    the nesting (no regex that could backtrack over a giant attribute)."""
+    <meta> and <link> tags kept. Raw-text elements (script, style …), comments, CDATA, form controls and
+    elements hidden by style or the hidden attribute are skipped. A single left-to-right scan with str.find,
+    linear in the page size whatever the nesting (no regex that could backtrack over a giant attribute)."""
     lower = text.lower()
     n = len(text)
     head: list[str] = []
     paras: list[str] = []
     run: list[str] = []
     title = ""
+    skip_tag, skip_depth = "", 0  # inside a hidden element: its tag and how deep
 
     def end_run() -> None:
         piece = " ".join(html_lib.unescape("".join(run)).split())
@@ -78,9 +108,11 @@ def flatten_html(text: str) -> str:
     while pos < n:
         lt = text.find("<", pos)
         if lt < 0:
-            run.append(text[pos:])
+            if not skip_depth:
+                run.append(text[pos:])
             break
-        run.append(text[pos:lt])
+        if not skip_depth:
+            run.append(text[pos:lt])
         if lower.startswith("<!--", lt):
             close = text.find("-->", lt + 4)
             pos = n if close < 0 else close + 3
@@ -95,7 +127,8 @@ def flatten_html(text: str) -> str:
                 close = text.find(">", lt)
                 pos = n if close < 0 else close + 1
             else:
-                run.append("<")
+                if not skip_depth:
+                    run.append("<")
                 pos = lt + 1
             continue
         gt = text.find(">", m.end())
@@ -104,19 +137,29 @@ def flatten_html(text: str) -> str:
         tag = m.group(1).lower()
         closing = text[lt + 1] == "/"
         pos = gt + 1
+        if skip_depth:
+            if tag == skip_tag:
+                skip_depth += -1 if closing else (0 if text[gt - 1] == "/" else 1)
+            if tag not in RAW_TEXT_TAGS or closing:
+                continue
         if closing:
             if tag in _FLAT_BREAK_TAGS:
                 end_run()
             continue
-        if tag in ("meta", "link") and gt - lt < _MAX_META_VALUE:
-            head.append(text[lt:gt + 1])
+        attrs = lower[m.end():gt]
+        if tag in ("meta", "link"):
+            if gt - lt < _MAX_META_VALUE and not skip_depth:
+                head.append(text[lt:gt + 1])
         elif tag in RAW_TEXT_TAGS and not text[gt - 1] == "/":
             close = lower.find(f"</{tag}", pos)
             content_end = n if close < 0 else close
-            if tag == "title" and not title:
+            if tag == "title" and not title and not skip_depth:
                 title = " ".join(html_lib.unescape(text[pos:content_end]).split())[:_MAX_META_VALUE]
             end_tag = -1 if close < 0 else text.find(">", close)
             pos = n if end_tag < 0 else end_tag + 1
+        elif tag not in _VOID_TAGS and not text[gt - 1] == "/" and (tag in _SKIP_TAGS or _HIDDEN.search(attrs)):
+            end_run()
+            skip_tag, skip_depth = tag, 1
         elif tag in _FLAT_BREAK_TAGS:
             end_run()
     end_run()

@@ -1,0 +1,228 @@
+"""Throughput and memory of batch runs. One command: `python benchmarks/bench.py --n 200`.
+
+Builds a corpus of N articles from this project's fixtures (tests/fixtures/batch), plus ../shared/seed/*.txt and
+../shared/eval/policy_text/*.txt when present (read at run time, never copied into the repo); then measures
+ - per stage, in this process: ingest, segment, entities, classify, export (docs/s, chars/s of body text);
+ - bare `jieba.lcut` (an own jieba.Tokenizer, default dictionary) on the same body characters;
+ - the whole pipeline (`policyminer run`) at 1 and 2 workers, start-up (model loading) subtracted;
+ - peak RSS of the run's process tree at two corpus sizes 10x apart;
+ - our ingest against trafilatura.extract on the same HTML pages.
+Prints a table and writes outputs/benchmarks/bench-<n>.json."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def paragraph_pool() -> tuple[list[str], list[str]]:
+    """(titles, paragraphs) from the fixtures and, when present, ../shared texts."""
+    titles, paras = [], []
+    for path in sorted((ROOT / "tests" / "fixtures" / "batch").iterdir()):
+        raw = path.read_text(encoding="utf-8")
+        if path.suffix == ".html":
+            titles += re.findall(r"<h[12]>(.*?)</h[12]>", raw)
+            paras += re.findall(r"<p>(.*?)</p>", raw)
+        else:
+            lines = [x.strip() for x in raw.splitlines() if x.strip()]
+            titles.append(lines[0])
+            paras += lines[1:]
+    for folder in (SHARED / "seed", SHARED / "eval" / "policy_text"):
+        for path in sorted(folder.glob("*.txt")) if folder.is_dir() else []:
+            lines = [x.strip() for x in path.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+            if lines:
+                titles.append(lines[0][:60])
+                paras += [x for x in lines[1:] if len(x) >= 20]
+    return titles, paras
+
+
+def make_corpus(folder: Path, n: int, seed: int = 7) -> Path:
+    titles, paras = paragraph_pool()
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        title = f"{rng.choice(titles)}（{k + 1}）"
+        body = rng.sample(paras, min(len(paras), rng.randint(6, 12)))
+        body.append(f"截至{2018 + k % 6}年底，累计完成投资{100 + 7 * k}亿元，带动就业{400 + 37 * k}人，第{k + 1}批项目全部开工。")
+        if k % 2:
+            html = (f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><div class='nav'><a href='/'>首页"
+                    f"</a> <a href='/xw'>新闻</a></div><div class='article'><h1>{title}</h1>"
+                    + "".join(f"<p>{p}</p>" for p in body) + "</div><div class='footer'>版权所有 网站地图</div></body></html>")
+            (folder / f"a{k:06d}.html").write_text(html, encoding="utf-8")
+        else:
+            (folder / f"a{k:06d}.txt").write_text("\n".join([title, *body]) + "\n", encoding="utf-8")
+    return folder
+
+
+def stage_timings(folder: Path, limit: int) -> dict:
+    """Per-stage throughput in this process, models loaded before timing."""
+    import jieba
+
+    from pipeline.classify.features import Item
+    from pipeline.config import load_settings
+    from pipeline.core import _stages, analyse, tag_passages
+    from pipeline.export import dumps_dict
+    from pipeline.ingest import ingest
+
+    settings = load_settings()
+    nlp, _ = _stages(settings)
+    files = sorted(folder.iterdir())[:limit]
+    t = {}
+    start = time.perf_counter()
+    cleans = [ingest(p, settings=settings) for p in files]
+    t["ingest"] = time.perf_counter() - start
+    texts = [[p.text for p in c.paragraphs] for c in cleans]
+    chars = sum(len(x) for ts in texts for x in ts)
+    start = time.perf_counter()
+    for ts in texts:
+        for x in ts:
+            nlp.segmenter.cut(x)
+    t["segment"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for ts in texts:
+        nlp.entities(ts)
+    t["entities"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for ts in texts:
+        tag_passages(ts, [None] * len(ts), [i / max(len(ts) - 1, 1) for i in range(len(ts))], settings)
+    t["classify"] = time.perf_counter() - start
+    docs = [analyse(c, settings) for c in cleans]
+    start = time.perf_counter()
+    for d in docs:
+        dumps_dict(d.to_dict())
+    t["export"] = time.perf_counter() - start
+    tok = jieba.Tokenizer()
+    tok.initialize()
+    start = time.perf_counter()
+    for ts in texts:
+        for x in ts:
+            tok.lcut(x)
+    t["jieba_lcut"] = time.perf_counter() - start
+    out = {name: {"seconds": round(s, 3), "docs_per_s": round(len(files) / s, 1), "chars_per_s": round(chars / s)}
+           for name, s in t.items()}
+    out["_sample"] = {"docs": len(files), "body_chars": chars}
+    # ingest against trafilatura on the same HTML pages
+    try:
+        import trafilatura
+
+        pages = [p for p in files if p.suffix == ".html"]
+        start = time.perf_counter()
+        for p in pages:
+            ingest(p, settings=settings)
+        ours = time.perf_counter() - start
+        start = time.perf_counter()
+        for p in pages:
+            trafilatura.extract(p.read_text(encoding="utf-8"))
+        theirs = time.perf_counter() - start
+        out["_vs_trafilatura"] = {"pages": len(pages), "ingest_s": round(ours, 3), "trafilatura_s": round(theirs, 3),
+                                  "speed_ratio": round(theirs / ours, 2)}
+    except ImportError:
+        out["_vs_trafilatura"] = None
+    return out
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def timed_run(folder: Path, workers: int) -> dict:
+    """`policyminer run` in a subprocess; wall time and peak RSS of its process tree (sampled every 50 ms)."""
+    out = Path(tempfile.mkdtemp(prefix="pm-bench-out-"))
+    cmd = [sys.executable, "-m", "pipeline", "run", str(folder), "--out", str(out), "--workers", str(workers), "--quiet"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    counts = json.loads((out / "run.json").read_text(encoding="utf-8"))["counts"]
+    chars = json.loads((out / "run.json").read_text(encoding="utf-8"))["timings"]["body_chars"]
+    return {"workers": workers, "wall_s": round(wall, 2), "peak_rss_mb": round(peak / 2**20, 1), "chars": chars,
+            "processed": counts["processed"], "rc": proc.returncode}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=200, help="articles for the throughput runs")
+    ap.add_argument("--big", action="store_true", help="RSS at 1000 vs 10000 articles (default 100 vs 1000)")
+    ap.add_argument("--rss-sizes", type=int, nargs=2, help="override the two RSS corpus sizes")
+    ap.add_argument("--out", default=str(ROOT / "outputs" / "benchmarks"))
+    args = ap.parse_args(argv)
+    small, large = args.rss_sizes or ((1000, 10000) if args.big else (100, 1000))
+    work = Path(tempfile.mkdtemp(prefix="pm-bench-"))
+    result = {"n": args.n, "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg(), "argv": sys.argv}
+    corpus = make_corpus(work / f"c{args.n}", args.n)
+    one = make_corpus(work / "c1", 1)
+    result["stages"] = stage_timings(corpus, min(args.n, 200))
+    print("stages:", json.dumps(result["stages"]), flush=True)
+    runs = {}
+    for w in (1, 2):
+        startup = timed_run(one, w)
+        full = timed_run(corpus, w)
+        net = max(full["wall_s"] - startup["wall_s"], 1e-6)
+        runs[w] = {**full, "startup_s": startup["wall_s"], "docs_per_s": round(full["processed"] / net, 2),
+                   "chars_per_s": round(full["chars"] / net)}
+        print(f"pipeline {w} worker(s):", json.dumps(runs[w]), flush=True)
+    result["pipeline"] = runs
+    jieba_cps = result["stages"]["jieba_lcut"]["chars_per_s"]
+    result["ratios"] = {"pipeline_1w_vs_jieba_lcut": round(runs[1]["chars_per_s"] / jieba_cps, 3),
+                        "speedup_2w_vs_1w": round(runs[2]["docs_per_s"] / runs[1]["docs_per_s"], 2)}
+    rss = {}
+    for size in (small, large):
+        rss[size] = timed_run(make_corpus(work / f"r{size}", size), 2)
+        print(f"rss at {size}:", json.dumps(rss[size]), flush=True)
+    result["rss"] = rss
+    result["ratios"]["peak_rss_growth_10x"] = round(rss[large]["peak_rss_mb"] / rss[small]["peak_rss_mb"] - 1, 3)
+    result["load_avg_at_end"] = os.getloadavg()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"bench-{args.n}.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    st = result["stages"]
+    print(f"corpus: {args.n} articles; stage sample {st['_sample']['docs']} docs, {st['_sample']['body_chars']} body chars")
+    print(f"{'stage':<12}{'docs/s':>10}{'chars/s':>12}{'vs jieba.lcut':>15}")
+    for name in ("ingest", "segment", "entities", "classify", "export", "jieba_lcut"):
+        print(f"{name:<12}{st[name]['docs_per_s']:>10}{st[name]['chars_per_s']:>12}"
+              f"{st[name]['chars_per_s'] / jieba_cps:>15.2f}")
+    for w, r in runs.items():
+        print(f"{'pipeline ' + str(w) + 'w':<12}{r['docs_per_s']:>10}{r['chars_per_s']:>12}"
+              f"{r['chars_per_s'] / jieba_cps:>15.2f}   (wall {r['wall_s']}s, start-up {r['startup_s']}s, peak RSS {r['peak_rss_mb']} MB)")
+    print(f"2 workers / 1 worker: {result['ratios']['speedup_2w_vs_1w']}x")
+    for size, r in rss.items():
+        print(f"peak RSS at {size} articles (2 workers, whole process tree): {r['peak_rss_mb']} MB")
+    print(f"peak RSS growth {small}→{large}: {result['ratios']['peak_rss_growth_10x']:+.1%}")
+    if st["_vs_trafilatura"]:
+        v = st["_vs_trafilatura"]
+        print(f"ingest vs trafilatura.extract on {v['pages']} HTML pages: ours {v['ingest_s']}s, trafilatura "
+              f"{v['trafilatura_s']}s → ours is {v['speed_ratio']}x trafilatura's speed")
+    print(f"load average start/end: {result['load_avg_at_start']} / {result['load_avg_at_end']}")
+    print(f"→ {out / f'bench-{args.n}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
