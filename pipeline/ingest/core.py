@@ -11,8 +11,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.ingest.blocks import Block, weighted_len
 from pipeline.ingest.boilerplate import Verdict, classify_blocks, is_heading, load_rules
 from pipeline.ingest.detect import decode_bytes, detect_kind, looks_binary
-from pipeline.ingest.dom import dom_blocks
-from pipeline.ingest.html import page_meta, parse_html
+from pipeline.ingest.html import html_to_blocks
 from pipeline.ingest.metadata import (PageMeta, clean_title, date_from_url, metadata_from_line, parse_datetime,
                                       site_of)
 from pipeline.ingest.repair import join_broken, restore_spun
@@ -42,7 +41,7 @@ def read_source(source: Union[str, bytes, Path], settings: Settings) -> tuple[by
     """The input's content and a display name. A str that names an existing file is read as that file."""
     limit = settings["limits"]["max_input_bytes"]
     if isinstance(source, Path) or (isinstance(source, str) and len(source) < 4096 and "\n" not in source
-                                    and Path(source).is_file()):
+                                    and _is_file(source)):
         path = Path(source)
         try:
             size = path.stat().st_size
@@ -56,7 +55,17 @@ def read_source(source: Union[str, bytes, Path], settings: Settings) -> tuple[by
             raise IngestError(str(path), f"cannot read: {exc.strerror or exc}") from None
     if isinstance(source, (bytes, bytearray)) and len(source) > limit:
         raise IngestError("<bytes>", f"too large: {len(source)} bytes > limit {limit}")
+    if isinstance(source, str) and len(source) > limit // 4 and len(source.encode("utf-8", "replace")) > limit:
+        raise IngestError("<text>", f"too large: over {limit} bytes of text (limits.max_input_bytes)")
     return source, "<bytes>" if isinstance(source, (bytes, bytearray)) else "<text>"
+
+
+def _is_file(name: str) -> bool:
+    """A str names an existing file (a long or odd str is text, not a path)."""
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: Optional[str] = None,
@@ -84,9 +93,8 @@ def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: 
         raise IngestError(name, "JSONL crawl records hold several documents: pass the file to run(), not process()")
     limits = settings["limits"]
     if kind == "html":
-        root = parse_html(text)
-        meta = page_meta(root, url)
-        blocks = dom_blocks(root, max_blocks=limits["max_blocks"])
+        blocks, meta = html_to_blocks(text, url=url, max_blocks=limits["max_blocks"],
+                                      max_line_chars=limits["max_line_chars"])
     else:
         blocks = text_to_blocks(text, max_blocks=limits["max_blocks"], max_line_chars=limits["max_line_chars"])
         meta = PageMeta([], url=url, site=site_of(url))

@@ -142,7 +142,7 @@ def dom_blocks(root, *, max_blocks: int) -> list[Block]:
 
     # Iterative walk: ("enter", el) and ("exit", el) events.
     stack: list[tuple[str, object]] = [("enter", body)]
-    while stack:
+    while stack and len(blocks) < max_blocks:
         event, el = stack.pop()
         if not isinstance(el.tag, str):
             continue
