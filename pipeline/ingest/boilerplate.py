@@ -67,7 +67,7 @@ def content_score(block: Block, short_line: int) -> float:
     elif not ends_sentence(block.text) and length < short_line:
         score = -3.0
     elif not ends_sentence(block.text) and length < 40 and len(_INNER_PUNCT.findall(block.text)) < 2 \
-            and not is_heading(block.text):
+            and not is_heading(block.text) and block.in_main is not True:
         # Headline lists (related articles, feeds): one-clause lines without a full stop. Prose broken across
         # lines keeps its commas; a broken sentence's tail is re-joined later anyway.
         score = -2.0
