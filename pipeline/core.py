@@ -41,9 +41,9 @@ def analyse(clean: CleanDocument, settings: Optional[Settings] = None) -> Docume
             current = p.text
     n = len(texts)
     positions = [i / max(n - 1, 1) for i in range(n)]
+    entity_lists, token_spans = nlp.analyse(texts)
     passages = tag_passages(texts, headings, positions, settings, kinds=[p.kind for p in clean.paragraphs],
-                            offsets=[(p.start, p.end) for p in clean.paragraphs])
-    entity_lists = nlp.entities(texts)
+                            offsets=[(p.start, p.end) for p in clean.paragraphs], token_spans=token_spans)
     entities = link_document([e for ents in entity_lists for e in ents], nlp.alias_to_canonical)
     return Document(
         doc_id=hashlib.sha256(clean.body.encode("utf-8")).hexdigest()[:16], source=clean.source,
@@ -56,11 +56,19 @@ def analyse(clean: CleanDocument, settings: Optional[Settings] = None) -> Docume
 def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positions: Sequence[float],
                  settings: Settings, *, kinds: Optional[Sequence[str]] = None,
                  offsets: Optional[Sequence[tuple[int, int]]] = None,
-                 groups: Optional[Sequence[object]] = None) -> list[Passage]:
+                 groups: Optional[Sequence[object]] = None,
+                 token_spans: Optional[Sequence[Sequence[tuple[int, int]]]] = None) -> list[Passage]:
     _, classifier = _stages(settings)
-    items = [Item(t, h, pos) for t, h, pos in zip(texts, headings, positions)]
     sent_spans = [split_sentences(t) or [(0, len(t))] for t in texts]
-    sent_items = [[Item(t[s:e], h, pos, True) for s, e in spans] for t, h, pos, spans in zip(texts, headings, positions, sent_spans)]
+
+    def words(i: int, lo: int, hi: int):
+        if token_spans is None:
+            return None
+        return tuple(texts[i][a:b] for a, b in token_spans[i] if lo <= a and b <= hi)
+
+    items = [Item(t, h, pos, tokens=words(i, 0, len(t))) for i, (t, h, pos) in enumerate(zip(texts, headings, positions))]
+    sent_items = [[Item(t[s:e], h, pos, True, tokens=words(i, s, e)) for s, e in spans]
+                  for i, (t, h, pos, spans) in enumerate(zip(texts, headings, positions, sent_spans))]
     p_preds, s_preds = classifier.classify(items, sent_items, groups)
     actors = detect_actors(texts, settings)
     out = []
@@ -100,12 +108,15 @@ def annotate(records: Iterable[dict], *, settings: Optional[Settings] = None) ->
     texts = [str(records[i].get("text") or "") for i in order]
     headings = [records[i].get("heading") for i in order]
     doc_of = {i: d for d, idxs in by_doc.items() for i in idxs}
-    tagged = tag_passages(texts, headings, [positions[i] for i in order], settings, groups=[doc_of[i] for i in order])
+    entity_lists_ordered, spans_ordered = nlp.analyse(texts)
+    tagged = tag_passages(texts, headings, [positions[i] for i in order], settings, groups=[doc_of[i] for i in order],
+                          token_spans=spans_ordered)
     passages = [None] * len(records)
     for i, p in zip(order, tagged):
         passages[i] = p
-    texts = [str(r.get("text") or "") for r in records]
-    entity_lists = nlp.entities(texts)
+    entity_lists = [None] * len(records)
+    for i, ents in zip(order, entity_lists_ordered):
+        entity_lists[i] = ents
     out = []
     for r, p, ents in zip(records, passages, entity_lists):
         ents = link_document(ents, nlp.alias_to_canonical)

@@ -68,7 +68,7 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
                      extra_records: Sequence[dict] = (), corpus_paths: Optional[Sequence[Path]] = None) -> dict:
     """Fit on corpora/classifier/*.jsonl (+ corrections), report held-out metrics, then refit on all data."""
     from pipeline.classify.features import Item, build_frame, context_matrix
-    from pipeline.classify.model import FORMAT_VERSION, build_estimator
+    from pipeline.classify.model import FORMAT_VERSION, build_estimator, freeze_selection
     from pipeline.modelio import dump_sklearn
     from pipeline.nlp.pipeline import get_nlp_stage
 
@@ -90,7 +90,7 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
         frame = build_frame([i for i, _, _ in items], tokenize, settings)
         est = build_estimator(params, context=context)
         est.fit(frame, [l for _, l, _ in items])
-        return est
+        return freeze_selection(est) if context else est
 
     def mixed_probs(est, recs):
         """Passage probabilities as inference makes them: the passage's own mixed with its sentences'."""

@@ -24,6 +24,7 @@ class Item:
     heading: Optional[str] = None
     position: float = 0.0  # relative position of the passage in its document, 0..1
     is_sentence: bool = False
+    tokens: Optional[tuple[str, ...]] = None  # words already segmented by the NLP stage, if any
 
 
 @lru_cache(maxsize=2)
@@ -58,7 +59,7 @@ def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], set
     for it in items:
         row = {
             "text": it.text,
-            "tokens": " ".join(t for t in tokenize(it.text) if t.strip()),
+            "tokens": " ".join(t for t in (it.tokens if it.tokens is not None else tokenize(it.text)) if t.strip()),
             "heading": it.heading or "",
             "heading_cat": heading_category(it.heading, heading_cues),
             "position": float(it.position),

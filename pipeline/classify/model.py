@@ -64,6 +64,22 @@ def build_estimator(params: dict, *, context: bool = True):
     return Pipeline([("features", features), ("select", select), ("model", model)])
 
 
+def freeze_selection(pipeline):
+    """Replace the fitted SelectKBest by an equivalent VarianceThreshold over its 0/1 mask. SelectKBest
+    re-sorts all feature scores on every transform (measured: a fifth of the pipeline's time); a threshold
+    on a stored mask selects the same columns at no cost, and is a plain scikit-learn object for skops."""
+    from sklearn.feature_selection import SelectKBest, VarianceThreshold
+
+    steps = dict(pipeline.named_steps)
+    select = steps.get("select")
+    if isinstance(select, SelectKBest):
+        frozen = VarianceThreshold(threshold=0.5)
+        frozen.variances_ = select.get_support().astype(float)
+        frozen.n_features_in_ = select.n_features_in_
+        pipeline.steps = [(name, frozen if name == "select" else step) for name, step in pipeline.steps]
+    return pipeline
+
+
 @dataclass
 class Prediction:
     label: str
@@ -91,7 +107,8 @@ class PassageClassifier:
         meta = read_meta(self.model_dir)
         check_version(meta, FORMAT_VERSION, self.model_dir)
         self.meta = meta
-        self.pipeline = load_sklearn(self.model_dir / "model.skops", meta.get("sha256", {}).get("model.skops"))
+        self.pipeline = freeze_selection(load_sklearn(self.model_dir / "model.skops",
+                                                      meta.get("sha256", {}).get("model.skops")))
         smoother = self.model_dir / "context.skops"
         self.context_model = load_sklearn(smoother, meta.get("sha256", {}).get("context.skops")) if smoother.exists() else None
         self.classes = [str(c) for c in self.pipeline.classes_]

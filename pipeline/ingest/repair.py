@@ -130,7 +130,7 @@ def _spam_table(path: str) -> tuple[tuple[str, str], ...]:
         if len(parts) >= 2 and parts[0].strip() and parts[1].strip() and parts[0].strip() != parts[1].strip():
             pairs.append((parts[0].strip(), parts[1].strip()))
     # Longest spun form first so that 我邦 wins over 邦.
-    return tuple(sorted(set(pairs), key=lambda p: -len(p[0])))
+    return tuple(sorted(set(pairs), key=lambda p: (-len(p[0]), p)))
 
 
 def restore_spun(title: str, body: str, settings: Settings) -> Optional[str]:

@@ -206,6 +206,15 @@ class NlpStage:
         """Entities per text after the merge (passage-relative offsets)."""
         return [[_to_entity(ent, idx) for ent in doc.ents] for idx, doc in enumerate(self.docs(texts))]
 
+    def analyse(self, texts: list[str]) -> tuple[list[list[Entity]], list[list[tuple[int, int]]]]:
+        """Entities per text and the token spans (start, end) of each text, from one pass: the classifier
+        reuses the tokens instead of segmenting the text again."""
+        entities, spans = [], []
+        for idx, doc in enumerate(self.docs(texts)):
+            entities.append([_to_entity(ent, idx) for ent in doc.ents])
+            spans.append([(t.idx, t.idx + len(t.text)) for t in doc if not t.is_space])
+        return entities, spans
+
     def entity_parts(self, texts: list[str]) -> dict[str, list[list[Entity]]]:
         """One pass, three views per text: "merged" (the output), "rules" alone and "model" alone (empty
         without a model), to measure what each part adds."""

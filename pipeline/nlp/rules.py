@@ -111,7 +111,7 @@ def _suffixes(path: Path) -> tuple[list[str], set[str]]:
             out.append(word)
             if "RISKY" in raw:
                 risky.add(word)
-    return sorted(set(out), key=len, reverse=True), risky
+    return sorted(set(out), key=lambda w: (-len(w), w)), risky  # deterministic: same-length suffixes by text
 
 
 @lru_cache(maxsize=2)
