@@ -67,7 +67,7 @@ def _metrics(gold: Sequence[str], pred: Sequence[str]) -> dict:
 def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Settings] = None,
                      extra_records: Sequence[dict] = (), corpus_paths: Optional[Sequence[Path]] = None) -> dict:
     """Fit on corpora/classifier/*.jsonl (+ corrections), report held-out metrics, then refit on all data."""
-    from pipeline.classify.features import Item, build_frame, context_matrix
+    from pipeline.classify.features import Item, build_frame, context_matrix, sentence_summary
     from pipeline.classify.model import FORMAT_VERSION, build_estimator, freeze_selection
     from pipeline.modelio import dump_sklearn
     from pipeline.nlp.pipeline import get_nlp_stage
@@ -101,11 +101,16 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
                       for k, r in enumerate(recs) for s in r["sentences"]]
         sp = est.predict_proba(build_frame([it for _, it in sent_items], tokenize, settings)) if sent_items else None
         out = p.copy()
+        rows_of: dict[int, list[int]] = {}
+        for j, (kk, _) in enumerate(sent_items):
+            rows_of.setdefault(kk, []).append(j)
+        summaries = []
         for k in range(len(recs)):
-            rows = [j for j, (kk, _) in enumerate(sent_items) if kk == k]
+            rows = rows_of.get(k, [])
             if len(rows) > 1:
                 out[k] = w * p[k] + (1 - w) * sp[rows].mean(axis=0)
-        return out, items
+            summaries.append(sentence_summary(sp[rows] if len(rows) > 1 else p[k:k + 1]))
+        return out, items, np.array(summaries)
 
     def fit_context(recs):
         """Out-of-fold probabilities over whole documents, then the context model on top of them."""
@@ -114,24 +119,26 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
 
         docs = [r["doc"] for r in recs]
         oof = np.zeros((len(recs), len(LABELS)))
+        oof_summary = np.zeros((len(recs), 3 * len(LABELS)))
         classes = None
         for tr, te in GroupKFold(n_splits=params["context_folds"]).split(recs, groups=docs):
             est = fit([recs[i] for i in tr])
-            probs, _ = mixed_probs(est, [recs[i] for i in te])
+            probs, _, summ = mixed_probs(est, [recs[i] for i in te])
             oof[te] = probs
+            oof_summary[te] = summ
             classes = list(est.classes_)
         items = corpus_items(recs, sentences=False)
-        ctx = context_matrix(oof, docs, [i.position for i, _, _ in items])
+        ctx = context_matrix(oof, docs, [i.position for i, _, _ in items], oof_summary)
         model = LogisticRegression(max_iter=2000, C=params["context_C"], class_weight="balanced")
         model.fit(ctx, [l for _, l, _ in items])
         assert list(model.classes_) == classes
         return model
 
     def evaluate(est, recs, context_model=None):
-        probs, items = mixed_probs(est, recs)
+        probs, items, summ = mixed_probs(est, recs)
         if context_model is not None:
             probs = context_model.predict_proba(context_matrix(probs, [r["doc"] for r in recs],
-                                                               [i.position for i, _, _ in items]))
+                                                               [i.position for i, _, _ in items], summ))
         pred = [est.classes_[j] for j in probs.argmax(axis=1)]
         return _metrics([l for _, l, _ in items], pred)
 

@@ -79,14 +79,25 @@ def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], set
 NUMERIC_COLUMNS = ["position", "is_sentence", "length", "actor_own", "actor_foreign"] + [f"cue_{l}" for l in LABELS]
 
 
-def context_matrix(probs, groups, positions):
-    """Second-stage features for each passage: its own probabilities, its neighbours' (previous, next, and
-    a ±2 window), and position. Passages of a document are given in order; `groups` names their document."""
+def sentence_summary(sentence_probs):
+    """First, last and per-label maximum of a passage's sentence probabilities (a passage that lists facts and
+    closes with a judgement takes the judgement's label: the last sentence matters)."""
+    import numpy as np
+
+    sp = np.asarray(sentence_probs, dtype=float)
+    return np.concatenate([sp[0], sp[-1], sp.max(axis=0)])
+
+
+def context_matrix(probs, groups, positions, summaries=None):
+    """Second-stage features for each passage: its own probabilities, its sentences' summary, its neighbours'
+    (previous, next, and a ±2 window), and position. Passages of a document are given in order; `groups`
+    names their document."""
     import numpy as np
 
     probs = np.asarray(probs, dtype=float)
     n, k = probs.shape if probs.size else (0, len(LABELS))
-    out = np.zeros((n, 4 * k + 1))
+    summaries = np.tile(probs, 3) if summaries is None else np.asarray(summaries, dtype=float).reshape(n, 3 * k)
+    out = np.zeros((n, 7 * k + 1))
     start = 0
     while start < n:
         end = start
@@ -97,6 +108,7 @@ def context_matrix(probs, groups, positions):
             prev = block[i - 1] if i > 0 else block[i]
             nxt = block[i + 1] if i + 1 < len(block) else block[i]
             window = block[max(0, i - 2):i + 3].mean(axis=0)
-            out[start + i] = np.concatenate([block[i], prev, nxt, window, [positions[start + i]]])
+            out[start + i] = np.concatenate([block[i], summaries[start + i], prev, nxt, window,
+                                             [positions[start + i]]])
         start = end
     return out

@@ -11,13 +11,13 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from pipeline.classify.features import NUMERIC_COLUMNS, Item, build_frame, context_matrix
+from pipeline.classify.features import NUMERIC_COLUMNS, Item, build_frame, context_matrix, sentence_summary
 from pipeline.config import MODELS_DIR, Settings, load_settings
 from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta
 from pipeline.records import LABELS
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = "classifier-1"
+FORMAT_VERSION = "classifier-2"
 
 
 class ClassifierError(ModelError):
@@ -131,16 +131,17 @@ class PassageClassifier:
         p_probs = self.predict_proba(passages)
         s_probs = self.predict_proba(flat)
         w = self.settings["classify"]["passage_weight"]
-        mixed_all, out_s, k = [], [], 0
+        mixed_all, summaries, out_s, k = [], [], [], 0
         for i, group in enumerate(sentences):
             sp = s_probs[k:k + len(group)]
             k += len(group)
             mixed_all.append(p_probs[i] if len(group) <= 1 else w * p_probs[i] + (1 - w) * sp.mean(axis=0))
+            summaries.append(sentence_summary(sp if len(group) else p_probs[i:i + 1]))
             out_s.append([decide(row, self.classes, self.settings) for row in sp])
         mixed = np.array(mixed_all).reshape(len(passages), len(self.classes))
         if self.context_model is not None and len(passages):
             groups = list(groups) if groups is not None else [0] * len(passages)
-            ctx = context_matrix(mixed, groups, [p.position for p in passages])
+            ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries)
             mixed = self.context_model.predict_proba(ctx)
         return [decide(row, self.classes, self.settings) for row in mixed], out_s
 
