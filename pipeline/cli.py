@@ -81,8 +81,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose, getattr(args, "quiet", False))
+    from pipeline.config import ConfigError
+    from pipeline.modelio import ModelError
+
     try:
         return COMMANDS[args.command](args, argv)
+    except (ConfigError, ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
@@ -104,9 +110,16 @@ def cmd_run(args, argv) -> int:
         print("policyminer run: no inputs given", file=sys.stderr)
         return 2
     progress = not args.quiet and not args.json and sys.stderr.isatty()
-    summary = run(inputs, args.out, config=args.config, workers=args.workers, force=args.force,
-                  executor=args.executor, scheduler=args.scheduler, progress=progress, strict=args.strict,
-                  argv=["policyminer", *argv])
+    try:
+        summary = run(inputs, args.out, config=args.config, workers=args.workers, force=args.force,
+                      executor=args.executor, scheduler=args.scheduler, progress=progress, strict=args.strict,
+                      argv=["policyminer", *argv])
+    except (OSError, RuntimeError) as exc:  # ExportError/StoreError (OSError) and RunError name file and reason
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if summary.processed + summary.skipped + summary.failed == 0:
+        print(f"error: no input documents found in {' '.join(inputs)}", file=sys.stderr)
+        return 1
     for o in summary.outcomes:
         if o.status == "failed" and not args.quiet:
             print(f"error: {o.input}: {o.reason}", file=sys.stderr)

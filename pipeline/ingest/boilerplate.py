@@ -16,7 +16,9 @@ from pipeline.config import Settings, load_toml_data
 from pipeline.ingest.blocks import Block, ends_sentence, weighted_len
 
 _DATETIME = re.compile(r"(19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}日?\s*\d{1,2}[:：]\d{2}")
-_INNER_PUNCT = re.compile(r"[，。；、,;]")
+# Clause marks inside a line; a space between two Chinese characters is one too (blogs that write prose
+# with spaces instead of commas).
+_INNER_PUNCT = re.compile(r"[，。；、,;]|(?<=[\u4e00-\u9fff])[ \u3000](?=[\u4e00-\u9fff])")
 HEADING = re.compile(r"^(第[一二三四五六七八九十百零\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\([一二三四五六七八九十\d]+\)|\d+[.、．]\s*\S|[（(]?[1-9]\d?[)）])")
 
 
@@ -131,22 +133,19 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def title_index(blocks: Sequence[Block], titles: Sequence[str]) -> Optional[int]:
-    """The block that repeats the page title (h1 preferred): the article starts right after it."""
+def title_indices(blocks: Sequence[Block], titles: Sequence[str]) -> list[int]:
+    """Blocks that repeat the page title, h1-level ones first: the article starts right after one of them."""
     keys = [_norm(t) for t in titles if t and len(_norm(t)) >= 4]
     if not keys:
-        return None
-    best = None
+        return []
+    found = []
     for i, b in enumerate(blocks):
         k = _norm(b.text)
         if len(k) < 4 or len(k) > 120:
             continue
         if any(k == t or (len(k) >= 8 and (k in t or t in k)) for t in keys):
-            if b.heading_level:
-                return i
-            if best is None:
-                best = i
-    return best
+            found.append(i)
+    return sorted(found, key=lambda i: (blocks[i].heading_level == 0, i))
 
 
 def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats: frozenset = frozenset(),
@@ -174,23 +173,27 @@ def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats
             score *= 0.5  # outside the container the DOM scorer chose: doubtful, not excluded
         scores.append(score)
     start, end = choose_region(blocks, scores, settings)
-    t = title_index(blocks, titles)
-    if t is not None:
+    occurrences = title_indices(blocks, titles)
+    if occurrences and not any(t < start <= t + 12 for t in occurrences):
         # GNE's insight: the article follows its title, and ends where the next heading of the title's rank
-        # starts another item (recommendation feeds). Prefer that run when it holds real prose.
-        stop = len(blocks)
-        level = blocks[t].heading_level
-        if level:
-            stop = next((j for j in range(t + 1, len(blocks)) if 0 < blocks[j].heading_level <= level
-                         and len(blocks[j].text) >= 8 and any(x > 20 for x in scores[t + 1:j])), len(blocks))
-        s2, e2 = choose_region(blocks[t + 1:stop], scores[t + 1:stop], settings)
-        near = s2 <= 12 and sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0) >= 60
-        if near and (start, end) != (t + 1 + s2, t + 1 + e2):
+        # starts another item (recommendation feeds). Take the first title occurrence followed closely by a
+        # run of real prose.
+        for t in occurrences:
+            stop = len(blocks)
+            level = blocks[t].heading_level
+            if level:
+                stop = next((j for j in range(t + 1, len(blocks)) if 0 < blocks[j].heading_level <= level
+                             and len(blocks[j].text) >= 8 and any(x > 20 for x in scores[t + 1:j])), len(blocks))
+            s2, e2 = choose_region(blocks[t + 1:stop], scores[t + 1:stop], settings)
+            near = s2 <= 12 and sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0) >= 60
+            if not near:
+                continue
             inside_old = sum(x for x in scores[start:end] if x > 0)
             inside_new = sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0)
             # Take the title-anchored run unless the other one is far bigger and overlaps it.
             if stop < len(blocks) or not (start <= t + 1 + s2 < end and inside_old > 3 * inside_new):
                 start, end = t + 1 + s2, t + 1 + e2
+            break
     start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
     verdicts = []
     for i, b in enumerate(blocks):
