@@ -1,0 +1,95 @@
+"""The classify stage: decision rule, context features, heading categories, actors, the shipped model's
+behaviour on unambiguous passages, and reproducible training."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.classify.actor import detect_actors
+from pipeline.classify.features import Item, context_matrix, heading_category, sentence_summary
+from pipeline.classify.model import decide
+from pipeline.records import LABELS
+
+
+def test_decide_gives_secondary_only_when_close(settings):
+    classes = list(LABELS)
+    close = decide(np.array([0.45, 0.40, 0.10, 0.05]), classes, settings)
+    assert close.label == "achievement" and close.secondary == "challenge"
+    clear = decide(np.array([0.85, 0.10, 0.03, 0.02]), classes, settings)
+    assert clear.secondary is None
+    assert abs(sum(clear.scores.values()) - 1.0) < 1e-6
+
+
+def test_context_matrix_keeps_documents_apart():
+    probs = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], dtype=float)
+    ctx = context_matrix(probs, ["a", "a", "b"], [0.0, 1.0, 0.0])
+    k = 4
+    # Passage 1's previous neighbour is passage 0; passage 2 starts document b, so it is its own neighbour.
+    assert list(ctx[1, 4 * k:5 * k]) == [1, 0, 0, 0]
+    assert list(ctx[2, 4 * k:5 * k]) == [0, 0, 1, 0]
+    assert ctx.shape == (3, 7 * k + 1)
+
+
+def test_sentence_summary_is_first_last_max():
+    sp = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.8, 0.05, 0.05]])
+    out = sentence_summary(sp)
+    assert list(out[:4]) == list(sp[0]) and list(out[4:8]) == list(sp[1]) and out[9] == 0.8
+
+
+@pytest.mark.parametrize("heading, category", [
+    ("一、2023年工作回顾", "achievement"),
+    ("（二）存在的主要问题", "challenge"),
+    ("三、对策建议", "recommendation"),
+    ("今年工作安排", "recommendation"),
+    (None, "none"),
+])
+def test_heading_category(heading, category, settings):
+    from pipeline.classify.features import _cues
+
+    _, heading_cues = _cues(str(settings.path(settings["classify"]["cues"])))
+    assert heading_category(heading, heading_cues) == category
+
+
+def test_actors(settings):
+    texts = ["美国能源部2022年宣布投入30亿美元支持电池产业链。", "我国新能源汽车产销量连续多年位居全球第一。",
+             "下一步将持续优化充电网络布局。"]
+    assert detect_actors(texts, settings) == ["US", "CN", "CN"]
+
+
+@pytest.fixture(scope="module")
+def classifier(settings):
+    from pipeline.classify.model import get_classifier
+
+    return get_classifier(settings)
+
+
+@pytest.mark.parametrize("text, label", [
+    ("下一步，要加快完善县域商业体系建设，着力推动农村寄递物流提质增效，鼓励各地开展试点。", "recommendation"),
+    ("当前，我省高端人才仍然匮乏，关键零部件依赖进口，产业链短板较为突出。", "challenge"),
+    ("全年全省完成固定资产投资1.2万亿元，同比增长6.5%，新增国家级专精特新企业120家。", "achievement"),
+])
+def test_shipped_model_on_unambiguous_passages(classifier, text, label):
+    preds, sentence_preds = classifier.classify([Item(text)], [[Item(text, is_sentence=True)]])
+    assert preds[0].label == label
+    assert sentence_preds[0][0].label in LABELS
+
+
+@pytest.mark.slow
+def test_training_is_reproducible(tmp_path, settings):
+    from pipeline.classify.model import PassageClassifier
+    from pipeline.train import CORPORA_DIR, train_classifier
+
+    corpus = [CORPORA_DIR / "classifier" / "news_mixed.jsonl"]
+    texts = [Item("我国已建成全球规模最大的清洁发电体系。"), Item("要加快推进电网基础设施智能化改造。")]
+    outputs = []
+    for name in ("a", "b"):
+        meta = train_classifier(settings=settings, out_dir=tmp_path / name, corpus_paths=corpus)
+        assert meta["seed"] == 13 and meta["heldout"]["n"] > 0
+        clf = PassageClassifier(settings, model_dir=tmp_path / name)
+        outputs.append(clf.predict_proba(texts))
+        card = (tmp_path / name / "MODEL_CARD.md").read_text(encoding="utf-8")
+        assert "Macro-F1" in card
+    assert np.allclose(outputs[0], outputs[1])
+    assert json.loads((tmp_path / "a" / "meta.json").read_text())["format_version"].startswith("classifier-")
