@@ -88,3 +88,24 @@ def test_stage_without_model_gives_rule_entities(settings):
     assert [(e.text, e.type) for e in ents] == [("2023年", "DATE"), ("清华大学", "INSTITUTION"),
                                                 ("3.35亿美元", "FIGURE")]
     assert ents[2].value == pytest.approx(3.35e8) and ents[2].unit == "USD"
+
+
+@pytest.mark.parametrize("text, person", [
+    ("由中国科学技术大学潘建伟院士等科学家创立的公司。", "潘建伟"),
+    ("北京大学校长龚旗煌表示，学校将扩大招生。", "龚旗煌"),
+    ("商务部部长王文涛介绍，外贸运行总体平稳。", "王文涛"),
+])
+def test_person_next_to_title_or_affiliation(text, person):
+    from pipeline.config import load_settings
+    from pipeline.nlp.rules import EntityRules
+
+    found = [text[m.start:m.end] for m in EntityRules(load_settings()).find(text) if m.type == "PERSON"]
+    assert found == [person]
+
+
+def test_no_person_inside_committee_names():
+    from pipeline.config import load_settings
+    from pipeline.nlp.rules import EntityRules
+
+    text = "省发展改革委主任委员会议审议通过了实施方案。"
+    assert not [m for m in EntityRules(load_settings()).find(text) if m.type == "PERSON"]

@@ -359,7 +359,25 @@ class EntityRules:
                     if not re.fullmatch(r"[\u4e00-\u9fff]+", cand):
                         continue
                     ok = (cand[0] in lex.surnames and n in (2, 3)) or (n in (3, 4) and cand[:2] in lex.double_surnames)
-                    if ok and self._free(taken, s, pos) and (s == 0 or text[s - 1] in _CLAUSE_STOP or text[s - 1] in "由和与及、等的以于在是为同向对据"):
+                    # Left edge: start of clause, a function word, or the end of an institution already found
+                    # (中国科学技术大学潘建伟院士: affiliation, then name, then title).
+                    left_ok = s == 0 or text[s - 1] in _CLAUSE_STOP or text[s - 1] in "由和与及、等的以于在是为同向对据" \
+                        or (taken[s - 1] and not taken[s])
+                    if ok and self._free(taken, s, pos) and left_ok:
                         add(Mention(s, pos, "PERSON", "pattern", cand))
+                        break
+                pos = text.find(title, pos + 1)
+        # Title before the name (校长龚旗煌表示, 总理李强在…): the name must be followed by a speech verb, a
+        # preposition or punctuation, so that 主任委员会 and the like never pass.
+        after_ok = ("表示", "说", "指出", "强调", "介绍", "认为", "在", "、", "，", "。", "：", "（", "(", "等", "和", "与", "提出", "要求")
+        for title in lex.person_titles:
+            pos = text.find(title)
+            while pos >= 0:
+                s = pos + len(title)
+                for n in (3, 2):
+                    cand = text[s:s + n]
+                    if len(cand) == n and re.fullmatch(r"[\u4e00-\u9fff]+", cand) and cand[0] in lex.surnames \
+                            and text.startswith(after_ok, s + n) and self._free(taken, s, s + n):
+                        add(Mention(s, s + n, "PERSON", "pattern", cand))
                         break
                 pos = text.find(title, pos + 1)
