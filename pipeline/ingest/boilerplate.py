@@ -194,6 +194,14 @@ def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats
             if stop < len(blocks) or not (start <= t + 1 + s2 < end and inside_old > 3 * inside_new):
                 start, end = t + 1 + s2, t + 1 + e2
             break
+    if any(t < start <= t + 12 for t in occurrences):
+        # Under its title, the article ends at a heading that opens a run of non-prose ("其他人也在看", then a
+        # feed of other stories).
+        for j in range(start + 1, end - 2):
+            if blocks[j].heading_level and all(x <= 0 for x in scores[j:j + 3]) \
+                    and any(b.link_density >= 0.5 for b in blocks[j + 1:j + 4]):
+                end = j
+                break
     start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
     verdicts = []
     for i, b in enumerate(blocks):
