@@ -170,7 +170,15 @@ def evaluate_classifier(gold_path: Path, *, settings, texts_dir: Optional[Path],
     pipeline and gold passages are aligned to the output passage containing them."""
     from pipeline.core import annotate, process
 
-    records = [json.loads(l) for l in gold_path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    if gold_path.suffix == ".json":
+        # A document gold file like the seed's (.gold.json: file, passages with labels): score it end to end.
+        gold_doc = json.loads(gold_path.read_text(encoding="utf-8"))
+        doc_name = Path(gold_doc["file"]).stem
+        records = [{"doc": doc_name, "text": p["text"], "label": p["label"], "secondary": p.get("secondary")}
+                   for p in gold_doc["passages"]]
+        texts_dir = texts_dir or gold_path.parent
+    else:
+        records = [json.loads(l) for l in gold_path.read_text(encoding="utf-8").splitlines() if l.strip()]
     if not records:
         print(f"error: {gold_path}: no records", file=sys.stderr)
         return 1
