@@ -112,3 +112,13 @@ def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings, m
     # models/ is left alone: the only training run wrote to tmp_path
     assert [c["out_dir"] for c in calls] == [model_dir]
     assert [r["id"] for r in calls[0]["extra_records"]] == [r["id"] for r in load_corrections([reviewed_run])[0]]
+
+
+def test_ner_training_reads_entity_corrections_from_a_run(reviewed_run):
+    from pipeline.nlp.ner import _correction_records
+
+    records = _correction_records([reviewed_run])
+    assert len(records) == 1
+    rec = records[0]
+    spans = {rec["text"][s:e]: t for s, e, t in rec["spans"]}
+    assert spans.get("关键材料") == "INSTITUTION" and "零部" not in spans

@@ -42,16 +42,24 @@ def load_ner_corpus(paths: Iterable[Path]) -> list[dict]:
     return out
 
 
-def _correction_files(corrections: Sequence) -> list[Path]:
-    """Entity correction JSONL files (same record format as corpora/ner) inside the given run folders or files."""
-    files: list[Path] = []
-    for c in corrections or ():
-        p = Path(c)
-        if p.is_file():
-            files.append(p)
-        elif p.is_dir():
-            files += sorted(f for f in p.rglob("*.jsonl") if "ner" in f.name or "entit" in f.name)
-    return files
+def _correction_records(corrections: Sequence) -> list[dict]:
+    """Reviewer entity corrections: run folders (run.sqlite) and export folders go through the review module's
+    loader; plain JSONL files in the corpora/ner format are read directly."""
+    if not corrections:
+        return []
+    from pipeline.review.corrections import load_corrections
+
+    folders = [c for c in corrections if Path(c).is_dir()]
+    files = [Path(c) for c in corrections if Path(c).is_file()]
+    out = load_ner_corpus(files)
+    if folders:
+        _, ner_records = load_corrections(folders)
+        for rec in ner_records:
+            if check_ner_record(rec):
+                continue
+            spans = [(s, e, ent["type"]) for ent, (s, e) in zip(rec["entities"], locate_entities(rec))]
+            out.append({"id": rec["id"], "text": rec["text"], "spans": spans, "file": "corrections"})
+    return out
 
 
 def make_doc(vocab, segmenter, text: str, spans: Sequence[tuple[int, int, str]] = ()):
@@ -133,9 +141,8 @@ def train_ner(*, settings: Optional[Settings] = None, out_dir: Optional[Path] = 
     types = list(params["types"])
     out_dir = Path(out_dir) if out_dir else MODELS_DIR / "ner"
     files = sorted(corpus_files) if corpus_files is not None else sorted(CORPUS_DIR.glob("*.jsonl"))
-    extra = _correction_files(corrections)
     records = load_ner_corpus(files)
-    extra_records = load_ner_corpus(extra)
+    extra_records = _correction_records(corrections)
     if not records:
         raise ValueError(f"no NER training records found in {CORPUS_DIR}")
     t0 = time.time()
