@@ -138,22 +138,27 @@ def cmd_run(args, argv) -> int:
 
 
 def cmd_process(args, argv) -> int:
-    from pipeline.core import process
     from pipeline.config import load_settings
+    from pipeline.core import process
     from pipeline.export import document_json
     from pipeline.ingest import IngestError
+    from pipeline.run import DocTimeout, _Alarm
 
     settings = load_settings(args.config)
+    if args.file != "-" and not Path(args.file).is_file():
+        print(f"error: {args.file}: no such file", file=sys.stderr)
+        return 1
+    source = sys.stdin.buffer.read() if args.file == "-" else Path(args.file)
+    name = "<stdin>" if args.file == "-" else None
     try:
-        if args.file == "-":
-            doc = process(sys.stdin.buffer.read(), name="<stdin>", url=args.url, settings=settings)
-        else:
-            if not Path(args.file).is_file():
-                print(f"error: {args.file}: no such file", file=sys.stderr)
-                return 1
-            doc = process(Path(args.file), url=args.url, settings=settings)
+        # The same per-document limit as batch workers (limits.doc_timeout).
+        with _Alarm(settings["limits"]["doc_timeout"]):
+            doc = process(source, name=name, url=args.url, settings=settings)
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except DocTimeout as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(document_json(doc), ensure_ascii=False, indent=2 if args.pretty else None))
     return 0
