@@ -112,3 +112,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path, settings):
     english.write_text("<html><body><p>" + "This is an English page about policy. " * 40 + "</p></body></html>")
     with pytest.raises(IngestError, match="not a Chinese"):
         ingest(english, settings=settings)
+
+
+def test_date_beside_source_label():
+    assert metadata_from_line("2025-05-21 07:58 来源：某某日报 编辑：王某")["published_at"] == "2025-05-21T07:58:00"

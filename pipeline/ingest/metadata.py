@@ -85,7 +85,10 @@ def metadata_from_line(text: str) -> dict[str, str]:
     """Date, publisher and author announced by a metadata line such as
     ``发布时间：2024-04-12 23:32:55 | 来源：省科技厅 | 作者：李明``."""
     found: dict[str, str] = {}
-    if DATE_LABEL.search(text) or is_date_only(text):
+    # A line that announces the page's own metadata (a date label, or a source/author/editor label beside a
+    # time stamp, "2025-05-21 07:58 来源：…") carries the publication date; narrative sentences do not.
+    labelled = SOURCE_LABEL.search(text) or AUTHOR_LABEL.search(text) or EDITOR_LABEL.search(text)
+    if DATE_LABEL.search(text) or is_date_only(text) or (labelled and len(text) <= 120):
         when = parse_datetime(text)
         if when:
             found["published_at"] = when
