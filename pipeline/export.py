@@ -138,22 +138,6 @@ def entity_rows(docs: Iterable[dict]) -> Iterator[dict]:
             yield {"doc_id": d["doc_id"], **{k: e.get(k) for k in ENTITY_COLUMNS if k != "doc_id"}}
 
 
-def write_tables(docs: list[dict], out_dir: Path) -> None:
-    """passages.csv/.parquet and entities.csv/.parquet from the documents' dicts."""
-    import pandas as pd
-
-    with StagedOutputs(out_dir) as staged:
-        for name, rows, cols in (("passages", passage_rows(docs), PASSAGE_COLUMNS),
-                                 ("entities", entity_rows(docs), ENTITY_COLUMNS)):
-            frame = pd.DataFrame(list(rows), columns=cols)
-            staged.write_text(f"{name}.csv", lambda fh, f=frame: f.to_csv(fh, index=False))
-            tmp = staged.temp(f"{name}.parquet")
-            try:
-                frame.to_parquet(tmp, index=False)
-            except OSError as exc:
-                raise _export_error(Path(out_dir) / f"{name}.parquet", exc) from None
-
-
 def iter_documents(path: Path) -> Iterator[dict]:
     with open(path, encoding="utf-8") as fh:
         for line in fh:
@@ -205,15 +189,6 @@ def _arrow_schema(name: str):
         return pa.schema([(c, types.get(c, s)) for c in PASSAGE_COLUMNS])
     types = {"passage": i, "start": i, "end": i, "value": f, "approx": b}
     return pa.schema([(c, types.get(c, s)) for c in ENTITY_COLUMNS])
-
-
-def _atomic_parquet(frame, path: Path) -> None:
-    with StagedOutputs(Path(path).parent) as staged:
-        tmp = staged.temp(Path(path).name)
-        try:
-            frame.to_parquet(tmp, index=False)
-        except OSError as exc:
-            raise _export_error(path, exc) from None
 
 
 def write_documents(lines: Iterable[str], path: Path, *, staged: "StagedOutputs | None" = None) -> int:

@@ -3,7 +3,6 @@ records ({url, html} or {url, text}) and WARC files. Each unit of work has a sta
 from __future__ import annotations
 
 import glob
-import gzip
 import json
 import os
 from dataclasses import dataclass

@@ -256,7 +256,6 @@ class EntityRules:
                 # Extend a known name by an institution suffix right after it (北京 + 大学 is in the
                 # gazetteer already; 清华大学 + 出版社 is not): let the suffix rule handle those below.
                 if kind == "GPE" and self._suffix_at(text, i + n):
-                    i += 1 if False else 0
                     i += n
                     continue
                 if kind == "GPE" and canonical not in lex.foreign_places and not text.startswith(("我", "本"), i):
