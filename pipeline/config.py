@@ -93,3 +93,16 @@ def read_lexicon_lines(path: Path) -> list[str]:
         if line.strip():
             out.append(line)
     return out
+
+
+def cache_dir(configured: str) -> Path:
+    """A cache folder of the project's (jieba's dictionary cache): absolute as given, else under the user's
+    cache dir ($XDG_CACHE_HOME or ~/.cache). Created when missing."""
+    import os
+
+    path = Path(configured)
+    if not path.is_absolute():
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        path = base / path
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -69,8 +69,13 @@ def _pos_tagger():
     import jieba
     import jieba.posseg
 
+    from pipeline.config import cache_dir, load_settings
+
     logging.getLogger("jieba").setLevel(logging.WARNING)
-    return jieba.posseg.POSTokenizer(jieba.Tokenizer())
+    tok = jieba.Tokenizer()
+    tok.tmp_dir = str(cache_dir(load_settings()["nlp"]["cache_dir"]))
+    tok.cache_file = "jieba.policyminer.cache"
+    return jieba.posseg.POSTokenizer(tok)
 
 
 def modal_wrap_length(blocks: Sequence[Block]) -> Optional[int]:

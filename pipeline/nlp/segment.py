@@ -12,6 +12,8 @@ from typing import Iterable, Optional, Sequence
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
+from pipeline.config import cache_dir as project_cache_dir
+
 log = logging.getLogger(__name__)
 
 # Kept as one token: decimals, percentages, numbers with a multiplier or unit, Latin words and acronyms
@@ -20,15 +22,6 @@ ATOMIC = re.compile(
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
     r"|[0-9０-９]+(?:[.,．][0-9０-９]+)*(?:[%％‰]|(?:万亿|亿|万|千)(?:[元吨]|美元|欧元|英镑|日元|千瓦)?)?"
     r"|[A-Za-z][A-Za-z0-9]*(?:[·&\-.][A-Za-z0-9]+)*")
-
-
-def _cache_dir(configured: str) -> Path:
-    path = Path(configured)
-    if not path.is_absolute():
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        path = base / path
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 class Segmenter:
@@ -46,7 +39,7 @@ class Segmenter:
             import jieba
 
             tok = jieba.Tokenizer()
-            tok.tmp_dir = str(_cache_dir(cache_dir))
+            tok.tmp_dir = str(project_cache_dir(cache_dir))
             tok.cache_file = "jieba.policyminer.cache"
             quiet = logging.getLogger("jieba")
             quiet.setLevel(logging.WARNING)
