@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from functools import lru_cache
 from typing import Optional
 
 from lxml import etree
@@ -43,7 +44,13 @@ def chrome_label(el) -> Optional[str]:
     if tag in CHROME_TAGS:
         return CHROME_TAGS[tag]
     words = f"{el.get('class') or ''} {el.get('id') or ''}".strip()
-    if not words or CONTENT_HINT.search(words):
+    return _label_for_words(words) if words else None
+
+
+@lru_cache(maxsize=8192)
+def _label_for_words(words: str) -> Optional[str]:
+    """Pages repeat a few class names thousands of times: the label of a class/id string is computed once."""
+    if CONTENT_HINT.search(words):
         return None
     for label, rx in _HINT_RX:
         if rx.search(words):

@@ -4,7 +4,6 @@ dictionary at construction, keeps numbers-with-units and Latin acronyms whole, a
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
