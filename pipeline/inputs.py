@@ -28,8 +28,9 @@ def _is_gold_or_hidden(p: Path) -> bool:
     return p.name.startswith(".") or ".gold." in p.name or p.name.endswith((".json", ".tsv", ".py", ".md", ".csv", ".parquet"))
 
 
-def expand(inputs: Iterable[str]) -> Iterator[Unit]:
-    """Files in the order given; folders walked recursively in sorted order; globs expanded sorted."""
+def _discover(inputs: Iterable[str]) -> Iterator[tuple[str, Optional[Path], Optional[str]]]:
+    """(input, file, error) for every file the inputs name: files in the order given, folders walked
+    recursively in sorted order, globs expanded sorted; an input naming nothing comes with its error."""
     for raw in inputs:
         raw = raw.strip()
         if not raw:
@@ -40,50 +41,38 @@ def expand(inputs: Iterable[str]) -> Iterator[Unit]:
                 dirs.sort()
                 for name in sorted(files):
                     fp = Path(root) / name
-                    if _is_gold_or_hidden(fp) or fp.suffix.lower() not in DOC_SUFFIXES | CONTAINER_SUFFIXES:
-                        continue
-                    yield from _units_of_file(fp)
+                    if not _is_gold_or_hidden(fp) and fp.suffix.lower() in DOC_SUFFIXES | CONTAINER_SUFFIXES:
+                        yield raw, fp, None
         elif p.exists():
-            yield from _units_of_file(p)
+            yield raw, p, None
         elif any(ch in raw for ch in "*?["):
-            matches = sorted(glob.glob(raw, recursive=True))
+            matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True)) if Path(m).is_file()]
             if not matches:
-                yield Unit(key=raw, path=raw, error="no file matches this pattern")
+                yield raw, None, "no file matches this pattern"
             for m in matches:
-                if Path(m).is_file():
-                    yield from _units_of_file(Path(m))
+                yield raw, m, None
         else:
-            yield Unit(key=raw, path=raw, error="no such file or folder")
+            yield raw, None, "no such file or folder"
+
+
+def expand(inputs: Iterable[str]) -> Iterator[Unit]:
+    """Every unit of work the inputs name, streamed (see _discover for the order)."""
+    for raw, path, error in _discover(inputs):
+        if error:
+            yield Unit(key=raw, path=raw, error=error)
+        else:
+            yield from _units_of_file(path)
 
 
 def count_units(inputs: Iterable[str]) -> Optional[int]:
     """How many units `expand(inputs)` will yield, found quickly (file names only; JSONL lines are counted, which
     reads those files once). None when a WARC file is among the inputs: counting its records means parsing it."""
     n = 0
-    for raw in inputs:
-        raw = raw.strip()
-        if not raw:
-            continue
-        p = Path(raw)
-        if p.is_dir():
-            files = []
-            for root, dirs, names in os.walk(p):
-                files.extend(Path(root) / name for name in names)
-            files = [f for f in files if not _is_gold_or_hidden(f) and f.suffix.lower() in DOC_SUFFIXES | CONTAINER_SUFFIXES]
-        elif p.exists():
-            files = [p]
-        elif any(ch in raw for ch in "*?["):
-            files = [Path(m) for m in glob.glob(raw, recursive=True) if Path(m).is_file()] or [None]
-        else:
-            files = [None]
-        for f in files:
-            name = f.name.lower() if f is not None else ""
-            if name.endswith((".warc", ".warc.gz")):
-                return None
-            if name.endswith(".jsonl"):
-                n += _count_jsonl(f)
-            else:
-                n += 1
+    for _, path, _ in _discover(inputs):
+        name = path.name.lower() if path is not None else ""
+        if name.endswith((".warc", ".warc.gz")):
+            return None
+        n += _count_jsonl(path) if name.endswith(".jsonl") else 1
     return n
 
 
