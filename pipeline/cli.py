@@ -112,7 +112,7 @@ def cmd_run(args, argv) -> int:
     progress = not args.quiet and not args.json and sys.stderr.isatty()
     try:
         summary = run(inputs, args.out, config=args.config, workers=args.workers, force=args.force,
-                      executor=args.executor, scheduler=args.scheduler, progress=progress, strict=args.strict,
+                      executor=args.executor, scheduler=args.scheduler, progress=progress,
                       argv=["policyminer", *argv])
     except (OSError, RuntimeError) as exc:  # ExportError/StoreError (OSError) and RunError name file and reason
         print(f"error: {exc}", file=sys.stderr)

@@ -266,7 +266,7 @@ def _outcome_of(future) -> dict:
 
 def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers: Optional[int] = None,
         force: bool = False, executor: str = "local", scheduler: Optional[str] = None, progress: bool = False,
-        strict: bool = False, argv: Optional[list[str]] = None, window: Optional[int] = None) -> RunSummary:
+        argv: Optional[list[str]] = None, window: Optional[int] = None) -> RunSummary:
     """Process a batch into out_dir and return its summary (also written to run.json).
 
     Inputs stream through a window of at most `window` units (default 8 per worker): each is ingested in a

@@ -115,7 +115,7 @@ def _suffixes(path: Path) -> tuple[list[str], set[str]]:
 
 
 @lru_cache(maxsize=2)
-def load_lexicons(config_key: str, settings: Settings) -> Lexicons:
+def load_lexicons(settings: Settings) -> Lexicons:
     cfg = settings["nlp"]
     data = load_toml_data(str(settings.path(cfg["entity_patterns"])))
     trie = Trie()
@@ -174,7 +174,7 @@ class EntityRules:
     """Finds rule mentions in a text. Built once per process from the lexicons named in settings."""
 
     def __init__(self, settings: Settings):
-        self.lex = load_lexicons(settings.version, settings)
+        self.lex = load_lexicons(settings)
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _free(self, taken: list[bool], s: int, e: int) -> bool:
