@@ -116,3 +116,62 @@ def test_bad_inputs_raise_clear_errors(tmp_path, settings):
 
 def test_date_beside_source_label():
     assert metadata_from_line("2025-05-21 07:58 来源：某某日报 编辑：王某")["published_at"] == "2025-05-21T07:58:00"
+
+
+# Article ends: comment sections, recommendation boxes and feeds of other stories (texts written for these tests).
+_ARTICLE = [
+    "某市出台措施支持中小企业数字化转型",
+    "发布时间：2025-04-02 09:30  来源：某市工业和信息化局",
+    "近日，某市印发《中小企业数字化转型三年行动方案》，提出到2027年推动全市八成以上规模以上工业企业完成数字化改造，"
+    "培育一批可复制、可推广的行业解决方案。",
+    "方案明确，市级财政每年安排专项资金，对企业购买云服务、工业软件给予不超过合同金额三成的补助，"
+    "并组织服务商深入园区开展免费诊断。",
+    "市工业和信息化局有关负责人表示，下一步将建立转型项目库，实行清单化管理，按季度跟踪进展，"
+    "确保各项支持政策落到实处、见到实效。",
+]
+
+
+def test_comment_section_ends_the_article(tmp_path, settings):
+    comments = [
+        "共 3 条评论",
+        "网友甲 2025-04-02 10:11",
+        "政策很好，但是我们小厂申请补助的流程太复杂了，材料要交好几遍，希望能够简化一些，让真正需要的企业享受到。",
+        "网友乙 2025-04-02 11:20",
+        "我们园区去年就做过诊断，服务商来了一次就再也没有消息了，希望这次能够动真格，别只是开个会发个文件而已。",
+    ]
+    path = tmp_path / "comments.txt"
+    path.write_text("\n".join(_ARTICLE + comments), encoding="utf-8")
+    body = ingest(path, settings=settings).body
+    assert "确保各项支持政策落到实处" in body
+    assert "申请补助的流程太复杂" not in body and "服务商来了一次" not in body
+
+
+def test_feed_of_other_stories_with_datelines_is_cut(tmp_path, settings):
+    lead = ["（本报讯）" + _ARTICLE[2]] + _ARTICLE[3:]
+    feed = [
+        "邻市港口货物吞吐量创新高",
+        "（本报讯）记者从邻市港务集团获悉，一季度该港完成货物吞吐量超过一亿吨，同比增长百分之六，集装箱航线新增五条。",
+        "高校毕业生就业服务月启动",
+        "（本报讯）全省高校毕业生就业服务月日前启动，将组织线上线下招聘会二百余场，提供岗位逾五万个，覆盖制造业和服务业。",
+    ]
+    path = tmp_path / "feed.txt"
+    path.write_text("\n".join(_ARTICLE[:2] + lead + feed), encoding="utf-8")
+    body = ingest(path, settings=settings).body
+    assert "确保各项支持政策落到实处" in body
+    assert "吞吐量" not in body and "就业服务月" not in body
+
+
+def test_related_reading_box_inside_a_long_article_does_not_cut_it(tmp_path, settings):
+    box = ["延伸阅读：", "邻省出台制造业数字化转型实施意见", "专家解读中小企业上云补贴政策", "去年全市工业投资保持较快增长"]
+    rest = [
+        "在推进过程中，该市将坚持企业主体、政府引导，鼓励龙头企业开放平台能力，带动上下游配套企业协同转型，"
+        "形成大中小企业融通发展的良好生态。",
+        "此外，该市还将举办数字化转型供需对接会，邀请金融机构推出专属信贷产品，缓解企业改造资金压力，"
+        "并对转型成效突出的企业予以通报表扬。",
+        "据了解，该市现有规模以上工业企业两千余家，其中已开展数字化改造的约占四成，离行动方案的目标仍有差距，"
+        "中小企业普遍面临不会转、不敢转、不能转的难题。",
+    ] * 6  # the report goes on far longer after the box than before it (feed_max_below in boilerplate.toml)
+    path = tmp_path / "box.txt"
+    path.write_text("\n".join(_ARTICLE + box + rest), encoding="utf-8")
+    body = ingest(path, settings=settings).body
+    assert "形成大中小企业融通发展的良好生态" in body and "不会转、不敢转、不能转" in body

@@ -34,6 +34,13 @@ class Rules:
     rules: tuple[Rule, ...]
     spam_prefix: re.Pattern
     site_suffix: re.Pattern
+    comments_marker: re.Pattern
+    feeds_marker: re.Pattern
+    feed_lookahead: int
+    feed_max_below: float
+    end_max_chars: int
+    end_min_prose: float
+    dateline: re.Pattern
 
     def match(self, text: str) -> Optional[str]:
         for rule in self.rules:
@@ -46,7 +53,11 @@ class Rules:
 def _load_rules(path: str) -> Rules:
     data = load_toml_data(path)
     rules = tuple(Rule(r["reason"], re.compile(r["regex"], re.I), int(r.get("max_chars", 80))) for r in data["rule"])
-    return Rules(rules, re.compile(data["title"]["spam_prefix"]), re.compile(data["title"]["site_suffix"]))
+    end = data["article_end"]
+    return Rules(rules, re.compile(data["title"]["spam_prefix"]), re.compile(data["title"]["site_suffix"]),
+                 re.compile(end["comments"]), re.compile(end["feeds"]), int(end["feed_lookahead"]),
+                 float(end["feed_max_below"]),
+                 int(end["max_chars"]), float(end["min_prose"]), re.compile(end["dateline"]))
 
 
 def load_rules(settings: Settings) -> Rules:
@@ -121,6 +132,31 @@ def _trim_to_anchors(blocks: Sequence[Block], scores: Sequence[float], start: in
         first -= 1
         lead += 1
     return first, last
+
+
+def _cut_at_article_end(blocks: Sequence[Block], scores: Sequence[float], start: int, end: int,
+                        rules: Rules, anchor_line: int) -> int:
+    """The region's end moved up, once it holds real prose, to the comment section, to a related-reading or
+    recommendation box followed by headlines, or to the headline of another story that opens with its own
+    dateline (a feed of headline + lead pairs)."""
+    total = sum(max(x, 0.0) for x in scores[start:end])
+    above = 0.0
+    for j in range(start, end):
+        if above >= rules.end_min_prose:
+            text = blocks[j].text.strip()
+            if len(text) <= rules.end_max_chars:
+                if rules.comments_marker.search(text):
+                    return j
+                if rules.feeds_marker.match(text) and total - above <= rules.feed_max_below * above and not any(
+                        _is_anchor(blocks[k], scores[k], anchor_line)
+                        for k in range(j + 1, min(j + 1 + rules.feed_lookahead, end))):
+                    return j
+            headline = j - 1
+            if rules.dateline.match(text) and scores[j] > 0 and headline > start \
+                    and not ends_sentence(blocks[headline].text) and weighted_len(blocks[headline].text) < 60:
+                return headline
+        above += max(scores[j], 0.0)
+    return end
 
 
 @dataclass
@@ -202,6 +238,7 @@ def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats
                     and any(b.link_density >= 0.5 for b in blocks[j + 1:j + 4]):
                 end = j
                 break
+    end = _cut_at_article_end(blocks, scores, start, end, rules, cfg["anchor_line"])
     start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
     verdicts = []
     for i, b in enumerate(blocks):
