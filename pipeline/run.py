@@ -90,9 +90,51 @@ class _Alarm:
         return False
 
 
-def ingest_unit(args: tuple) -> dict:
-    """Phase 1 in a worker: a unit → its CleanDocument and MinHash signature, or a failure."""
+def site_keys_unit(args: tuple) -> dict:
+    """Pre-pass in a worker: a unit → its site and the keys of its countable lines (siterepeat)."""
     unit, config_file = args
+    from pipeline.ingest.siterepeat import page_keys
+
+    settings = _settings_for(config_file)
+    try:
+        source = unit.content if unit.content is not None else Path(unit.path)
+        site, keys, page_hash = page_keys(source, name=unit.path if unit.content is None else unit.key,
+                                          url=unit.url, kind=unit.kind, settings=settings)
+    except Exception:  # the main pass reports why this input fails
+        return {"key": unit.key, "status": "failed"}
+    return {"key": unit.key, "status": "ok", "site": site, "keys": keys, "page_hash": page_hash}
+
+
+def collect_site_repeats(units: Iterable[Unit], ex, config_file: Optional[str], settings: Settings, window: int):
+    """The batch pre-pass: per site, the lines repeated on several of its pages. Returns (SiteRepeats, the site
+    of each unit key). Runs on the executor's workers, at most `window` units in flight."""
+    from pipeline.ingest.siterepeat import SiteRepeats
+
+    repeats = SiteRepeats(settings["boilerplate"]["site_repeat_min_pages"])
+    sites: dict[str, str] = {}
+    in_flight: deque = deque()
+
+    def take() -> None:
+        res = _outcome_of(in_flight.popleft())
+        if res.get("status") == "ok":
+            sites[res["key"]] = res["site"]
+            repeats.add(res["site"], res["keys"], res["page_hash"])
+
+    for unit in units:
+        if unit.error:
+            continue
+        in_flight.append(ex.submit(site_keys_unit, (unit, config_file)))
+        while len(in_flight) >= window:
+            take()
+    while in_flight:
+        take()
+    return repeats, sites
+
+
+def ingest_unit(args: tuple) -> dict:
+    """Phase 1 in a worker: a unit → its CleanDocument and MinHash signature, or a failure. `site_repeats` are
+    the keys of lines repeated on other pages of its site (see collect_site_repeats)."""
+    unit, config_file, site_repeats = args
     from pipeline.ingest import IngestError, ingest
     from pipeline.ingest.dedup import signature
 
@@ -102,7 +144,7 @@ def ingest_unit(args: tuple) -> dict:
         with _Alarm(settings["limits"]["doc_timeout"]):
             source = unit.content if unit.content is not None else Path(unit.path)
             clean = ingest(source, name=unit.path if unit.content is None else unit.key, url=unit.url, kind=unit.kind,
-                           settings=settings)
+                           settings=settings, site_repeats=site_repeats)
             if unit.content is not None:
                 clean.source.path = unit.key
             dd = settings["dedup"]
@@ -308,6 +350,22 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
             inputs = list(inputs)
         bar = tqdm(total=count_units(inputs), unit=" docs", desc="policyminer", file=sys.stderr, dynamic_ncols=True,
                    smoothing=0.1)
+    site_of_unit: dict[str, str] = {}
+    repeats = None
+    if settings["boilerplate"]["site_repeat_min_pages"] > 0:
+        if not isinstance(inputs, (list, tuple)):
+            inputs = list(inputs)
+        repeats, site_of_unit = collect_site_repeats(expand(inputs), ex, config, settings, window)
+    repeated_cache: dict[str, frozenset] = {}
+
+    def repeated_for(key: str) -> frozenset:
+        if repeats is None or key not in site_of_unit:
+            return frozenset()
+        site = site_of_unit[key]
+        if site not in repeated_cache:
+            repeated_cache[site] = repeats.repeated(site)
+        return repeated_cache[site]
+
     counts = {"processed": 0, "skipped": 0, "failed": 0, "reused": 0}
     pending: deque[_Entry] = deque()
     pending_keys: set[str] = set()
@@ -412,7 +470,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
                   and not (row["status"] == "failed" and _transient(store, unit.key))):
                 e.stage = "reused"
             else:
-                e.future, e.stage = ex.submit(ingest_unit, (unit, config)), "ingest"
+                e.future, e.stage = ex.submit(ingest_unit, (unit, config, repeated_for(unit.key))), "ingest"
             pending.append(e)
             pending_keys.add(unit.key)
             pump(block=len(pending) >= window)

@@ -175,3 +175,23 @@ def test_related_reading_box_inside_a_long_article_does_not_cut_it(tmp_path, set
     path.write_text("\n".join(_ARTICLE + box + rest), encoding="utf-8")
     body = ingest(path, settings=settings).body
     assert "形成大中小企业融通发展的良好生态" in body and "不会转、不敢转、不能转" in body
+
+
+def test_platform_disclaimer_ends_the_article(tmp_path, settings):
+    tail = ["以上内容（包括图片及视频）为某号用户上传并发布，本平台仅提供信息存储服务。",
+            "这位老艺人走红多年后突然淡出，原来背后还有这样一段鲜为人知的往事，让不少网友唏嘘不已。",
+            "他出生于一个普通工人家庭，自幼喜欢唱歌，高中毕业后签约唱片公司，很快凭借几首歌曲红遍大江南北。"]
+    path = tmp_path / "platform.txt"
+    path.write_text("\n".join(_ARTICLE + tail), encoding="utf-8")
+    body = ingest(path, settings=settings).body
+    assert "确保各项支持政策落到实处" in body
+    assert "信息存储服务" not in body and "老艺人" not in body
+
+
+def test_article_shown_twice_is_kept_once(tmp_path, settings):
+    path = tmp_path / "twice.txt"
+    path.write_text("\n".join(_ARTICLE + ["打印 | 关闭"] + _ARTICLE[2:]), encoding="utf-8")
+    doc = ingest(path, settings=settings)
+    texts = [p.text for p in doc.paragraphs]
+    assert len(texts) == len(set(texts)) == 3
+    assert sum(r.reason == "repeated" for r in doc.removed) == 3

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from pipeline.config import Settings, load_toml_data
 from pipeline.ingest.blocks import Block, ends_sentence, weighted_len
+from pipeline.ingest.siterepeat import block_key
 
 _DATETIME = re.compile(r"(19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}日?\s*\d{1,2}[:：]\d{2}")
 # Clause marks inside a line; a space between two Chinese characters is one too (blogs that write prose
@@ -186,13 +187,28 @@ def title_indices(blocks: Sequence[Block], titles: Sequence[str]) -> list[int]:
 
 def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats: frozenset = frozenset(),
                     titles: Sequence[str] = ()) -> list[Verdict]:
+    """A verdict for every block. Lines in `site_repeats` (repeated on other pages of the site) are removed, unless
+    that would take away most of the article: then the page is one of several copies of the same article."""
+    verdicts = _classify_blocks(blocks, settings, titles, frozenset())
+    if not site_repeats or not any(v.keep and block_key(b.text) in site_repeats for b, v in zip(blocks, verdicts)):
+        return verdicts
+    with_repeats = _classify_blocks(blocks, settings, titles, site_repeats)
+    kept = sum(weighted_len(b.text) for b, v in zip(blocks, verdicts) if v.keep)
+    kept_now = sum(weighted_len(b.text) for b, v in zip(blocks, with_repeats) if v.keep)
+    if kept_now < (1.0 - settings["boilerplate"]["site_repeat_max_share"]) * kept:
+        return verdicts
+    return with_repeats
+
+
+def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequence[str],
+                     site_repeats: frozenset) -> list[Verdict]:
     cfg = settings["boilerplate"]
     rules = load_rules(settings)
     short_line = cfg["short_line"]
     scores, pattern_reason = [], []
     for b in blocks:
         reason = rules.match(b.text)
-        if reason is None and b.text in site_repeats:
+        if reason is None and site_repeats and block_key(b.text) in site_repeats:
             reason = "site_repeat"
         if reason is None and b.chrome:
             prose = content_score(b, short_line) > 40
@@ -246,7 +262,7 @@ def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats
             verdicts.append(Verdict(False, pattern_reason[i] or ("outside_article" if b.in_main is False else "navigation")))
         elif i >= end:
             reason = pattern_reason[i]
-            if reason not in ("contact", "copyright", "spam"):
+            if reason not in ("contact", "copyright", "spam", "site_repeat"):
                 reason = "footer"
             verdicts.append(Verdict(False, reason))
         elif pattern_reason[i] and pattern_reason[i] != "outside_article":

@@ -68,8 +68,11 @@ def _is_file(name: str) -> bool:
         return False
 
 
-def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: Optional[str] = None,
-           kind: Optional[str] = None, settings: Optional[Settings] = None) -> CleanDocument:
+def page_blocks(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: Optional[str] = None,
+                kind: Optional[str] = None, settings: Optional[Settings] = None
+                ) -> tuple[list[Block], PageMeta, str, Optional[str], str]:
+    """Decode an input and cut it into blocks: (blocks, page metadata, kind, encoding, name). The first half of
+    ingest, shared with the batch pre-pass that counts lines repeated across a site's pages."""
     settings = settings or load_settings()
     content, display = read_source(source, settings)
     name = name or display
@@ -98,7 +101,17 @@ def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: 
     else:
         blocks = text_to_blocks(text, max_blocks=limits["max_blocks"], max_line_chars=limits["max_line_chars"])
         meta = PageMeta([], url=url, site=site_of(url))
-    doc = _assemble(blocks, meta, kind, settings, name)
+    return blocks, meta, kind, encoding, name
+
+
+def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: Optional[str] = None,
+           kind: Optional[str] = None, settings: Optional[Settings] = None,
+           site_repeats: frozenset = frozenset()) -> CleanDocument:
+    """Raw input → CleanDocument. `site_repeats` holds the keys (siterepeat.block_key) of lines that repeat on
+    other pages of the same site in the batch; such lines are boilerplate."""
+    settings = settings or load_settings()
+    blocks, meta, kind, encoding, name = page_blocks(source, name=name, url=url, kind=kind, settings=settings)
+    doc = _assemble(blocks, meta, kind, settings, name, site_repeats)
     doc.encoding = encoding
     cjk = len(_CJK.findall(doc.body))
     letters = sum(ch.isalpha() for ch in doc.body)
@@ -168,11 +181,13 @@ def _consistent_titles(candidates: list[str], rules) -> list[str]:
     return keep or [candidates[-1]]
 
 
-def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings, name: str) -> CleanDocument:
+def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings, name: str,
+              site_repeats: frozenset = frozenset()) -> CleanDocument:
     rules = load_rules(settings)
     meta.title_candidates = _consistent_titles(meta.title_candidates, rules)
     titles = [clean_title(t, rules.spam_prefix, rules.site_suffix) for t in meta.title_candidates]
-    verdicts = classify_blocks(blocks, settings, titles=titles + list(meta.title_candidates))
+    verdicts = classify_blocks(blocks, settings, titles=titles + list(meta.title_candidates),
+                               site_repeats=site_repeats)
     title_raw, title_idx = _pick_title(blocks, verdicts, meta, rules, kind)
     title = clean_title(title_raw, rules.spam_prefix, rules.site_suffix) if title_raw else None
     title_keys = {k for k in (_norm_key(title_raw or ""), _norm_key(title or "")) if k}
@@ -195,6 +210,14 @@ def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings
     for i, (b, v) in enumerate(zip(blocks, verdicts)):
         if v.keep and title_keys and _norm_key(b.text) in title_keys:
             verdicts[i] = Verdict(False, "duplicate_title" if (title_idx is not None or i > 0) else "title")
+    # A page that shows its article twice (desktop and mobile copies, a print view) keeps the first copy.
+    seen: set[str] = set()
+    for i, (b, v) in enumerate(zip(blocks, verdicts)):
+        if v.keep and weighted_len(b.text) >= settings["boilerplate"]["repeated_paragraph_min_chars"]:
+            key = _norm_key(b.text)
+            if key in seen:
+                verdicts[i] = Verdict(False, "repeated")
+            seen.add(key)
     kept = [b for b, v in zip(blocks, verdicts) if v.keep]
     removed = [RemovedBlock(text=b.text[:500], reason=v.reason or "boilerplate", line=b.line)
                for b, v in zip(blocks, verdicts) if not v.keep]

@@ -1,0 +1,82 @@
+"""Lines that repeat across the pages of one site in a batch: the site's own chrome (slogans, disclaimers, service
+notes, menus) that no pattern in configs/boilerplate.toml names.
+
+A batch pre-pass (`collect`) cuts every input into blocks, as ingest does, and counts on how many distinct pages of
+each site every line occurs. Ingest then removes the lines that occur on at least `site_repeat_min_pages` pages
+of the document's own site, with the reason "site_repeat". The site is the page's host (from its URL, canonical
+link or og:url) and, for files without one, the folder the file sits in: scrapers keep a site's pages together.
+
+Only lines long enough to be prose can be counted (`site_repeat_min_chars`), and never section headings: the
+notices of one government site share "一、总体要求" and the like, which are part of each article.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterable, Optional
+
+from pipeline.ingest.blocks import weighted_len
+
+_SPACE = re.compile(r"\s+")
+
+
+def block_key(text: str) -> int:
+    """A stable 64-bit key of a line with its white space removed (stable across processes, unlike hash())."""
+    digest = hashlib.blake2b(_SPACE.sub("", text).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def countable(text: str, min_chars: int) -> bool:
+    from pipeline.ingest.boilerplate import is_heading
+
+    return weighted_len(text) >= min_chars and not is_heading(text.strip())
+
+
+def site_key(path: Optional[str], url: Optional[str], page_site: Optional[str]) -> str:
+    """The site a page belongs to: its host when known, else the folder of its file (or container file)."""
+    from pipeline.ingest.metadata import site_of
+
+    host = page_site or site_of(url)
+    if host:
+        return host
+    return str(Path(path).parent) if path else ""
+
+
+class SiteRepeats:
+    """Per site, on how many distinct pages each countable line occurs. Identical pages count once."""
+
+    def __init__(self, min_pages: int):
+        self.min_pages = min_pages
+        self._counts: dict[str, Counter] = defaultdict(Counter)
+        self._pages: dict[str, set] = defaultdict(set)
+
+    def add(self, site: str, keys: Iterable[int], page_hash: str) -> None:
+        if page_hash in self._pages[site]:
+            return
+        self._pages[site].add(page_hash)
+        self._counts[site].update(set(keys))
+
+    def pages(self, site: str) -> int:
+        return len(self._pages.get(site, ()))
+
+    def repeated(self, site: str) -> frozenset:
+        """Keys of the lines that are boilerplate on this site (empty when the batch holds too few of its pages)."""
+        if self.min_pages <= 0 or self.pages(site) < self.min_pages:
+            return frozenset()
+        return frozenset(k for k, n in self._counts[site].items() if n >= self.min_pages)
+
+
+def page_keys(source, *, name: Optional[str], url: Optional[str], kind: Optional[str], settings
+              ) -> tuple[str, frozenset, str]:
+    """(site, keys of its countable lines, content hash) of one input, for the pre-pass. Raises IngestError."""
+    from pipeline.ingest.core import page_blocks
+
+    blocks, meta, _, _, _ = page_blocks(source, name=name, url=url, kind=kind, settings=settings)
+    min_chars = settings["boilerplate"]["site_repeat_min_chars"]
+    keys = frozenset(block_key(b.text) for b in blocks if countable(b.text, min_chars))
+    digest = hashlib.blake2b(digest_size=16)
+    for b in blocks:
+        digest.update(b.text.encode("utf-8"))
+    return site_key(name, url, meta.site), keys, digest.hexdigest()
