@@ -195,3 +195,16 @@ def test_article_shown_twice_is_kept_once(tmp_path, settings):
     texts = [p.text for p in doc.paragraphs]
     assert len(texts) == len(set(texts)) == 3
     assert sum(r.reason == "repeated" for r in doc.removed) == 3
+
+
+def test_article_inside_a_wrapper_with_a_nav_class_is_kept(settings):
+    short = ["市场监管部门当天通报了抽检结果。", "全部样品均符合国家标准。", "下一步将扩大抽检范围。"]
+    paras = [_ARTICLE[2], short[0], _ARTICLE[3], short[1], _ARTICLE[4], short[2]]
+    page = ("<html><head><meta charset='utf-8'><title>某市出台措施支持中小企业数字化转型</title></head><body>"
+            "<div class='site-wrap has-nav'><ul class='menu'><li><a href='/'>首页</a></li><li><a href='/n'>新闻</a></li></ul>"
+            "<div class='article-content'>" + "".join(f"<p>{p}</p>" for p in paras) + "</div>"
+            "<div class='footer'>版权所有 某市人民政府</div></div></body></html>")
+    body = ingest(page.encode("utf-8"), name="wrapped.html", settings=settings).body
+    for p in paras:
+        assert p in body
+    assert "首页" not in body and "版权所有" not in body

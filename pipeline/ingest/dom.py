@@ -159,8 +159,11 @@ def dom_blocks(root, *, max_blocks: int) -> list[Block]:
             if is_block:
                 flush(ctx_stack[-1][3] and f"h{ctx_stack[-1][3]}" or "p")
             parent_label, parent_main, parent_link, parent_heading = ctx_stack[-1]
-            label = chrome_label(el) or parent_label
-            inside = parent_main or el in containers
+            is_container = el in containers
+            # The article container starts clean: a page wrapper far above it may carry a class such as
+            # "blq-int-nav", which must not make every paragraph of the article navigation.
+            label = chrome_label(el) or (None if is_container else parent_label)
+            inside = parent_main or is_container
             heading = int(tag[1]) if len(tag) == 2 and tag[0] == "h" and tag[1].isdigit() else parent_heading
             ctx_stack.append((label, inside, parent_link or tag == "a", heading))
             if tag == "br":
