@@ -193,7 +193,9 @@ def fullwidth(out: Path) -> Case:
 @case()
 def line_1mb(out: Path) -> Case:
     sentence = PARAGRAPHS[2]
-    line = (sentence * (1_000_000 // len(sentence.encode("utf-8")) + 1))
+    # Numbered copies: identical pieces would (rightly) be dropped as a repeated paragraph.
+    line = "".join(sentence.replace("。", f"（第{i}项）。", 1)
+                   for i in range(1_000_000 // len(sentence.encode("utf-8")) + 1))
     (out / "line_1mb.txt").write_text(TITLE + "\n" + line + "\n" + PARAGRAPHS[3] + "\n", encoding="utf-8")
     return Case("line_1mb", "line_1mb.txt", "doc", "a 1 MB line of text")
 
