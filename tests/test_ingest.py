@@ -208,3 +208,13 @@ def test_article_inside_a_wrapper_with_a_nav_class_is_kept(settings):
     for p in paras:
         assert p in body
     assert "首页" not in body and "版权所有" not in body
+
+
+@pytest.mark.parametrize("marker", ["已有2件评论", "反侵权公告：", "版权声明", "网友评论（12）"])
+def test_end_markers_close_the_article(tmp_path, settings, marker):
+    tail = [marker, "根据有关法律法规，任何单位或个人转载本网作品，须注明来源并取得书面授权，否则本网将依法追究其法律责任。",
+            "对上述侵权行为，本网欢迎社会各界予以监督举报，一经查实将给予举报人适当奖励，举报电话另行公布。"]
+    path = tmp_path / "marker.txt"
+    path.write_text("\n".join(_ARTICLE + tail), encoding="utf-8")
+    body = ingest(path, settings=settings).body
+    assert "确保各项支持政策落到实处" in body and "依法追究" not in body and "举报人" not in body
