@@ -172,6 +172,10 @@ def _fast_predictor(pipeline, settings: Settings):
     except Unsupported as exc:
         log.info("classifier: fast predict path not used (%s)", exc)
         return None
+    except Exception as exc:  # a model shape the fast path misreads must never stop the classifier loading
+        log.warning("classifier: fast predict path failed on probe items (%s: %s); using the Pipeline",
+                    type(exc).__name__, exc)
+        return None
     if got.shape != expected.shape or not np.allclose(got, expected, rtol=0, atol=1e-9):
         log.warning("classifier: fast predict path disagrees with the Pipeline; using the Pipeline")
         return None
