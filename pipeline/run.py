@@ -435,7 +435,12 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
                         done += 1
             if done or not block or not pending:
                 return
-            ex.wait([e.future for e in pending if e.future is not None])
+            # Wait for a future that is still running: ones already done (an ingest behind the one the duplicate
+            # check waits for) would make wait() return at once, and the loop would spin, taking a core from
+            # the workers.
+            running = [e.future for e in pending if e.future is not None and not e.future.done()]
+            if running:
+                ex.wait(running)
 
     def commit(e: _Entry) -> None:
         pending_keys.discard(e.unit.key)

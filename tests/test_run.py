@@ -252,3 +252,45 @@ def test_process_pool_gives_the_same_outputs_as_one_worker(corpus, reference, tm
     assert summary.processed == 30
     assert (out / "documents.jsonl").read_bytes() == (reference / "documents.jsonl").read_bytes()
     assert (out / "entities.csv").read_bytes() == (reference / "entities.csv").read_bytes()
+
+
+class _OutOfOrderExecutor:
+    """Every task finishes at once except the first ingest, which finishes only when wait() is given it: the
+    other ingests are done while the duplicate check still waits for the first (as with a process pool)."""
+
+    slots = 2
+
+    def __init__(self):
+        self.waits = 0
+        self.first = None
+
+    def submit(self, fn, arg):
+        from pipeline.run import _Deferred
+
+        f = _Deferred(fn, arg)
+        if self.first is None:
+            self.first = f
+        else:
+            f.result()
+        return f
+
+    def wait(self, futures) -> None:
+        self.waits += 1
+        assert self.waits < 1000, "the window spins on finished futures"
+        if any(f.done() for f in futures):
+            return  # like concurrent.futures.wait(FIRST_COMPLETED): returns at once
+        self.first.result()
+
+    def close(self) -> None:
+        pass
+
+
+def test_window_waits_on_running_futures_only(corpus, reference, tmp_path, monkeypatch):
+    """The window must not spin on futures that are already done (it took a core from the workers)."""
+    import pipeline.run as run_mod
+
+    ex = _OutOfOrderExecutor()
+    monkeypatch.setattr(run_mod, "InlineExecutor", lambda: ex)
+    run_mod.run([str(corpus)], tmp_path / "o", workers=1)
+    assert ex.first.done() and ex.waits <= 34
+    assert (tmp_path / "o" / "documents.jsonl").read_bytes() == (reference / "documents.jsonl").read_bytes()

@@ -6,10 +6,20 @@ import pytest
 from pipeline.nlp.segment import Segmenter
 
 
-@pytest.fixture(scope="module")
-def seg(settings, tmp_path_factory):
-    return Segmenter([settings.path(settings["nlp"]["domain_dict"])],
+BACKENDS = ["jieba", "rjieba"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seg(request, settings, tmp_path_factory):
+    return Segmenter([settings.path(settings["nlp"]["domain_dict"])], backend=request.param,
                      cache_dir=str(tmp_path_factory.mktemp("jieba")))
+
+
+@pytest.fixture(scope="module")
+def both(settings, tmp_path_factory):
+    d = [settings.path(settings["nlp"]["domain_dict"])]
+    return (Segmenter(d, backend="jieba", cache_dir=str(tmp_path_factory.mktemp("jieba"))),
+            Segmenter(d, backend="rjieba"))
 
 
 def test_own_tokenizer_instance(seg):
@@ -18,14 +28,44 @@ def test_own_tokenizer_instance(seg):
     assert seg._tok is not jieba.dt  # not the module-level default tokenizer
 
 
-def test_user_dict_does_not_leak_into_default(tmp_path):
+def test_default_backend_is_rjieba(settings):
+    assert settings["nlp"]["segmenter"] == "rjieba"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_user_dict_does_not_leak_into_default(tmp_path, backend):
     import jieba
 
     d = tmp_path / "d.txt"
     d.write_text("量子跃迁测试词 100 n\n", encoding="utf-8")
-    mine = Segmenter([d], cache_dir=str(tmp_path / "cache"))
+    mine = Segmenter([d], backend=backend, cache_dir=str(tmp_path / "cache"))
     assert "量子跃迁测试词" in mine.cut("这是量子跃迁测试词。")
     assert "量子跃迁测试词" not in jieba.Tokenizer().lcut("这是量子跃迁测试词。")
+    assert "量子跃迁测试词" not in Segmenter([], backend=backend, cache_dir=str(tmp_path / "c2")).cut("这是量子跃迁测试词。")
+
+
+def test_rjieba_segments_like_jieba(both):
+    """The fast backend gives jieba's words with our dictionary: every paragraph of the batch fixtures, and a
+    case that depends on the dictionary total (jieba adds a re-added word's frequency to it, jieba-rs does not;
+    _rjieba_tokenizer compensates)."""
+    import re
+
+    from tests.conftest import FIXTURES
+
+    ref, fast = both
+    texts = ["推进创新技术成果向标准转化。", "utf-8 DCP-001疫苗 Jina_Embeddings_v4_RAG  空格\u3000全角 😀"]
+    for path in sorted((FIXTURES / "batch").iterdir()):
+        raw = re.sub(r"<[^>]+>", "\n", path.read_text(encoding="utf-8"))
+        texts += [x.strip() for x in raw.splitlines() if x.strip()]
+    assert len(texts) > 20
+    for text in texts:
+        assert fast.cut(text) == ref.cut(text), text
+        assert fast.cut(text, [3, 7]) == ref.cut(text, [3, 7]), text
+
+
+def test_unknown_backend_refused():
+    with pytest.raises(ValueError):
+        Segmenter([], backend="thulac")
 
 
 @pytest.mark.parametrize("text,token", [

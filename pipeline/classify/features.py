@@ -53,6 +53,11 @@ def heading_category(heading: Optional[str], heading_cues: dict) -> str:
 
 
 def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings) -> pd.DataFrame:
+    return pd.DataFrame(feature_rows(items, tokenize, settings))
+
+
+def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings) -> list[dict]:
+    """The frame's rows as plain dicts (the classifier's fast predict path reads them without pandas)."""
     cues, heading_cues = _cues(str(settings.path(settings["classify"]["cues"])))
     own, foreign = _actor_words(str(settings.path(settings["classify"]["actors"])))
     rows = []
@@ -73,7 +78,7 @@ def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], set
         row["actor_own"] = float(min(sum(it.text.count(w) for w in own), 10))
         row["actor_foreign"] = float(min(sum(it.text.count(w) for w in foreign), 10))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
 NUMERIC_COLUMNS = ["position", "is_sentence", "length", "actor_own", "actor_foreign"] + [f"cue_{l}" for l in LABELS]

@@ -11,7 +11,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from pipeline.classify.features import NUMERIC_COLUMNS, Item, build_frame, context_matrix, sentence_summary
+from pipeline.classify.features import (NUMERIC_COLUMNS, Item, build_frame, context_matrix, feature_rows,
+                                        sentence_summary)
 from pipeline.config import MODELS_DIR, Settings, load_settings
 from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta
 from pipeline.records import LABELS
@@ -115,10 +116,13 @@ class PassageClassifier:
         if sorted(self.classes) != sorted(LABELS):
             raise ClassifierError(f"{self.model_dir}: model classes {self.classes} are not {list(LABELS)}")
         self.tokenize = tokenize or (lambda text: list(text))
+        self.fast = _fast_predictor(self.pipeline, self.settings)
 
     def predict_proba(self, items: Sequence[Item]) -> np.ndarray:
         if not items:
             return np.zeros((0, len(self.classes)))
+        if self.fast is not None:
+            return self.fast.predict_proba(feature_rows(items, self.tokenize, self.settings))
         frame = build_frame(items, self.tokenize, self.settings)
         return self.pipeline.predict_proba(frame)
 
@@ -128,8 +132,8 @@ class PassageClassifier:
         sentences. A passage's probabilities mix its own and the mean of its sentences'; the context model then
         reads them beside the neighbours' (sections run in blocks: a passage amid challenges leans challenge)."""
         flat = [s for group in sentences for s in group]
-        p_probs = self.predict_proba(passages)
-        s_probs = self.predict_proba(flat)
+        both = self.predict_proba(list(passages) + flat)  # one call: the per-call cost is paid once
+        p_probs, s_probs = both[:len(passages)], both[len(passages):]
         w = self.settings["classify"]["passage_weight"]
         mixed_all, summaries, out_s, k = [], [], [], 0
         for i, group in enumerate(sentences):
@@ -144,6 +148,38 @@ class PassageClassifier:
             ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries)
             mixed = self.context_model.predict_proba(ctx)
         return [decide(row, self.classes, self.settings) for row in mixed], out_s
+
+
+# Probe items for checking the fast predict path against the Pipeline when a model is loaded (speed only).
+_PROBES = (Item("我国量子计算研究取得重大突破，相关成果达到国际领先水平。", "一、主要成效", 0.1),
+           Item("但核心器件仍依赖进口，人才短缺问题突出。", "二、存在的问题", 0.5, True),
+           Item("建议加大财政投入，完善产业政策，推动建设国家实验室。", None, 0.9),
+           Item("美国于2018年通过《国家量子倡议法案》，投入12亿美元。", "背景", 0.3, True, ("美国", "于", "2018年")),
+           Item("第三章 保障措施", "", 1.0),
+           Item("  空白\t\t字符\n\n与 😀 emoji、Latin text 和\u3000全角空格  ", "（三）  主要  问题", 0.7),
+           Item("", None, 0.0, True), Item("量", "一", 0.2))
+
+
+def _fast_predictor(pipeline, settings: Settings):
+    """The fast predict path (pipeline.classify.fast) when it reproduces this model's Pipeline, else None."""
+    from pipeline.classify.fast import FastPredictor, Unsupported
+
+    try:
+        fast = FastPredictor(pipeline)
+        rows = feature_rows(_PROBES, list, settings)
+        expected = pipeline.predict_proba(build_frame(_PROBES, list, settings))
+        got = fast.predict_proba(rows)
+    except Unsupported as exc:
+        log.info("classifier: fast predict path not used (%s)", exc)
+        return None
+    except Exception as exc:  # a model shape the fast path misreads must never stop the classifier loading
+        log.warning("classifier: fast predict path failed on probe items (%s: %s); using the Pipeline",
+                    type(exc).__name__, exc)
+        return None
+    if got.shape != expected.shape or not np.allclose(got, expected, rtol=0, atol=1e-9):
+        log.warning("classifier: fast predict path disagrees with the Pipeline; using the Pipeline")
+        return None
+    return fast
 
 
 @lru_cache(maxsize=2)

@@ -175,6 +175,7 @@ class EntityRules:
 
     def __init__(self, settings: Settings):
         self.lex = load_lexicons(settings)
+        self._stop_tuple = tuple(self.lex.stop_tokens)
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _free(self, taken: list[bool], s: int, e: int) -> bool:
@@ -195,12 +196,13 @@ class EntityRules:
         while start > 0 and end_of_prefix - start < max_chars and text[start - 1] not in _CLAUSE_STOP:
             start -= 1
         segment = text[start:end_of_prefix]
-        cut = 0
-        for tok in self.lex.stop_tokens:
-            idx = segment.rfind(tok)
-            if idx >= 0 and idx + len(tok) > cut:
-                cut = idx + len(tok)
-        return start + cut
+        # The name starts after the right-most end of any stop token in the segment: scan the ends from the
+        # right, testing all stop tokens at once (str.endswith with a tuple) instead of one rfind per token.
+        stops = self._stop_tuple
+        for cut in range(len(segment), 0, -1):
+            if segment.endswith(stops, 0, cut):
+                return start + cut
+        return start
 
     def _anchored(self, name: str) -> bool:
         """A candidate built by a risky suffix needs a proper-name start: a place, a known institution, a
@@ -246,8 +248,9 @@ class EntityRules:
                 add(Mention(s, m.end(), "PROGRAMME", "pattern", text[s:m.end()]))
         # Gazetteer, longest match at each position.
         i = 0
+        root = lex.names.root
         while i < len(text):
-            if taken[i]:
+            if taken[i] or text[i] not in root:  # no gazetteer name starts here
                 i += 1
                 continue
             n, payload = lex.names.longest(text, i)

@@ -24,16 +24,23 @@ ATOMIC = re.compile(
 
 
 class Segmenter:
-    """Word segmentation with a private jieba.Tokenizer (or rjieba) and the project's domain dictionary."""
+    """Word segmentation with the project's domain dictionary: a private jieba.Tokenizer, or rjieba (jieba-rs,
+    about 20x faster, same words: see _rjieba_tokenizer)."""
 
     def __init__(self, user_dicts: Sequence[Path] = (), *, backend: str = "jieba", cache_dir: str = "policyminer/jieba"):
+        if backend == "rjieba":
+            try:
+                import rjieba  # noqa: F401
+            except ImportError:
+                log.warning("[nlp] segmenter = \"rjieba\" but rjieba is not installed; using jieba (same words, slower)")
+                backend = "jieba"
         self.backend = backend
         if backend == "rjieba":
-            import rjieba
-
-            self._cut = rjieba.cut
-            if user_dicts:
-                log.info("rjieba backend ignores user dictionaries; entity rules still force boundaries")
+            tok = _rjieba_tokenizer(user_dicts)
+            self._tok = tok
+            self._cut = lambda text: tok.cut(text, True)
+        elif backend != "jieba":
+            raise ValueError(f"[nlp] segmenter: unknown backend {backend!r} (jieba or rjieba)")
         else:
             import jieba
 
@@ -71,6 +78,57 @@ class Segmenter:
         if pos < len(piece):
             out.extend(w for w in self._cut(piece[pos:]) if w)
         return out
+
+
+_USERDICT_LINE = re.compile(r"^(.+?)( [0-9]+)?( [a-z]+)?$", re.U)  # jieba's own user-dictionary line format
+_TOTAL_PAD = "\ue000\ue001"  # private-use characters: never inside the Han runs jieba segments
+
+
+def _read_userdict(path: Path) -> list[tuple[str, Optional[int], Optional[str]]]:
+    """Entries of a jieba user dictionary, read exactly as jieba.Tokenizer.load_userdict reads them."""
+    out = []
+    for line in Path(path).read_bytes().decode("utf-8").splitlines():
+        line = line.strip().lstrip("\ufeff")
+        if not line:
+            continue
+        word, freq, tag = _USERDICT_LINE.match(line).groups()
+        out.append((word, int(freq) if freq is not None else None, tag.strip() if tag is not None else None))
+    return out
+
+
+def _jieba_default_freqs(words: set[str]) -> dict[str, int]:
+    """Frequencies of `words` in jieba's default dictionary (the one jieba-rs ships too)."""
+    import jieba
+
+    path = Path(jieba.__file__).with_name("dict.txt")
+    found: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            word, _, rest = line.partition(" ")
+            if word in words:
+                found[word] = int(rest.split(" ", 1)[0])
+    return found
+
+
+def _rjieba_tokenizer(user_dicts: Sequence[Path]):
+    """An rjieba (jieba-rs) tokenizer with the user dictionaries, segmenting as jieba.Tokenizer does.
+
+    jieba's add_word adds a word's frequency to the dictionary total even when the word was already there;
+    jieba-rs replaces it (total += new - old). The total weighs every path through the sentence (one word
+    against two), so the replaced frequencies are added back under a word that cannot occur in text."""
+    import rjieba
+
+    tok = rjieba.Jieba()
+    entries = [e for d in user_dicts if Path(d).exists() for e in _read_userdict(Path(d))]
+    current = _jieba_default_freqs({w for w, _, _ in entries if tok.has_word(w)}) if entries else {}
+    replaced = 0
+    for word, freq, tag in entries:
+        if tok.has_word(word):
+            replaced += current.get(word, 0)
+        current[word] = tok.add_word(word, freq, tag)
+    if replaced:
+        tok.add_word(_TOTAL_PAD, replaced, None)
+    return tok
 
 
 class JiebaSpacyTokenizer:
