@@ -122,23 +122,35 @@ class PassageClassifier:
         frame = build_frame(items, self.tokenize, self.settings)
         return self.pipeline.predict_proba(frame)
 
-    def classify(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]],
-                 groups: Optional[Sequence[object]] = None) -> tuple[list[Prediction], list[list[Prediction]]]:
-        """Labels for passages (in document order; `groups` names each one's document) and for each passage's
-        sentences. A passage's probabilities mix its own and the mean of its sentences'; the context model then
-        reads them beside the neighbours' (sections run in blocks: a passage amid challenges leans challenge)."""
+    def stage_one(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]]):
+        """First-stage probabilities: each passage's own mixed with the mean of its sentences', the summary of its
+        sentences (first, last, strongest) and the sentences' own rows. Passages and sentences go through the
+        pipeline in one call (one feature frame, one sparse matrix)."""
         flat = [s for group in sentences for s in group]
-        p_probs = self.predict_proba(passages)
-        s_probs = self.predict_proba(flat)
+        probs = self.predict_proba(list(passages) + flat)
+        p_probs, s_probs = probs[:len(passages)], probs[len(passages):]
         w = self.settings["classify"]["passage_weight"]
-        mixed_all, summaries, out_s, k = [], [], [], 0
+        mixed_all, summaries, per_sentence, k = [], [], [], 0
         for i, group in enumerate(sentences):
             sp = s_probs[k:k + len(group)]
             k += len(group)
             mixed_all.append(p_probs[i] if len(group) <= 1 else w * p_probs[i] + (1 - w) * sp.mean(axis=0))
             summaries.append(sentence_summary(sp if len(group) else p_probs[i:i + 1]))
-            out_s.append([decide(row, self.classes, self.settings) for row in sp])
+            per_sentence.append(sp)
         mixed = np.array(mixed_all).reshape(len(passages), len(self.classes))
+        return mixed, np.array(summaries).reshape(len(passages), 3 * len(self.classes)), per_sentence
+
+    def mixed(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]], groups=None):
+        mixed, summaries, _ = self.stage_one(passages, sentences)
+        return mixed, summaries
+
+    def classify(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]],
+                 groups: Optional[Sequence[object]] = None) -> tuple[list[Prediction], list[list[Prediction]]]:
+        """Labels for passages (in document order; `groups` names each one's document) and for each passage's
+        sentences. A passage's probabilities mix its own and the mean of its sentences'; the context model then
+        reads them beside the neighbours' (sections run in blocks: a passage amid challenges leans challenge)."""
+        mixed, summaries, per_sentence = self.stage_one(passages, sentences)
+        out_s = [[decide(row, self.classes, self.settings) for row in sp] for sp in per_sentence]
         if self.context_model is not None and len(passages):
             groups = list(groups) if groups is not None else [0] * len(passages)
             ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries)
