@@ -17,7 +17,7 @@ from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta
 from pipeline.records import LABELS
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = "classifier-2"
+FORMAT_VERSION = "classifier-3"
 
 
 class ClassifierError(ModelError):
@@ -56,9 +56,13 @@ def build_estimator(params: dict, *, context: bool = True):
     if not context:
         # The baseline the issue asks for: TF-IDF + logistic regression, text only.
         return Pipeline([("features", features), ("model", LogisticRegression(max_iter=2000, class_weight="balanced"))])
-    base = LinearSVC(C=params["C"], class_weight="balanced", random_state=params["seed"])
-    # ensemble=False: one SVM on all data, calibrated on cross-validated decisions (one coef matrix to ship).
-    model = CalibratedClassifierCV(base, method=params["calibration"], cv=params["calibration_folds"], ensemble=False)
+    if params.get("model", "svm") == "lr":
+        model = LogisticRegression(C=params["C"], class_weight="balanced", max_iter=3000, random_state=params["seed"])
+    else:
+        base = LinearSVC(C=params["C"], class_weight="balanced", random_state=params["seed"])
+        # ensemble=False: one SVM on all data, calibrated on cross-validated decisions (one coef matrix to ship).
+        model = CalibratedClassifierCV(base, method=params["calibration"], cv=params["calibration_folds"],
+                                       ensemble=False)
     # Keep the most informative features only: a small model file and a little regularisation.
     select = SelectKBest(chi2, k=params["max_features"])
     return Pipeline([("features", features), ("select", select), ("model", model)])
@@ -80,11 +84,57 @@ def freeze_selection(pipeline):
     return pipeline
 
 
+def first_stage(pipeline, passages: Sequence[Item], sentences: Sequence[Sequence[Item]], settings: Settings,
+                tokenize: Optional[Callable[[str], list[str]]] = None, normalise: Sequence[str] = ()):
+    """First-stage probabilities of a run of passages: each passage's own mixed with the mean of its sentences'
+    (`passage_weight`), the summary of its sentences (first, last, strongest) and the sentences' own rows.
+    Passages and sentences go through the pipeline in one call (one feature frame, one sparse matrix)."""
+    k = len(pipeline.classes_)
+    flat = [s for group in sentences for s in group]
+    if not passages:
+        return np.zeros((0, k)), np.zeros((0, 3 * k)), []
+    frame = build_frame(list(passages) + flat, tokenize, settings, normalise)
+    probs = pipeline.predict_proba(frame)
+    p_probs, s_probs = probs[:len(passages)], probs[len(passages):]
+    w = settings["classify"]["passage_weight"]
+    mixed, summaries, per_sentence, at = [], [], [], 0
+    for i, group in enumerate(sentences):
+        sp = s_probs[at:at + len(group)]
+        at += len(group)
+        mixed.append(p_probs[i] if len(group) <= 1 else w * p_probs[i] + (1 - w) * sp.mean(axis=0))
+        summaries.append(sentence_summary(sp if len(group) else p_probs[i:i + 1]))
+        per_sentence.append(sp)
+    return np.array(mixed), np.array(summaries), per_sentence
+
+
 @dataclass
 class Prediction:
     label: str
     secondary: Optional[str]
     scores: dict[str, float]
+
+
+JUDGEMENTS = ("challenge", "recommendation")
+FACTS_SHARE = 0.5
+FACTS = ("achievement", "background")
+
+
+def closing_judgement(pred: Prediction, sentence_probs: np.ndarray, classes: Sequence[str], min_prob: float) -> Prediction:
+    """ANNOTATION.md: a passage that lists facts and closes with a judgement takes the label of the judgement
+    (facts about funding, then "但…止步于国内" → challenge, secondary achievement). When the passage reads as facts
+    (achievement or background) and its last sentence is a confident challenge or recommendation, while most of
+    the sentences before it read as facts, the last sentence's label wins and the facts' label becomes the secondary."""
+    sp = np.asarray(sentence_probs)
+    if len(sp) < 2 or pred.label not in FACTS:
+        return pred
+    last = sp[-1]
+    label = classes[int(last.argmax())]
+    if label not in JUDGEMENTS or last.max() < min_prob:
+        return pred
+    before = [classes[int(row.argmax())] for row in sp[:-1]]
+    if sum(b in FACTS for b in before) < FACTS_SHARE * len(before):
+        return pred
+    return Prediction(label, pred.label, pred.scores)
 
 
 def decide(probs: np.ndarray, classes: Sequence[str], settings: Settings) -> Prediction:
@@ -111,6 +161,9 @@ class PassageClassifier:
                                                       meta.get("sha256", {}).get("model.skops")))
         smoother = self.model_dir / "context.skops"
         self.context_model = load_sklearn(smoother, meta.get("sha256", {}).get("context.skops")) if smoother.exists() else None
+        params = meta.get("params", {})
+        self.closing_min = float(params.get("closing_judgement_min", 0) or 0)
+        self.normalise = tuple(params.get("normalise", ()))
         self.classes = [str(c) for c in self.pipeline.classes_]
         if sorted(self.classes) != sorted(LABELS):
             raise ClassifierError(f"{self.model_dir}: model classes {self.classes} are not {list(LABELS)}")
@@ -119,30 +172,11 @@ class PassageClassifier:
     def predict_proba(self, items: Sequence[Item]) -> np.ndarray:
         if not items:
             return np.zeros((0, len(self.classes)))
-        frame = build_frame(items, self.tokenize, self.settings)
+        frame = build_frame(items, self.tokenize, self.settings, self.normalise)
         return self.pipeline.predict_proba(frame)
 
     def stage_one(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]]):
-        """First-stage probabilities: each passage's own mixed with the mean of its sentences', the summary of its
-        sentences (first, last, strongest) and the sentences' own rows. Passages and sentences go through the
-        pipeline in one call (one feature frame, one sparse matrix)."""
-        flat = [s for group in sentences for s in group]
-        probs = self.predict_proba(list(passages) + flat)
-        p_probs, s_probs = probs[:len(passages)], probs[len(passages):]
-        w = self.settings["classify"]["passage_weight"]
-        mixed_all, summaries, per_sentence, k = [], [], [], 0
-        for i, group in enumerate(sentences):
-            sp = s_probs[k:k + len(group)]
-            k += len(group)
-            mixed_all.append(p_probs[i] if len(group) <= 1 else w * p_probs[i] + (1 - w) * sp.mean(axis=0))
-            summaries.append(sentence_summary(sp if len(group) else p_probs[i:i + 1]))
-            per_sentence.append(sp)
-        mixed = np.array(mixed_all).reshape(len(passages), len(self.classes))
-        return mixed, np.array(summaries).reshape(len(passages), 3 * len(self.classes)), per_sentence
-
-    def mixed(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]], groups=None):
-        mixed, summaries, _ = self.stage_one(passages, sentences)
-        return mixed, summaries
+        return first_stage(self.pipeline, passages, sentences, self.settings, self.tokenize, self.normalise)
 
     def classify(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]],
                  groups: Optional[Sequence[object]] = None) -> tuple[list[Prediction], list[list[Prediction]]]:
@@ -155,7 +189,10 @@ class PassageClassifier:
             groups = list(groups) if groups is not None else [0] * len(passages)
             ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries)
             mixed = self.context_model.predict_proba(ctx)
-        return [decide(row, self.classes, self.settings) for row in mixed], out_s
+        preds = [decide(row, self.classes, self.settings) for row in mixed]
+        if self.closing_min:
+            preds = [closing_judgement(p, sp, self.classes, self.closing_min) for p, sp in zip(preds, per_sentence)]
+        return preds, out_s
 
 
 @lru_cache(maxsize=2)
