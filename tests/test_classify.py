@@ -131,3 +131,18 @@ def test_closing_judgement_takes_the_last_sentences_label():
     # A passage already read as a judgement, or a single sentence, is left alone.
     assert closing_judgement(Prediction("recommendation", None, {}), facts_then_gap, classes, 0.8).label == "recommendation"
     assert closing_judgement(Prediction("background", None, {}), facts_then_gap[-1:], classes, 0.8).label == "background"
+
+
+def test_joined_passages_join_runs_of_one_label_and_heading():
+    from pipeline.train import joined_passages
+
+    def rec(i, label, heading="一、成效"):
+        return {"id": f"d-{i}", "doc": "d", "index": i, "n_passages": 5, "heading": heading, "text": f"第{i}段。",
+                "label": label, "secondary": None, "sentences": [{"text": f"第{i}段。", "label": label}]}
+
+    records = [rec(0, "achievement"), rec(1, "achievement"), rec(2, "achievement"), rec(3, "challenge"),
+               rec(4, "challenge", "二、问题")]
+    joined = joined_passages(records, 3)
+    assert sorted(j["text"] for j in joined) == ["第0段。第1段。", "第0段。第1段。第2段。", "第1段。第2段。"]
+    assert all(j["label"] == "achievement" and len(j["sentences"]) >= 2 for j in joined)
+    assert joined_passages(records, 1) == []
