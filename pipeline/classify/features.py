@@ -169,11 +169,11 @@ def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], set
             "length": min(len(it.text), 600) / 600.0,
         }
         for label in LABELS:
-            row[f"cue_{label}"] = float(sum(it.text.count(w) for w in cues[label]))
+            row[f"cue_{label}"] = float(sum(map(it.text.count, cues[label])))
         # Whose story is it: the subject's own (我国, 我省) or another actor's (美国, 欧盟)? Decides
         # achievement vs background for the same success wording.
-        row["actor_own"] = float(min(sum(it.text.count(w) for w in own), 10))
-        row["actor_foreign"] = float(min(sum(it.text.count(w) for w in foreign), 10))
+        row["actor_own"] = float(min(sum(map(it.text.count, own)), 10))
+        row["actor_foreign"] = float(min(sum(map(it.text.count, foreign)), 10))
         row.update(subject_view(it.text, patterns, cues))
         rows.append(row)
     return pd.DataFrame(rows)
