@@ -56,13 +56,9 @@ def build_estimator(params: dict, *, context: bool = True):
     if not context:
         # The baseline the issue asks for: TF-IDF + logistic regression, text only.
         return Pipeline([("features", features), ("model", LogisticRegression(max_iter=2000, class_weight="balanced"))])
-    if params.get("model", "svm") == "lr":
-        model = LogisticRegression(C=params["C"], class_weight="balanced", max_iter=3000, random_state=params["seed"])
-    else:
-        base = LinearSVC(C=params["C"], class_weight="balanced", random_state=params["seed"])
-        # ensemble=False: one SVM on all data, calibrated on cross-validated decisions (one coef matrix to ship).
-        model = CalibratedClassifierCV(base, method=params["calibration"], cv=params["calibration_folds"],
-                                       ensemble=False)
+    base = LinearSVC(C=params["C"], class_weight="balanced", random_state=params["seed"])
+    # ensemble=False: one SVM on all data, calibrated on cross-validated decisions (one coef matrix to ship).
+    model = CalibratedClassifierCV(base, method=params["calibration"], cv=params["calibration_folds"], ensemble=False)
     # Keep the most informative features only: a small model file and a little regularisation.
     select = SelectKBest(chi2, k=params["max_features"])
     return Pipeline([("features", features), ("select", select), ("model", model)])
@@ -123,7 +119,8 @@ def closing_judgement(pred: Prediction, sentence_probs: np.ndarray, classes: Seq
     """ANNOTATION.md: a passage that lists facts and closes with a judgement takes the label of the judgement
     (facts about funding, then "但…止步于国内" → challenge, secondary achievement). When the passage reads as facts
     (achievement or background) and its last sentence is a confident challenge or recommendation, while most of
-    the sentences before it read as facts, the last sentence's label wins and the facts' label becomes the secondary."""
+    the sentences before it read as facts, the last sentence's label wins and the facts' label becomes the secondary.
+    The scores stay the model's probabilities."""
     sp = np.asarray(sentence_probs)
     if len(sp) < 2 or pred.label not in FACTS:
         return pred
