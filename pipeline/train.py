@@ -47,6 +47,35 @@ def corpus_items(records: Sequence[dict], *, sentences: bool):
     return out
 
 
+def joined_passages(records: Sequence[dict], max_join: int) -> list[dict]:
+    """Longer training passages made of 2..max_join consecutive passages of one document that share label and
+    heading (a paragraph whose parts are all achievements is an achievement). The corpus' passages are short
+    (median ~70 characters, 2 sentences) while real documents' paragraphs run to 200–400 characters and 4–5
+    sentences; without long examples the text model reads a long paragraph of unfamiliar words as background."""
+    from itertools import groupby
+
+    out: list[dict] = []
+    if max_join < 2:
+        return out
+    by_doc: dict = {}
+    for r in records:
+        by_doc.setdefault(r["doc"], []).append(r)
+    for doc in sorted(by_doc):
+        ordered = sorted(by_doc[doc], key=lambda r: int(r.get("index", 0)))
+        for _, run in groupby(ordered, key=lambda r: (r["label"], r.get("heading"))):
+            run = list(run)
+            for size in range(2, min(max_join, len(run)) + 1):
+                for start in range(len(run) - size + 1):
+                    parts = run[start:start + size]
+                    joined = dict(parts[0])
+                    joined["id"] = "+".join(str(p.get("id", "")) for p in parts)
+                    joined["text"] = "".join(p["text"] for p in parts)
+                    joined["sentences"] = [s for p in parts for s in p["sentences"]]
+                    joined["secondary"] = None
+                    out.append(joined)
+    return out
+
+
 def _split_docs(records: Sequence[dict], share: float, seed: int) -> tuple[set, set]:
     docs = sorted({r["doc"] for r in records})
     rng = random.Random(seed)
@@ -67,8 +96,9 @@ def _metrics(gold: Sequence[str], pred: Sequence[str]) -> dict:
 def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Settings] = None,
                      extra_records: Sequence[dict] = (), corpus_paths: Optional[Sequence[Path]] = None) -> dict:
     """Fit on corpora/classifier/*.jsonl (+ corrections), report held-out metrics, then refit on all data."""
-    from pipeline.classify.features import Item, build_frame, context_matrix, sentence_summary
-    from pipeline.classify.model import FORMAT_VERSION, build_estimator, freeze_selection
+    from pipeline.classify.features import Item, build_frame, context_matrix
+    from pipeline.classify.model import (FORMAT_VERSION, Prediction, build_estimator, closing_judgement, first_stage,
+                                         freeze_selection)
     from pipeline.modelio import dump_sklearn
     from pipeline.nlp.pipeline import get_nlp_stage
 
@@ -85,32 +115,26 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
     train_docs, dev_docs = _split_docs(records, params["holdout_share"], seed)
     started = time.time()
 
+    normalise = tuple(params.get("normalise", ()))
+
     def fit(recs, context=True):
         items = corpus_items(recs, sentences=params["use_sentences"])
-        frame = build_frame([i for i, _, _ in items], tokenize, settings)
+        if context:
+            items += corpus_items(joined_passages(recs, int(params.get("join_passages", 0))), sentences=False)
+        frame = build_frame([i for i, _, _ in items], tokenize, settings, normalise if context else ())
         est = build_estimator(params, context=context)
         est.fit(frame, [l for _, l, _ in items])
         return freeze_selection(est) if context else est
 
     def mixed_probs(est, recs):
-        """Passage probabilities as inference makes them: the passage's own mixed with its sentences'."""
+        """Passage probabilities as inference makes them (first_stage): the passage's own mixed with its
+        sentences', the sentences' summary and their own rows."""
         items = corpus_items(recs, sentences=False)
-        p = est.predict_proba(build_frame([i for i, _, _ in items], tokenize, settings))
-        w = settings["classify"]["passage_weight"]
-        sent_items = [(k, Item(s["text"], r.get("heading"), items[k][0].position, True))
-                      for k, r in enumerate(recs) for s in r["sentences"]]
-        sp = est.predict_proba(build_frame([it for _, it in sent_items], tokenize, settings)) if sent_items else None
-        out = p.copy()
-        rows_of: dict[int, list[int]] = {}
-        for j, (kk, _) in enumerate(sent_items):
-            rows_of.setdefault(kk, []).append(j)
-        summaries = []
-        for k in range(len(recs)):
-            rows = rows_of.get(k, [])
-            if len(rows) > 1:
-                out[k] = w * p[k] + (1 - w) * sp[rows].mean(axis=0)
-            summaries.append(sentence_summary(sp[rows] if len(rows) > 1 else p[k:k + 1]))
-        return out, items, np.array(summaries)
+        sentences = [[Item(s["text"], r.get("heading"), items[k][0].position, True) for s in r["sentences"]]
+                     for k, r in enumerate(recs)]
+        probs, summaries, per_sentence = first_stage(est, [i for i, _, _ in items], sentences, settings, tokenize,
+                                                     normalise)
+        return probs, items, summaries, per_sentence
 
     def fit_context(recs):
         """Out-of-fold probabilities over whole documents, then the context model on top of them."""
@@ -123,7 +147,7 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
         classes = None
         for tr, te in GroupKFold(n_splits=params["context_folds"]).split(recs, groups=docs):
             est = fit([recs[i] for i in tr])
-            probs, _, summ = mixed_probs(est, [recs[i] for i in te])
+            probs, _, summ, _ = mixed_probs(est, [recs[i] for i in te])
             oof[te] = probs
             oof_summary[te] = summ
             classes = list(est.classes_)
@@ -134,12 +158,16 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
         assert list(model.classes_) == classes
         return model
 
-    def evaluate(est, recs, context_model=None):
-        probs, items, summ = mixed_probs(est, recs)
+    def evaluate(est, recs, context_model=None, closing=float(params.get("closing_judgement_min", 0) or 0)):
+        probs, items, summ, per_sentence = mixed_probs(est, recs)
         if context_model is not None:
             probs = context_model.predict_proba(context_matrix(probs, [r["doc"] for r in recs],
                                                                [i.position for i, _, _ in items], summ))
-        pred = [est.classes_[j] for j in probs.argmax(axis=1)]
+        classes = [str(c) for c in est.classes_]
+        pred = [classes[j] for j in probs.argmax(axis=1)]
+        if closing and context_model is not None:
+            pred = [closing_judgement(Prediction(p, None, {}), sp, classes, closing).label
+                    for p, sp in zip(pred, per_sentence)]
         return _metrics([l for _, l, _ in items], pred)
 
     def evaluate_plain(est, recs):
@@ -151,7 +179,9 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
     dev_recs = [r for r in records if r["doc"] in dev_docs]
     base = fit(train_recs)
     heldout_no_context = evaluate(base, dev_recs)
-    heldout = evaluate(base, dev_recs, fit_context(train_recs))
+    context = fit_context(train_recs)
+    heldout = evaluate(base, dev_recs, context)
+    heldout_no_closing = evaluate(base, dev_recs, context, closing=0.0)
     baseline = evaluate_plain(fit(train_recs, context=False), dev_recs)
     final = fit(records)
     final_context = fit_context(records)
@@ -175,6 +205,7 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
         "heldout": {"documents": len(dev_docs), **heldout},
         "baseline_tfidf_lr_no_context": baseline,
         "heldout_without_context_model": heldout_no_context,
+        "heldout_without_closing_rule": heldout_no_closing,
         "sha256": {"model.skops": digest, "context.skops": context_digest},
         "seconds": round(time.time() - started, 1),
     }
@@ -190,13 +221,21 @@ def _card(meta: dict) -> str:
                      f"{h['per_class'][l]['f1-score']:.3f} |" for l in LABELS)
     return f"""# Passage classifier — model card
 
-- **Model:** scikit-learn Pipeline: TF-IDF over jieba word 1–2-grams and character 1–3-grams, the nearest
-  section heading (char n-grams and a cue category), relative position, length and cue-lexicon counts
-  (configs/lexicons/cues.toml); a linear SVM with balanced class weights, probabilities calibrated by
-  CalibratedClassifierCV ({meta['params']['calibration']}, {meta['params']['calibration_folds']} folds).
-  Sentences and passages share the model; a passage's label mixes its own and its sentences' probabilities.
-  A second-stage logistic regression (context.skops) reads each passage's probabilities beside its neighbours'
-  (trained on out-of-fold predictions grouped by document), since sections run in blocks.
+- **Model:** scikit-learn Pipeline: TF-IDF over jieba word 1–2-grams and character 1–3-grams (after removing
+  reference markers and LaTeX-spaced figures, digits read as 0: {', '.join(meta['params'].get('normalise', [])) or 'none'}),
+  the nearest section heading (char n-grams and a cue category), relative position, length, cue-lexicon counts
+  (configs/lexicons/cues.toml) and the document-subject view (per sentence: does it name the subject's own
+  actors — 我国, 全省, a domestic city or institution — or a foreign one, and does an own sentence report
+  something done; configs/lexicons/actors.toml [subject] and places.txt); a linear SVM with balanced class
+  weights, probabilities calibrated by CalibratedClassifierCV ({meta['params']['calibration']},
+  {meta['params']['calibration_folds']} folds). Sentences and passages share the model (trained also on passages
+  joined from up to {meta['params'].get('join_passages', 0)} consecutive same-label passages of a document, since
+  real paragraphs are about three times longer than the corpus'); a passage's label mixes its own and its
+  sentences' probabilities. A second-stage logistic regression (context.skops) reads each
+  passage's probabilities beside its neighbours' and its sentences' (first, last, strongest), trained on
+  out-of-fold predictions grouped by document, since sections run in blocks. Last, ANNOTATION.md's closing
+  judgement: a passage read as facts whose last sentence is a challenge or recommendation (probability ≥
+  {meta['params'].get('closing_judgement_min', 0)}) takes that label, the facts' label becoming the secondary.
 - **Format:** `{meta['format_version']}`, stored with skops (no pickle), SHA-256 in meta.json, checked on load.
 - **Trained:** {meta['trained_at']} with seed {meta['seed']} by `policyminer train classifier`.
 - **Data:** {meta['data']['records']} passages in {meta['data']['documents']} documents written by this project
@@ -205,7 +244,9 @@ def _card(meta: dict) -> str:
 
 ## Held-out metrics (whole documents held out: {h['documents']} docs, {h['n']} passages)
 
-Macro-F1 **{h['macro_f1']:.3f}**; without the neighbour-context model {meta['heldout_without_context_model']['macro_f1']:.3f};
+Macro-F1 **{h['macro_f1']:.3f}**; without the closing-judgement rule {meta['heldout_without_closing_rule']['macro_f1']:.3f}
+(the corpus labels some "facts, 但…" passages by their facts, against ANNOTATION.md); without the neighbour-context
+model {meta['heldout_without_context_model']['macro_f1']:.3f};
 text-only baseline (TF-IDF + LR, no context features) {b['macro_f1']:.3f}.
 
 | label | precision | recall | F1 |

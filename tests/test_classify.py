@@ -93,3 +93,56 @@ def test_training_is_reproducible(tmp_path, settings):
         assert "Macro-F1" in card
     assert np.allclose(outputs[0], outputs[1])
     assert json.loads((tmp_path / "a" / "meta.json").read_text())["format_version"].startswith("classifier-")
+
+
+def test_normalise_text_drops_reference_markers_and_digit_values():
+    from pipeline.classify.features import normalise_text
+
+    text = "研究[25]表明，有机质提高了 $1 6 . 7 \\%$ ，并[3-5]于2018年实现"
+    assert normalise_text(text, ("citations", "math")) == "研究表明，有机质提高了 16.7% ，并于2018年实现"
+    assert normalise_text("增长16.7%", ("digits",)) == "增长00.0%"
+    assert normalise_text(text, ()) == text
+
+
+def test_subject_view_tells_own_from_foreign_actors(settings):
+    from pipeline.classify.features import _cues, _subject_view, subject_view
+
+    patterns = _subject_view(str(settings.path(settings["classify"]["actors"])),
+                             str(settings.path(settings["nlp"]["places"])))
+    cues, _ = _cues(str(settings.path(settings["classify"]["cues"])))
+    own = subject_view("我国科学家主要围绕该技术进行了系统优化。上海科技大学首次构建了新型编辑器。", patterns, cues)
+    assert own["sv_own"] == 1.0 and own["sv_own_done"] == 1.0 and own["sv_foreign"] == 0.0
+    contrast = subject_view("美国能源部投资30亿美元。而我国在该领域差距较大。", patterns, cues)
+    assert contrast["sv_foreign"] == 0.5 and contrast["sv_contrast"] == 0.5 and contrast["sv_last_own"] == 1.0
+    plan = subject_view("下一步，我省将加快推进充电网络建设。", patterns, cues)
+    assert plan["sv_own"] == 1.0 and plan["sv_own_done"] == 0.0
+
+
+def test_closing_judgement_takes_the_last_sentences_label():
+    from pipeline.classify.model import Prediction, closing_judgement
+
+    classes = list(LABELS)  # achievement, challenge, recommendation, background
+    facts_then_gap = np.array([[0.8, 0.1, 0.05, 0.05], [0.7, 0.1, 0.1, 0.1], [0.05, 0.9, 0.03, 0.02]])
+    out = closing_judgement(Prediction("achievement", None, {}), facts_then_gap, classes, 0.8)
+    assert (out.label, out.secondary) == ("challenge", "achievement")
+    unsure = facts_then_gap.copy()
+    unsure[-1] = [0.3, 0.6, 0.05, 0.05]
+    assert closing_judgement(Prediction("achievement", None, {}), unsure, classes, 0.8).label == "achievement"
+    # A passage already read as a judgement, or a single sentence, is left alone.
+    assert closing_judgement(Prediction("recommendation", None, {}), facts_then_gap, classes, 0.8).label == "recommendation"
+    assert closing_judgement(Prediction("background", None, {}), facts_then_gap[-1:], classes, 0.8).label == "background"
+
+
+def test_joined_passages_join_runs_of_one_label_and_heading():
+    from pipeline.train import joined_passages
+
+    def rec(i, label, heading="一、成效"):
+        return {"id": f"d-{i}", "doc": "d", "index": i, "n_passages": 5, "heading": heading, "text": f"第{i}段。",
+                "label": label, "secondary": None, "sentences": [{"text": f"第{i}段。", "label": label}]}
+
+    records = [rec(0, "achievement"), rec(1, "achievement"), rec(2, "achievement"), rec(3, "challenge"),
+               rec(4, "challenge", "二、问题")]
+    joined = joined_passages(records, 3)
+    assert sorted(j["text"] for j in joined) == ["第0段。第1段。", "第0段。第1段。第2段。", "第1段。第2段。"]
+    assert all(j["label"] == "achievement" and len(j["sentences"]) >= 2 for j in joined)
+    assert joined_passages(records, 1) == []

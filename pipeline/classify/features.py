@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from functools import lru_cache
 from typing import Callable, Optional, Sequence
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from pipeline.config import Settings, load_toml_data
 from pipeline.records import LABELS
+from pipeline.sentences import split_sentences
 
 HEADING_NUMBER = re.compile(r"^(第[一二三四五六七八九十百\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\d+[.、．])\s*")
 
@@ -37,6 +39,81 @@ def _actor_words(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 @lru_cache(maxsize=2)
+def _subject_view(actors_path: str, places_path: str):
+    """Regexes for the subject's own actors, foreign actors, done and not-done marks (configs/lexicons/actors.toml
+    [subject] and the domestic/foreign sections of places.txt)."""
+    data = load_toml_data(actors_path)
+    actors, sub = data["actors"], data.get("subject", {})
+    own = set(actors.get("CN", [])) | set(actors.get("LOCAL", [])) | set(sub.get("own_extra", []))
+    foreign = {w for code, words in actors.items() if code not in ("CN", "LOCAL") for w in words}
+    foreign |= set(sub.get("foreign_extra", []))
+    section = ""
+    for line in Path(places_path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("# ---"):
+            section = line
+            continue
+        if not line or line.startswith("#") or len(line) < 2:
+            continue
+        if "countries" in section or "continents" in section:
+            if line not in own and not line.startswith("中"):
+                foreign.add(line)
+        else:
+            own.add(line)
+
+    def alternation(words):
+        return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+
+    return (alternation(own), alternation(foreign), alternation(sub["done"]), alternation(sub["not_done"]),
+            alternation(sub["neutral"]))
+
+
+SUBJECT_COLUMNS = ["sv_own", "sv_foreign", "sv_own_done", "sv_foreign_done", "sv_own_problem", "sv_contrast",
+                   "sv_last_own", "sv_last_foreign", "sv_neutral_done"]
+
+
+def subject_view(text: str, patterns, cues: dict) -> dict[str, float]:
+    """Per-sentence reading from the document subject's point of view: which sentences name the subject's own
+    actors (我国, 全省, 中国科学院, a domestic city) and which a foreign one, whether an own sentence reports
+    something done (了, 已, 首次 …, not 将/要/应), whether a foreign fact is followed by an own problem
+    (…而我国差距较大). Sentences naming no actor carry the previous sentence's actor. Shares of the sentences."""
+    own_re, foreign_re, done_re, not_done_re, neutral_re = patterns
+    spans = split_sentences(text) or [(0, len(text))]
+    n = len(spans)
+    out = dict.fromkeys(SUBJECT_COLUMNS, 0.0)
+    actor, seen_foreign = None, False
+    for k, (s, e) in enumerate(spans):
+        sent = text[s:e]
+        own_n, foreign_n = len(own_re.findall(sent)), len(foreign_re.findall(sent))
+        if own_n > foreign_n:
+            actor = "own"
+        elif foreign_n > own_n or (foreign_n and own_n == foreign_n):
+            actor = "foreign" if foreign_n > own_n else "both"
+        masked = neutral_re.sub("", sent)
+        done = bool(done_re.search(masked)) and not not_done_re.search(masked)
+        problem = any(w in sent for w in cues["challenge"])
+        if actor in ("own", "both"):
+            out["sv_own"] += 1
+            out["sv_own_done"] += done
+            out["sv_own_problem"] += problem
+            if seen_foreign and problem:
+                out["sv_contrast"] += 1
+        if actor in ("foreign", "both"):
+            out["sv_foreign"] += 1
+            out["sv_foreign_done"] += done
+            seen_foreign = True
+        if actor is None:
+            out["sv_neutral_done"] += done
+        if k == n - 1:
+            out["sv_last_own"] = float(actor in ("own", "both"))
+            out["sv_last_foreign"] = float(actor in ("foreign", "both"))
+    for key in SUBJECT_COLUMNS:
+        if not key.startswith("sv_last"):
+            out[key] /= n
+    return out
+
+
+@lru_cache(maxsize=2)
 def _cues(path: str) -> tuple[dict, dict]:
     data = load_toml_data(path)
     return data["cues"], data["headings"]
@@ -52,19 +129,45 @@ def heading_category(heading: Optional[str], heading_cues: dict) -> str:
     return "other"
 
 
-def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings) -> pd.DataFrame:
-    return pd.DataFrame(feature_rows(items, tokenize, settings))
+CITATION = re.compile(r"\s*\[\s*\d+(?:\s*[-–~,，、]\s*\d+)*\s*\]")
+MATH = re.compile(r"\$([^$]{0,120})\$")
+MATH_NOISE = re.compile(r"\\mathrm|\\circ|[\s{}\\^~]")
+DIGITS = re.compile(r"\d")
 
 
-def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings) -> list[dict]:
+def normalise_text(text: str, what: Sequence[str]) -> str:
+    """Remove what carries no label but varies between sources, for the n-gram features: reference markers [12]
+    and [3-5] of papers, LaTeX-spaced figures ($1 6 . 7 \\%$) of PDF conversions, and (optionally) the value of
+    digits (each becomes 0: 16.7% and 23.1% read alike)."""
+    if "citations" in what:
+        text = CITATION.sub("", text)
+    if "math" in what:
+        text = MATH.sub(lambda m: MATH_NOISE.sub("", m.group(1)), text)
+    if "digits" in what:
+        text = DIGITS.sub("0", text)
+    return text
+
+
+def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings,
+                normalise: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per item. `normalise` names the normalise_text steps, fixed at training time (train_classifier.toml,
+    recorded in the model's meta.json) so that inference builds the same features."""
+    return pd.DataFrame(feature_rows(items, tokenize, settings, normalise))
+
+
+def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings,
+                 normalise: Sequence[str] = ()) -> list[dict]:
     """The frame's rows as plain dicts (the classifier's fast predict path reads them without pandas)."""
+    norm = tuple(normalise)
     cues, heading_cues = _cues(str(settings.path(settings["classify"]["cues"])))
     own, foreign = _actor_words(str(settings.path(settings["classify"]["actors"])))
+    patterns = _subject_view(str(settings.path(settings["classify"]["actors"])), str(settings.path(settings["nlp"]["places"])))
     rows = []
     for it in items:
         row = {
-            "text": it.text,
-            "tokens": " ".join(t for t in (it.tokens if it.tokens is not None else tokenize(it.text)) if t.strip()),
+            "text": normalise_text(it.text, norm),
+            "tokens": normalise_text(" ".join(t for t in (it.tokens if it.tokens is not None else tokenize(it.text))
+                                              if t.strip()), norm),
             "heading": it.heading or "",
             "heading_cat": heading_category(it.heading, heading_cues),
             "position": float(it.position),
@@ -72,16 +175,18 @@ def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], se
             "length": min(len(it.text), 600) / 600.0,
         }
         for label in LABELS:
-            row[f"cue_{label}"] = float(sum(it.text.count(w) for w in cues[label]))
+            row[f"cue_{label}"] = float(sum(map(it.text.count, cues[label])))
         # Whose story is it: the subject's own (我国, 我省) or another actor's (美国, 欧盟)? Decides
         # achievement vs background for the same success wording.
-        row["actor_own"] = float(min(sum(it.text.count(w) for w in own), 10))
-        row["actor_foreign"] = float(min(sum(it.text.count(w) for w in foreign), 10))
+        row["actor_own"] = float(min(sum(map(it.text.count, own)), 10))
+        row["actor_foreign"] = float(min(sum(map(it.text.count, foreign)), 10))
+        row.update(subject_view(it.text, patterns, cues))
         rows.append(row)
     return rows
 
 
-NUMERIC_COLUMNS = ["position", "is_sentence", "length", "actor_own", "actor_foreign"] + [f"cue_{l}" for l in LABELS]
+NUMERIC_COLUMNS = (["position", "is_sentence", "length", "actor_own", "actor_foreign"] + [f"cue_{l}" for l in LABELS]
+                   + SUBJECT_COLUMNS)
 
 
 def sentence_summary(sentence_probs):

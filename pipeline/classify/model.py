@@ -18,7 +18,7 @@ from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta
 from pipeline.records import LABELS
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = "classifier-2"
+FORMAT_VERSION = "classifier-3"
 
 
 class ClassifierError(ModelError):
@@ -81,11 +81,61 @@ def freeze_selection(pipeline):
     return pipeline
 
 
+def first_stage(pipeline, passages: Sequence[Item], sentences: Sequence[Sequence[Item]], settings: Settings,
+                tokenize: Optional[Callable[[str], list[str]]] = None, normalise: Sequence[str] = (),
+                predict: Optional[Callable[[list[Item]], np.ndarray]] = None):
+    """First-stage probabilities of a run of passages: each passage's own mixed with the mean of its sentences'
+    (`passage_weight`), the summary of its sentences (first, last, strongest) and the sentences' own rows.
+    Passages and sentences go through the pipeline in one call (one feature frame, one sparse matrix)."""
+    k = len(pipeline.classes_)
+    flat = [s for group in sentences for s in group]
+    if not passages:
+        return np.zeros((0, k)), np.zeros((0, 3 * k)), []
+    if predict is not None:  # the classifier's own path (the fast one when it reproduces the Pipeline)
+        probs = predict(list(passages) + flat)
+    else:
+        probs = pipeline.predict_proba(build_frame(list(passages) + flat, tokenize, settings, normalise))
+    p_probs, s_probs = probs[:len(passages)], probs[len(passages):]
+    w = settings["classify"]["passage_weight"]
+    mixed, summaries, per_sentence, at = [], [], [], 0
+    for i, group in enumerate(sentences):
+        sp = s_probs[at:at + len(group)]
+        at += len(group)
+        mixed.append(p_probs[i] if len(group) <= 1 else w * p_probs[i] + (1 - w) * sp.mean(axis=0))
+        summaries.append(sentence_summary(sp if len(group) else p_probs[i:i + 1]))
+        per_sentence.append(sp)
+    return np.array(mixed), np.array(summaries), per_sentence
+
+
 @dataclass
 class Prediction:
     label: str
     secondary: Optional[str]
     scores: dict[str, float]
+
+
+JUDGEMENTS = ("challenge", "recommendation")
+FACTS_SHARE = 0.5
+FACTS = ("achievement", "background")
+
+
+def closing_judgement(pred: Prediction, sentence_probs: np.ndarray, classes: Sequence[str], min_prob: float) -> Prediction:
+    """ANNOTATION.md: a passage that lists facts and closes with a judgement takes the label of the judgement
+    (facts about funding, then "但…止步于国内" → challenge, secondary achievement). When the passage reads as facts
+    (achievement or background) and its last sentence is a confident challenge or recommendation, while most of
+    the sentences before it read as facts, the last sentence's label wins and the facts' label becomes the secondary.
+    The scores stay the model's probabilities."""
+    sp = np.asarray(sentence_probs)
+    if len(sp) < 2 or pred.label not in FACTS:
+        return pred
+    last = sp[-1]
+    label = classes[int(last.argmax())]
+    if label not in JUDGEMENTS or last.max() < min_prob:
+        return pred
+    before = [classes[int(row.argmax())] for row in sp[:-1]]
+    if sum(b in FACTS for b in before) < FACTS_SHARE * len(before):
+        return pred
+    return Prediction(label, pred.label, pred.scores)
 
 
 def decide(probs: np.ndarray, classes: Sequence[str], settings: Settings) -> Prediction:
@@ -112,42 +162,42 @@ class PassageClassifier:
                                                       meta.get("sha256", {}).get("model.skops")))
         smoother = self.model_dir / "context.skops"
         self.context_model = load_sklearn(smoother, meta.get("sha256", {}).get("context.skops")) if smoother.exists() else None
+        params = meta.get("params", {})
+        self.closing_min = float(params.get("closing_judgement_min", 0) or 0)
+        self.normalise = tuple(params.get("normalise", ()))
         self.classes = [str(c) for c in self.pipeline.classes_]
         if sorted(self.classes) != sorted(LABELS):
             raise ClassifierError(f"{self.model_dir}: model classes {self.classes} are not {list(LABELS)}")
         self.tokenize = tokenize or (lambda text: list(text))
-        self.fast = _fast_predictor(self.pipeline, self.settings)
+        self.fast = _fast_predictor(self.pipeline, self.settings, self.normalise)
 
     def predict_proba(self, items: Sequence[Item]) -> np.ndarray:
         if not items:
             return np.zeros((0, len(self.classes)))
         if self.fast is not None:
-            return self.fast.predict_proba(feature_rows(items, self.tokenize, self.settings))
-        frame = build_frame(items, self.tokenize, self.settings)
+            return self.fast.predict_proba(feature_rows(items, self.tokenize, self.settings, self.normalise))
+        frame = build_frame(items, self.tokenize, self.settings, self.normalise)
         return self.pipeline.predict_proba(frame)
+
+    def stage_one(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]]):
+        return first_stage(self.pipeline, passages, sentences, self.settings, self.tokenize, self.normalise,
+                           predict=self.predict_proba)
 
     def classify(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]],
                  groups: Optional[Sequence[object]] = None) -> tuple[list[Prediction], list[list[Prediction]]]:
         """Labels for passages (in document order; `groups` names each one's document) and for each passage's
         sentences. A passage's probabilities mix its own and the mean of its sentences'; the context model then
         reads them beside the neighbours' (sections run in blocks: a passage amid challenges leans challenge)."""
-        flat = [s for group in sentences for s in group]
-        both = self.predict_proba(list(passages) + flat)  # one call: the per-call cost is paid once
-        p_probs, s_probs = both[:len(passages)], both[len(passages):]
-        w = self.settings["classify"]["passage_weight"]
-        mixed_all, summaries, out_s, k = [], [], [], 0
-        for i, group in enumerate(sentences):
-            sp = s_probs[k:k + len(group)]
-            k += len(group)
-            mixed_all.append(p_probs[i] if len(group) <= 1 else w * p_probs[i] + (1 - w) * sp.mean(axis=0))
-            summaries.append(sentence_summary(sp if len(group) else p_probs[i:i + 1]))
-            out_s.append([decide(row, self.classes, self.settings) for row in sp])
-        mixed = np.array(mixed_all).reshape(len(passages), len(self.classes))
+        mixed, summaries, per_sentence = self.stage_one(passages, sentences)
+        out_s = [[decide(row, self.classes, self.settings) for row in sp] for sp in per_sentence]
         if self.context_model is not None and len(passages):
             groups = list(groups) if groups is not None else [0] * len(passages)
             ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries)
             mixed = self.context_model.predict_proba(ctx)
-        return [decide(row, self.classes, self.settings) for row in mixed], out_s
+        preds = [decide(row, self.classes, self.settings) for row in mixed]
+        if self.closing_min:
+            preds = [closing_judgement(p, sp, self.classes, self.closing_min) for p, sp in zip(preds, per_sentence)]
+        return preds, out_s
 
 
 # Probe items for checking the fast predict path against the Pipeline when a model is loaded (speed only).
@@ -160,14 +210,14 @@ _PROBES = (Item("我国量子计算研究取得重大突破，相关成果达到
            Item("", None, 0.0, True), Item("量", "一", 0.2))
 
 
-def _fast_predictor(pipeline, settings: Settings):
+def _fast_predictor(pipeline, settings: Settings, normalise: Sequence[str] = ()):
     """The fast predict path (pipeline.classify.fast) when it reproduces this model's Pipeline, else None."""
     from pipeline.classify.fast import FastPredictor, Unsupported
 
     try:
         fast = FastPredictor(pipeline)
-        rows = feature_rows(_PROBES, list, settings)
-        expected = pipeline.predict_proba(build_frame(_PROBES, list, settings))
+        rows = feature_rows(_PROBES, list, settings, normalise)
+        expected = pipeline.predict_proba(build_frame(_PROBES, list, settings, normalise))
         got = fast.predict_proba(rows)
     except Unsupported as exc:
         log.info("classifier: fast predict path not used (%s)", exc)
