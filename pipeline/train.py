@@ -245,7 +245,7 @@ def _card(meta: dict) -> str:
 ## Held-out metrics (whole documents held out: {h['documents']} docs, {h['n']} passages)
 
 Macro-F1 **{h['macro_f1']:.3f}**; without the closing-judgement rule {meta['heldout_without_closing_rule']['macro_f1']:.3f}
-(the corpus labels some "facts, 但…" passages by their facts, against ANNOTATION.md); without the neighbour-context
+(the rule only acts on passages of facts that close with a judgement); without the neighbour-context
 model {meta['heldout_without_context_model']['macro_f1']:.3f};
 text-only baseline (TF-IDF + LR, no context features) {b['macro_f1']:.3f}.
 
