@@ -218,3 +218,16 @@ def test_end_markers_close_the_article(tmp_path, settings, marker):
     path.write_text("\n".join(_ARTICLE + tail), encoding="utf-8")
     body = ingest(path, settings=settings).body
     assert "确保各项支持政策落到实处" in body and "依法追究" not in body and "举报人" not in body
+
+
+def test_leaked_markup_and_reprint_notices_are_removed(tmp_path, settings):
+    junk = ['<SCRIPT LANGUAGE="JavaScript1.1" SRC="http://ads.example.com/main/adf?user=1|2|3"></SCRIPT>',
+            '<NOSCRIPT><A HREF="http://ads.example.com/click?x=1"><IMG SRC="http://ads.example.com/p.gif"></A></NOSCRIPT>',
+            "某某网(www.example.cn)专稿，未经书面授权请勿转载。"]
+    path = tmp_path / "markup.txt"
+    path.write_text("\n".join(_ARTICLE[:3] + junk[:2] + _ARTICLE[3:] + junk[2:]), encoding="utf-8")
+    doc = ingest(path, settings=settings)
+    assert "确保各项支持政策落到实处" in doc.body and "方案明确" in doc.body
+    assert "SCRIPT" not in doc.body and "NOSCRIPT" not in doc.body and "请勿转载" not in doc.body
+    reasons = {r.reason for r in doc.removed}
+    assert "code" in reasons and "copyright" in reasons
