@@ -131,6 +131,13 @@ _ARTICLE = [
 ]
 
 
+def _body_of(tmp_path, settings, lines: list[str]) -> str:
+    """The cleaned body of a flattened page made of these lines."""
+    path = tmp_path / "page.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return ingest(path, settings=settings).body
+
+
 def test_comment_section_ends_the_article(tmp_path, settings):
     comments = [
         "共 3 条评论",
@@ -139,9 +146,7 @@ def test_comment_section_ends_the_article(tmp_path, settings):
         "网友乙 2025-04-02 11:20",
         "我们园区去年就做过诊断，服务商来了一次就再也没有消息了，希望这次能够动真格，别只是开个会发个文件而已。",
     ]
-    path = tmp_path / "comments.txt"
-    path.write_text("\n".join(_ARTICLE + comments), encoding="utf-8")
-    body = ingest(path, settings=settings).body
+    body = _body_of(tmp_path, settings, _ARTICLE + comments)
     assert "确保各项支持政策落到实处" in body
     assert "申请补助的流程太复杂" not in body and "服务商来了一次" not in body
 
@@ -154,9 +159,7 @@ def test_feed_of_other_stories_with_datelines_is_cut(tmp_path, settings):
         "高校毕业生就业服务月启动",
         "（本报讯）全省高校毕业生就业服务月日前启动，将组织线上线下招聘会二百余场，提供岗位逾五万个，覆盖制造业和服务业。",
     ]
-    path = tmp_path / "feed.txt"
-    path.write_text("\n".join(_ARTICLE[:2] + lead + feed), encoding="utf-8")
-    body = ingest(path, settings=settings).body
+    body = _body_of(tmp_path, settings, _ARTICLE[:2] + lead + feed)
     assert "确保各项支持政策落到实处" in body
     assert "吞吐量" not in body and "就业服务月" not in body
 
@@ -171,9 +174,7 @@ def test_related_reading_box_inside_a_long_article_does_not_cut_it(tmp_path, set
         "据了解，该市现有规模以上工业企业两千余家，其中已开展数字化改造的约占四成，离行动方案的目标仍有差距，"
         "中小企业普遍面临不会转、不敢转、不能转的难题。",
     ] * 6  # the report goes on far longer after the box than before it (feed_max_below in boilerplate.toml)
-    path = tmp_path / "box.txt"
-    path.write_text("\n".join(_ARTICLE + box + rest), encoding="utf-8")
-    body = ingest(path, settings=settings).body
+    body = _body_of(tmp_path, settings, _ARTICLE + box + rest)
     assert "形成大中小企业融通发展的良好生态" in body and "不会转、不敢转、不能转" in body
 
 
@@ -181,9 +182,7 @@ def test_platform_disclaimer_ends_the_article(tmp_path, settings):
     tail = ["以上内容（包括图片及视频）为某号用户上传并发布，本平台仅提供信息存储服务。",
             "这位老艺人走红多年后突然淡出，原来背后还有这样一段鲜为人知的往事，让不少网友唏嘘不已。",
             "他出生于一个普通工人家庭，自幼喜欢唱歌，高中毕业后签约唱片公司，很快凭借几首歌曲红遍大江南北。"]
-    path = tmp_path / "platform.txt"
-    path.write_text("\n".join(_ARTICLE + tail), encoding="utf-8")
-    body = ingest(path, settings=settings).body
+    body = _body_of(tmp_path, settings, _ARTICLE + tail)
     assert "确保各项支持政策落到实处" in body
     assert "信息存储服务" not in body and "老艺人" not in body
 
@@ -214,9 +213,7 @@ def test_article_inside_a_wrapper_with_a_nav_class_is_kept(settings):
 def test_end_markers_close_the_article(tmp_path, settings, marker):
     tail = [marker, "根据有关法律法规，任何单位或个人转载本网作品，须注明来源并取得书面授权，否则本网将依法追究其法律责任。",
             "对上述侵权行为，本网欢迎社会各界予以监督举报，一经查实将给予举报人适当奖励，举报电话另行公布。"]
-    path = tmp_path / "marker.txt"
-    path.write_text("\n".join(_ARTICLE + tail), encoding="utf-8")
-    body = ingest(path, settings=settings).body
+    body = _body_of(tmp_path, settings, _ARTICLE + tail)
     assert "确保各项支持政策落到实处" in body and "依法追究" not in body and "举报人" not in body
 
 
