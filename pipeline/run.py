@@ -90,6 +90,13 @@ class _Alarm:
         return False
 
 
+def _source_of(unit: Unit) -> tuple:
+    """What ingest reads for a unit, and the name its messages and outputs carry."""
+    if unit.content is not None:
+        return unit.content, unit.key
+    return Path(unit.path), unit.path
+
+
 def site_keys_unit(args: tuple) -> dict:
     """Pre-pass in a worker: a unit → its site and the keys of its countable lines (siterepeat)."""
     unit, config_file = args
@@ -97,9 +104,8 @@ def site_keys_unit(args: tuple) -> dict:
 
     settings = _settings_for(config_file)
     try:
-        source = unit.content if unit.content is not None else Path(unit.path)
-        site, keys, page_hash = page_keys(source, name=unit.path if unit.content is None else unit.key,
-                                          url=unit.url, kind=unit.kind, settings=settings)
+        source, name = _source_of(unit)
+        site, keys, page_hash = page_keys(source, name=name, url=unit.url, kind=unit.kind, settings=settings)
     except Exception:  # the main pass reports why this input fails
         return {"key": unit.key, "status": "failed"}
     return {"key": unit.key, "status": "ok", "site": site, "keys": keys, "page_hash": page_hash}
@@ -142,9 +148,9 @@ def ingest_unit(args: tuple) -> dict:
     started = time.perf_counter()
     try:
         with _Alarm(settings["limits"]["doc_timeout"]):
-            source = unit.content if unit.content is not None else Path(unit.path)
-            clean = ingest(source, name=unit.path if unit.content is None else unit.key, url=unit.url, kind=unit.kind,
-                           settings=settings, site_repeats=site_repeats)
+            source, name = _source_of(unit)
+            clean = ingest(source, name=name, url=unit.url, kind=unit.kind, settings=settings,
+                           site_repeats=site_repeats)
             if unit.content is not None:
                 clean.source.path = unit.key
             dd = settings["dedup"]
@@ -356,15 +362,11 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
         if not isinstance(inputs, (list, tuple)):
             inputs = list(inputs)
         repeats, site_of_unit = collect_site_repeats(expand(inputs), ex, config, settings, window)
-    repeated_cache: dict[str, frozenset] = {}
 
     def repeated_for(key: str) -> frozenset:
         if repeats is None or key not in site_of_unit:
             return frozenset()
-        site = site_of_unit[key]
-        if site not in repeated_cache:
-            repeated_cache[site] = repeats.repeated(site)
-        return repeated_cache[site]
+        return repeats.repeated(site_of_unit[key])
 
     counts = {"processed": 0, "skipped": 0, "failed": 0, "reused": 0}
     pending: deque[_Entry] = deque()

@@ -12,8 +12,7 @@ from pipeline.ingest.blocks import Block, weighted_len
 from pipeline.ingest.boilerplate import Verdict, classify_blocks, is_heading, load_rules
 from pipeline.ingest.detect import decode_bytes, detect_kind, looks_binary
 from pipeline.ingest.html import html_to_blocks
-from pipeline.ingest.metadata import (PageMeta, clean_title, date_from_url, metadata_from_line, parse_datetime,
-                                      site_of)
+from pipeline.ingest.metadata import PageMeta, clean_title, date_from_url, metadata_from_line, site_of
 from pipeline.ingest.repair import join_broken, restore_spun
 from pipeline.ingest.text import text_to_blocks
 from pipeline.records import CleanDocument, Paragraph, RemovedBlock, Source
@@ -212,8 +211,9 @@ def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings
             verdicts[i] = Verdict(False, "duplicate_title" if (title_idx is not None or i > 0) else "title")
     # A page that shows its article twice (desktop and mobile copies, a print view) keeps the first copy.
     seen: set[str] = set()
+    min_repeat = settings["boilerplate"]["repeated_paragraph_min_chars"]
     for i, (b, v) in enumerate(zip(blocks, verdicts)):
-        if v.keep and weighted_len(b.text) >= settings["boilerplate"]["repeated_paragraph_min_chars"]:
+        if v.keep and weighted_len(b.text) >= min_repeat:
             key = _norm_key(b.text)
             if key in seen:
                 verdicts[i] = Verdict(False, "repeated")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional, Sequence
 
-from pipeline.config import Settings, read_lexicon_lines
+from pipeline.config import Settings, cache_dir, load_settings, read_lexicon_lines
 from pipeline.ingest.blocks import Block, ends_sentence
 
 OPENERS = "(（《“‘「『【["
@@ -31,11 +31,12 @@ def _unclosed(text: str) -> bool:
     return any(v > 0 for v in depth.values())
 
 
-def ends_mid_sentence(text: str, *, fragment_chars: int, check_predicate: bool = False) -> bool:
+def ends_mid_sentence(text: str, *, fragment_chars: int, check_predicate: bool = False,
+                      settings: Optional[Settings] = None) -> bool:
     """True when a line clearly stops inside a sentence: unbalanced bracket, dangling function word,
     a symbol like & or -, a trailing clause too short to stand alone, or (with check_predicate) a trailing
     clause with no verb or adjective outside quotes: a subject still waiting for its predicate
-    ("…“建而不用”的现象" / "在一些地区较为突出")."""
+    ("…“建而不用”的现象" / "在一些地区较为突出"). `settings` choose the POS tagger (default settings if None)."""
     t = text.rstrip()
     if not t or ends_sentence(t):
         return False
@@ -47,28 +48,27 @@ def ends_mid_sentence(text: str, *, fragment_chars: int, check_predicate: bool =
     tail = CLAUSE_SPLIT.split(t)[-1]
     if len(tail) <= fragment_chars and len(t) > len(tail):
         return True
-    return check_predicate and len(t) > 30 and not has_predicate(tail)
+    return check_predicate and len(t) > 30 and not has_predicate(tail, settings)
 
 
 _QUOTED = re.compile(r"“[^”]*”|《[^》]*》|\([^)]*\)|（[^）]*）")
 
 
-def has_predicate(clause: str) -> bool:
+def has_predicate(clause: str, settings: Optional[Settings] = None) -> bool:
     """Does a clause carry a verb or adjective (POS tags), quoted material aside?"""
     clause = _QUOTED.sub("", clause)
     if not clause.strip():
         return False
-    return any(flag[:1] in ("v", "a", "d", "l", "i") for _, flag in _pos_tag()(clause))
+    settings = settings or load_settings()
+    tag = _pos_tag(settings["nlp"]["segmenter"], settings["nlp"]["cache_dir"])
+    return any(flag[:1] in ("v", "a", "d", "l", "i") for _, flag in tag(clause))
 
 
-@lru_cache(maxsize=1)
-def _pos_tag():
+@lru_cache(maxsize=2)
+def _pos_tag(segmenter: str, jieba_cache: str):
     """A POS tagger, loaded only when a repair needs it: rjieba's (jieba's dictionary and tags, 0.1 s to load)
-    when the configured segmenter is rjieba and it is installed, else a private jieba.posseg tagger (2-4 s)."""
-    from pipeline.config import load_settings
-
-    settings = load_settings()
-    if settings["nlp"]["segmenter"] == "rjieba":
+    when the segmenter is rjieba and it is installed, else a private jieba.posseg tagger (2-4 s)."""
+    if segmenter == "rjieba":
         try:
             import rjieba
 
@@ -80,11 +80,9 @@ def _pos_tag():
     import jieba
     import jieba.posseg
 
-    from pipeline.config import cache_dir
-
     logging.getLogger("jieba").setLevel(logging.WARNING)
     tok = jieba.Tokenizer()
-    tok.tmp_dir = str(cache_dir(settings["nlp"]["cache_dir"]))
+    tok.tmp_dir = str(cache_dir(jieba_cache))
     tok.cache_file = "jieba.policyminer.cache"
     return jieba.posseg.POSTokenizer(tok).lcut
 
@@ -117,7 +115,7 @@ def join_broken(blocks: Sequence[Block], settings: Settings) -> tuple[list[Joine
             prev = out[-1]
             last_text = prev.blocks[-1].text
             broken = ends_mid_sentence(last_text, fragment_chars=cfg["fragment_clause_chars"],
-                                       check_predicate=b.tag == "line")
+                                       check_predicate=b.tag == "line", settings=settings)
             if not broken and hard_wrapped and not ends_sentence(last_text) and abs(len(last_text) - wrap) <= 1:
                 broken = True
             if broken and b.tag in ("line", "p", "div", "td", "span", "text") and not _is_heading_like(b.text) \

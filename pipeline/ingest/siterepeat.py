@@ -1,7 +1,7 @@
 """Lines that repeat across the pages of one site in a batch: the site's own chrome (slogans, disclaimers, service
 notes, menus) that no pattern in configs/boilerplate.toml names.
 
-A batch pre-pass (`collect`) cuts every input into blocks, as ingest does, and counts on how many distinct pages of
+A batch pre-pass (`pipeline.run.collect_site_repeats`, one `page_keys` call per input) cuts every input into blocks, as ingest does, and counts on how many distinct pages of
 each site every line occurs. Ingest then removes the lines that occur on at least `site_repeat_min_pages` pages
 of the document's own site, with the reason "site_repeat". The site is the page's host (from its URL, canonical
 link or og:url) and, for files without one, the folder the file sits in: scrapers keep a site's pages together.
@@ -51,8 +51,10 @@ class SiteRepeats:
         self.min_pages = min_pages
         self._counts: dict[str, Counter] = defaultdict(Counter)
         self._pages: dict[str, set] = defaultdict(set)
+        self._repeated: dict[str, frozenset] = {}  # filled once counting is over
 
     def add(self, site: str, keys: Iterable[int], page_hash: str) -> None:
+        self._repeated.pop(site, None)
         if page_hash in self._pages[site]:
             return
         self._pages[site].add(page_hash)
@@ -65,7 +67,9 @@ class SiteRepeats:
         """Keys of the lines that are boilerplate on this site (empty when the batch holds too few of its pages)."""
         if self.min_pages <= 0 or self.pages(site) < self.min_pages:
             return frozenset()
-        return frozenset(k for k, n in self._counts[site].items() if n >= self.min_pages)
+        if site not in self._repeated:
+            self._repeated[site] = frozenset(k for k, n in self._counts[site].items() if n >= self.min_pages)
+        return self._repeated[site]
 
 
 def page_keys(source, *, name: Optional[str], url: Optional[str], kind: Optional[str], settings
