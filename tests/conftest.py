@@ -28,3 +28,15 @@ def settings():
     from pipeline.config import load_settings
 
     return load_settings()
+
+
+@pytest.fixture()
+def review_run(tmp_path) -> Path:
+    """A run folder holding the review fixture's documents.jsonl (three analysed pages), as `policyminer run`
+    leaves it: for the review app, the report and the corrections export."""
+    import shutil
+
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(FIXTURES / "review" / "documents.jsonl", out / "documents.jsonl")
+    return out

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,13 @@ from pipeline.review.corrections import export_corrections, load_corrections
 from pipeline.review.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parents[1]
-FIX = Path(__file__).resolve().parent / "fixtures" / "review"
 HYDROGEN = "325d02fe1276febe"
 SEEDLING = "9c82e73e73b8b4e4"
 
 
 @pytest.fixture()
-def reviewed_run(tmp_path) -> Path:
-    out = tmp_path / "out"
-    out.mkdir()
-    shutil.copy(FIX / "documents.jsonl", out / "documents.jsonl")
+def reviewed_run(review_run) -> Path:
+    out = review_run
     led = Ledger(out / "run.sqlite")
     led.record(HYDROGEN, 3, "label", value="background", machine_value="recommendation", reviewer="ana")
     led.record(SEEDLING, 0, "label", value="achievement", machine_value="background", reviewer="ana")
@@ -75,11 +71,8 @@ def test_load_corrections_from_run_and_export(reviewed_run, tmp_path):
         load_corrections([tmp_path / "nothing"])
 
 
-def test_nothing_reviewed_exports_empty_files(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    shutil.copy(FIX / "documents.jsonl", out / "documents.jsonl")
-    paths = export_corrections(out)
+def test_nothing_reviewed_exports_empty_files(review_run):
+    paths = export_corrections(review_run)
     assert all(p.read_text(encoding="utf-8") == "" for p in paths)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,13 @@ import pytest
 from pipeline import report
 from pipeline.review.ledger import Ledger
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "review"
 HYDROGEN = "325d02fe1276febe"
 CHARTS = ("labels_by_document", "labels_over_time", "top_entities", "challenges_recommendations")
 
 
 @pytest.fixture()
-def run_dir(tmp_path) -> Path:
-    out = tmp_path / "out"
-    out.mkdir()
-    shutil.copy(FIX / "documents.jsonl", out / "documents.jsonl")
-    return out
+def run_dir(review_run) -> Path:
+    return review_run
 
 
 def test_report_is_self_contained(run_dir, tmp_path):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -12,17 +11,13 @@ import pytest
 from pipeline.review.app import create_app, serve
 from pipeline.review.security import UnsafeBindError, check_bind, is_loopback
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "review"
 HYDROGEN = "325d02fe1276febe"  # passages: achievement, challenge, recommendation, recommendation
 HOSTILE = "ebb900807bc94d15"
 
 
 @pytest.fixture()
-def run_dir(tmp_path) -> Path:
-    out = tmp_path / "out"
-    out.mkdir()
-    shutil.copy(FIX / "documents.jsonl", out / "documents.jsonl")
-    return out
+def run_dir(review_run) -> Path:
+    return review_run
 
 
 @pytest.fixture()
