@@ -18,7 +18,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -69,7 +68,6 @@ def stage_timings(folder: Path, limit: int) -> dict:
     """Per-stage throughput in this process, models loaded before timing."""
     import jieba
 
-    from pipeline.classify.features import Item
     from pipeline.config import load_settings
     from pipeline.core import _stages, analyse, tag_passages
     from pipeline.export import dumps_dict

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator

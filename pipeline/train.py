@@ -14,7 +14,6 @@ import numpy as np
 from pipeline.config import CONFIG_DIR, MODELS_DIR, PROJECT_DIR, Settings, load_settings, load_toml_data
 from pipeline.corpora import check_classifier_record, read_jsonl
 from pipeline.records import LABELS
-from pipeline.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 CORPORA_DIR = PROJECT_DIR / "corpora"

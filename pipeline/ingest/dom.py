@@ -12,8 +12,6 @@ from collections import defaultdict
 from functools import lru_cache
 from typing import Optional
 
-from lxml import etree
-
 from pipeline.ingest.blocks import Block, weighted_len
 
 DROP_TAGS = {"script", "style", "noscript", "iframe", "template", "svg", "canvas", "select", "option", "button",

@@ -40,7 +40,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from pipeline.config import MODELS_DIR, Settings, load_settings
-from pipeline.nlp.rules import EntityRules, Mention
+from pipeline.nlp.rules import EntityRules
 from pipeline.nlp.segment import JiebaSpacyTokenizer, Segmenter
 from pipeline.records import Entity
 
