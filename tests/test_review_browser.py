@@ -1,8 +1,11 @@
 """The review app in headless Chromium (Playwright): filter, relabel by keyboard, edit entities, and scraped
-markup shown as text. Writes outputs/examples/review.png and outputs/examples/report.png."""
+markup shown as text. Screenshots go to a temporary folder; with PM_WRITE_EXAMPLES=1 they refresh the committed
+outputs/examples/review.png and report.png instead (a plain test run leaves the tree as it was)."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -13,7 +16,8 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = Path(__file__).resolve().parent / "fixtures" / "review" / "pages"
-EXAMPLES = ROOT / "outputs" / "examples"
+EXAMPLES = (ROOT / "outputs" / "examples" if os.environ.get("PM_WRITE_EXAMPLES") == "1"
+            else Path(tempfile.mkdtemp(prefix="pm-examples-")))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
