@@ -146,3 +146,63 @@ def test_joined_passages_join_runs_of_one_label_and_heading():
     assert sorted(j["text"] for j in joined) == ["第0段。第1段。", "第0段。第1段。第2段。", "第1段。第2段。"]
     assert all(j["label"] == "achievement" and len(j["sentences"]) >= 2 for j in joined)
     assert joined_passages(records, 1) == []
+
+
+# -- the fast predict path: the same numbers as the scikit-learn Pipeline ----------------------------------------
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from pipeline.classify.hashing import BulkHasher  # noqa: E402
+
+_CJK_AND_SPACE = st.text(alphabet=st.sampled_from(list("我国量子计算研究，。；已取得突破但仍不足 \t\n\u3000aZ9😀")), max_size=40)
+
+
+def _vectorizers():
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    common = dict(n_features=2 ** 12, alternate_sign=False, norm=None, lowercase=False)  # small: collisions happen
+    return [HashingVectorizer(analyzer="char", ngram_range=(1, 3), **common),
+            HashingVectorizer(analyzer="char", ngram_range=(2, 2), **common),
+            HashingVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), **common)]
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.lists(_CJK_AND_SPACE, min_size=1, max_size=6))
+def test_bulk_hasher_counts_equal_hashing_vectorizer(docs):
+    for hv in _vectorizers():
+        bulk = BulkHasher(hv)
+        for _ in range(2):  # the second pass reads the bucket cache
+            got, expected = bulk.transform(docs), hv.transform(docs)
+            assert got.shape == expected.shape and abs(got - expected).sum() == 0
+
+
+def test_bulk_hasher_cache_is_bounded(monkeypatch):
+    import pipeline.classify.hashing as hashing
+
+    monkeypatch.setattr(hashing, "MAX_CACHED_KEYS", 50)
+    hv = _vectorizers()[0]
+    bulk = BulkHasher(hv)
+    docs = ["国家重点研发计划支持量子通信网络建设", "全省新增高新技术企业一千二百家"]
+    for _ in range(3):
+        assert abs(bulk.transform(docs) - hv.transform(docs)).sum() == 0
+        assert sum(len(c) for c in bulk.buckets) <= 50 + 3 * sum(len(d) for d in docs)
+
+
+def test_fast_path_matches_pipeline_on_corpus_passages(classifier, settings):
+    """The shipped model's fast predict path gives the Pipeline's probabilities on real corpus items (passages
+    and their sentences, with headings, positions and segmenter tokens)."""
+    from pipeline.classify.features import build_frame, feature_rows
+    from pipeline.config import PROJECT_DIR
+    from pipeline.sentences import split_sentences
+
+    assert classifier.fast is not None, "the fast path should reproduce the shipped model"
+    items = []
+    for path in sorted((PROJECT_DIR / "corpora" / "classifier").glob("*.jsonl"))[:4]:
+        for k, line in enumerate(path.read_text(encoding="utf-8").splitlines()[:40]):
+            rec = json.loads(line)
+            items.append(Item(rec["text"], rec.get("heading"), k / 40))
+            items += [Item(rec["text"][s:e], rec.get("heading"), k / 40, True) for s, e in split_sentences(rec["text"])[:2]]
+    rows = feature_rows(items, classifier.tokenize, settings, classifier.normalise)
+    got = classifier.fast.predict_proba(rows)
+    expected = classifier.pipeline.predict_proba(build_frame(items, classifier.tokenize, settings, classifier.normalise))
+    assert got.shape == (len(items), 4)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
