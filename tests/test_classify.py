@@ -206,3 +206,29 @@ def test_fast_path_matches_pipeline_on_corpus_passages(classifier, settings):
     expected = classifier.pipeline.predict_proba(build_frame(items, classifier.tokenize, settings, classifier.normalise))
     assert got.shape == (len(items), 4)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("text, organising", [
+    ("针对上述短板，本文提出以下三点政策建议。", True),
+    ("按照市政府办公室通知要求，现将本局2025年工作情况和2026年工作打算报告如下：", True),
+    ("有关情况说明如下。", True),
+    ("为此，提出以下建议：一是设立专项基金；二是完善考核办法。", False),  # the tasks follow in the passage
+    ("我省数字经济仍然存在不足，主要表现在以下几个方面。", False),  # it states the problem itself
+    ("一年来，我们主要做了以下工作。", False),
+])
+def test_organising_sentences(text, organising, settings):
+    from pipeline.classify.features import is_organising, organising_patterns
+
+    assert is_organising(text, organising_patterns(str(settings.path(settings["classify"]["cues"])))) is organising
+
+
+def test_organising_passage_is_background_whatever_the_section(classifier):
+    """Amid a problems section the model reads "…存在的问题，提出以下…建议" as one more challenge; the rule
+    makes it background (the model's label stays as the secondary)."""
+    problems = ["全市规上工业企业研发投入强度偏低，关键零部件依赖外地配套。", "高端人才流失较为严重，引进政策吸引力不足。",
+                "融资渠道单一，中小企业贷款难、贷款贵问题依然突出。"]
+    texts = problems + ["针对我市产业发展现状及存在的问题，提出以下发展建议。"]
+    passages = [Item(t, "三、存在的问题", 0.5 + 0.05 * i) for i, t in enumerate(texts)]
+    preds, per_sentence = classifier.classify(passages, [[p] for p in passages])
+    assert [p.label for p in preds] == ["challenge"] * 3 + ["background"]
+    assert preds[3].secondary == "challenge" and per_sentence[3][0].label == "background"

@@ -119,6 +119,20 @@ def _cues(path: str) -> tuple[dict, dict]:
     return data["cues"], data["headings"]
 
 
+@lru_cache(maxsize=2)
+def organising_patterns(path: str) -> tuple[int, tuple[re.Pattern, ...]]:
+    """(max_chars, patterns) of configs/lexicons/cues.toml [organising]: one-sentence passages that only announce
+    what follows."""
+    section = load_toml_data(path).get("organising", {})
+    return int(section.get("max_chars", 0)), tuple(re.compile(p) for p in section.get("patterns", ()))
+
+
+def is_organising(text: str, rule: tuple[int, tuple[re.Pattern, ...]]) -> bool:
+    max_chars, patterns = rule
+    text = text.strip()
+    return 0 < len(text) <= max_chars and any(p.fullmatch(text) for p in patterns)
+
+
 def heading_category(heading: Optional[str], heading_cues: dict) -> str:
     if not heading:
         return "none"

@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from pipeline.classify.features import (NUMERIC_COLUMNS, Item, build_frame, context_matrix, feature_rows,
-                                        sentence_summary)
+                                        is_organising, organising_patterns, sentence_summary)
 from pipeline.config import MODELS_DIR, Settings, load_settings
 from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta
 from pipeline.records import LABELS
@@ -138,6 +138,14 @@ def closing_judgement(pred: Prediction, sentence_probs: np.ndarray, classes: Seq
     return Prediction(label, pred.label, pred.scores)
 
 
+def organising(pred: Prediction, text: str, rule) -> Prediction:
+    """A passage or sentence that only announces what follows ("针对上述问题，提出以下建议。") is background
+    (ANNOTATION.md: how the article is organised); the model's label, if another, becomes the secondary."""
+    if pred.label == "background" or not is_organising(text, rule):
+        return pred
+    return Prediction("background", pred.label, pred.scores)
+
+
 def decide(probs: np.ndarray, classes: Sequence[str], settings: Settings) -> Prediction:
     cfg = settings["classify"]
     order = np.argsort(-probs)
@@ -197,6 +205,10 @@ class PassageClassifier:
         preds = [decide(row, self.classes, self.settings) for row in mixed]
         if self.closing_min:
             preds = [closing_judgement(p, sp, self.classes, self.closing_min) for p, sp in zip(preds, per_sentence)]
+        rule = organising_patterns(str(self.settings.path(self.settings["classify"]["cues"])))
+        preds = [organising(p, item.text, rule) for p, item in zip(preds, passages)]
+        out_s = [[organising(p, item.text, rule) for p, item in zip(group, items)]
+                 for group, items in zip(out_s, sentences)]
         return preds, out_s
 
 
