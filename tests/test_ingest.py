@@ -228,3 +228,22 @@ def test_leaked_markup_and_reprint_notices_are_removed(tmp_path, settings):
     assert "SCRIPT" not in doc.body and "NOSCRIPT" not in doc.body and "请勿转载" not in doc.body
     reasons = {r.reason for r in doc.removed}
     assert "code" in reasons and "copyright" in reasons
+
+
+def test_lead_paragraph_in_the_page_header_joins_the_article(settings):
+    """A page that puts its article's lead in a <header> outside the main container (an audio show's summary,
+    then the transcript): strong prose under a chrome label next to the article is kept; the header's menu and a
+    lone paragraph in a far-away side box are not."""
+    lead = ("各位听众好，这里是每周财经述评。本周央行宣布下调存款准备金率零点五个百分点，释放长期资金约一万亿元，"
+            "市场普遍认为此举意在稳定年末流动性，并为明年一季度信贷投放预留空间。节目后半段，我们请两位研究员分析"
+            "降准对房地产、地方债和中小企业融资的影响，并回顾今年以来货币政策的几次重要调整。")
+    side = ("本栏目长期关注宏观经济与金融政策，邀请多位研究机构的经济学家参与点评，欢迎听众来信交流意见和建议，"
+            "来信请注明真实姓名和联系方式，我们将择优在节目中选读，并赠送精美纪念品一份以示感谢。")
+    page = ("<html><head><meta charset='utf-8'><title>每周财经述评</title></head><body>"
+            "<header class='top'><nav><a href='/'>首页</a> <a href='/a'>音频</a></nav><p>" + lead + "</p></header>"
+            "<div class='ad'>广告</div><main><article>" + "".join(f"<p>{p}</p>" for p in _ARTICLE[2:5]) + "</article></main>"
+            + "".join(f"<div class='item'><a href='/x{k}'>往期节目第{k}期回顾与听众来信选读</a></div>" for k in range(12))
+            + "<aside class='sidebar'><p>" + side + "</p></aside></body></html>")
+    body = ingest(page.encode("utf-8"), name="lead.html", settings=settings).body
+    assert lead in body and all(p in body for p in _ARTICLE[2:5])
+    assert side not in body and "首页" not in body

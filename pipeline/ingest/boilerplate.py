@@ -211,8 +211,8 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
         if reason is None and site_repeats and block_key(b.text) in site_repeats:
             reason = "site_repeat"
         if reason is None and b.chrome:
-            prose = content_score(b, short_line) > 40
-            if not (b.in_main and prose):
+            score = content_score(b, short_line)
+            if not ((b.in_main and score > 40) or score >= cfg["chrome_prose_score"]):
                 reason = b.chrome
         if reason is None and b.link_density > cfg["max_link_density"] and weighted_len(b.text) < 200:
             reason = "navigation"
