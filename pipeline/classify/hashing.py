@@ -13,6 +13,7 @@ Only the configurations the classifier trains are supported (analyzer "char" up 
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
@@ -25,16 +26,6 @@ MAX_CACHED_KEYS = 300_000
 
 class UnsupportedVectorizer(ValueError):
     """A HashingVectorizer configuration this module does not reproduce."""
-
-
-def _bucket(feature: str, n_features: int) -> int:
-    """The column scikit-learn's FeatureHasher gives a feature string (alternate_sign=False)."""
-    from sklearn.utils import murmurhash3_32
-
-    h = murmurhash3_32(feature, seed=0)
-    if h == -2147483648:  # abs(-2**31) overflows in int32: FeatureHasher's special case
-        return (2147483647 - (n_features - 1)) % n_features
-    return abs(h) % n_features
 
 
 class BulkHasher:
@@ -67,13 +58,16 @@ class BulkHasher:
 
     # -- keys --------------------------------------------------------------------------------------------------
     def _char_keys(self, docs: Sequence[str]):
-        """(row, n, key) arrays of every character n-gram; rows are the docs after whitespace normalisation."""
+        """The n-grams of every character position, and a function giving the string of an n-gram from its
+        start position (rows are the docs after whitespace normalisation, concatenated)."""
         texts = [self.white_spaces.sub(" ", d) for d in docs]
+        joined = "".join(texts)
         lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-        codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-        row_of = np.repeat(np.arange(len(texts)), lengths)
-        ends = np.repeat(np.cumsum(lengths), lengths)  # each position's row end
-        return self._packed(codes, row_of, ends, CODE_BITS)
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+
+        def strings(n: int, starts: list[int]) -> list[str]:
+            return [joined[p:p + n] for p in starts]
+        return self._packed(codes, lengths, CODE_BITS), strings
 
     def _word_keys(self, docs: Sequence[str]):
         ids, lengths = [], []
@@ -91,55 +85,56 @@ class BulkHasher:
                         found[k] = i
             ids.extend(found)
             lengths.append(len(toks))
-        lengths = np.asarray(lengths, dtype=np.int64)
-        codes = np.asarray(ids, dtype=np.uint64)
-        row_of = np.repeat(np.arange(len(docs)), lengths)
-        ends = np.repeat(np.cumsum(lengths), lengths)
-        return self._packed(codes, row_of, ends, WORD_BITS)
+        tokens = [words[i] for i in ids]
 
-    def _packed(self, codes, row_of, ends, bits):
-        out = []
+        def strings(n: int, starts: list[int]) -> list[str]:
+            return [" ".join(tokens[p:p + n]) for p in starts]
+        return self._packed(np.asarray(ids, dtype=np.uint64), np.asarray(lengths, dtype=np.int64), WORD_BITS), strings
+
+    def _packed(self, codes, lengths, bits):
+        """(row, n, key, start) per n: every n-gram that stays inside its row, packed into one integer key."""
+        row_of = np.repeat(np.arange(len(lengths)), lengths)
+        ends = np.repeat(np.cumsum(lengths), lengths)  # each position's row end
         pos = np.arange(len(codes))
+        out = []
         for n in range(self.lo, self.hi + 1):
-            ok = pos + n <= ends  # n-grams that stay inside their row
-            start = pos[ok]
+            start = pos[pos + n <= ends]
             key = codes[start].copy()
             for k in range(1, n):
                 key |= codes[start + k] << np.uint64(bits * k)
-            out.append((row_of[ok], n, key))
+            out.append((row_of[start], n, key, start))
         return out
-
-    def _string(self, n: int, key: int) -> str:
-        if self.analyzer == "char":
-            mask = (1 << CODE_BITS) - 1
-            return "".join(chr((key >> (CODE_BITS * k)) & mask) for k in range(n))
-        mask = (1 << WORD_BITS) - 1
-        return " ".join(self.words[(key >> (WORD_BITS * k)) & mask] for k in range(n))
 
     # -- transform ---------------------------------------------------------------------------------------------
     def transform(self, docs: Sequence[str]):
         import scipy.sparse as sp
+        from sklearn.utils import murmurhash3_32
 
         if sum(len(c) for c in self.buckets) + len(self.words) > MAX_CACHED_KEYS:
             self._clear()
-        parts = self._char_keys(docs) if self.analyzer == "char" else self._word_keys(docs)
+        parts, strings = self._char_keys(docs) if self.analyzer == "char" else self._word_keys(docs)
         rows, cols = [], []
-        for row_of, n, key in parts:
-            distinct, inverse = np.unique(key, return_inverse=True)
+        for row_of, n, key, start in parts:
+            distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
             cache = self.buckets[n]
-            found = list(map(cache.get, distinct.tolist()))
-            if None in found:
-                for k, b in enumerate(found):
-                    if b is None:
-                        raw = int(distinct[k])
-                        b = found[k] = cache[raw] = _bucket(self._string(n, raw), self.n_features)
+            distinct_keys = distinct.tolist()
+            found = np.fromiter(map(cache.get, distinct_keys, repeat(-1)), dtype=np.int64, count=len(distinct_keys))
+            missing = np.flatnonzero(found < 0)
+            if len(missing):
+                # New n-grams: their strings from their first occurrence, hashed as FeatureHasher does.
+                h = np.fromiter(map(murmurhash3_32, strings(n, start[first[missing]].tolist())), dtype=np.int64,
+                                count=len(missing))
+                buckets = np.where(h == -2147483648, (2147483647 - (self.n_features - 1)) % self.n_features,
+                                   np.abs(h) % self.n_features)
+                found[missing] = buckets
+                cache.update(zip(distinct[missing].tolist(), buckets.tolist()))
             rows.append(row_of)
-            cols.append(np.asarray(found, dtype=np.int32)[inverse.reshape(-1)])
+            cols.append(found[inverse.reshape(-1)])
         row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int32)
+        col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
         # Straight to CSR (entries grouped by row), then sum_duplicates sums repeated columns and sorts them.
         order = np.argsort(row, kind="stable")
-        indptr = np.zeros(len(docs) + 1, dtype=np.int32)
+        indptr = np.zeros(len(docs) + 1, dtype=np.int64)
         np.cumsum(np.bincount(row, minlength=len(docs)), out=indptr[1:])
         X = sp.csr_matrix((np.ones(len(row), dtype=self.dtype), col[order], indptr), shape=(len(docs), self.n_features))
         X.sum_duplicates()
