@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
 SENTENCE_END = "。！？!?；;…"
@@ -25,11 +26,11 @@ class Block:
 
     @property
     def cjk(self) -> int:
-        return len(_CJK.findall(self.text))
+        return cjk_count(self.text)
 
     @property
     def punct(self) -> int:
-        return len(_PUNCT.findall(self.text))
+        return punct_count(self.text)
 
     @property
     def link_density(self) -> float:
@@ -45,8 +46,21 @@ def ends_sentence(text: str) -> bool:
     return bool(stripped) and stripped[-1] in SENTENCE_END
 
 
+# Cached: the block classifier asks for the same lines' measures several times (scores, anchors, the run with
+# and without site repeats). A page's worth of lines: the cache holds the texts alive.
+@lru_cache(maxsize=4096)
+def cjk_count(text: str) -> int:
+    return len(_CJK.findall(text))
+
+
+@lru_cache(maxsize=4096)
+def punct_count(text: str) -> int:
+    return len(_PUNCT.findall(text))
+
+
+@lru_cache(maxsize=4096)
 def weighted_len(text: str) -> float:
     """Length where a Latin word counts like about two CJK characters' worth of content."""
-    cjk = len(_CJK.findall(text))
+    cjk = cjk_count(text)
     other = len(re.sub(r"\s", "", text)) - cjk
     return cjk + other / 2
