@@ -3,6 +3,7 @@ several sites is processed once; its copies point to the first one."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -18,10 +19,22 @@ def shingles(text: str, k: int) -> set[str]:
     return {chars[i:i + k] for i in range(len(chars) - k + 1)}
 
 
-def signature(text: str, *, num_perm: int, k: int) -> np.ndarray:
+@lru_cache(maxsize=4)
+def _permutations(num_perm: int):
+    """The seeded permutation parameters: datasketch draws them anew for every MinHash it builds."""
     from datasketch import MinHash
 
-    mh = MinHash(num_perm=num_perm, seed=1, scheme=SCHEME)
+    return MinHash(num_perm=num_perm, seed=1, scheme=SCHEME).permutations
+
+
+def _minhash(num_perm: int, hashvalues: Optional[np.ndarray] = None):
+    from datasketch import MinHash
+
+    return MinHash(num_perm=num_perm, seed=1, scheme=SCHEME, hashvalues=hashvalues, permutations=_permutations(num_perm))
+
+
+def signature(text: str, *, num_perm: int, k: int) -> np.ndarray:
+    mh = _minhash(num_perm)
     mh.update_batch([s.encode("utf-8") for s in shingles(text, k)])
     return mh.hashvalues.astype(np.uint64)
 
@@ -36,9 +49,7 @@ class DuplicateIndex:
         self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
 
     def check_and_add(self, key: str, hashvalues: np.ndarray) -> Optional[str]:
-        from datasketch import MinHash
-
-        mh = MinHash(num_perm=self.num_perm, seed=1, hashvalues=hashvalues, scheme=SCHEME)
+        mh = _minhash(self.num_perm, hashvalues)
         found = self.lsh.query(mh)
         if found:
             return min(found)
