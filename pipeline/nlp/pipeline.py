@@ -208,7 +208,7 @@ class NlpStage:
     def entities(self, texts: list[str]) -> list[list[Entity]]:
         """Entities per text after the merge (passage-relative offsets)."""
         if self.nlp.pipe_names == RULE_ONLY_PIPES:
-            return [self._rules_only(text, idx)[0] for idx, text in enumerate(texts)]
+            return [self._rules_only(text, idx, with_spans=False)[0] for idx, text in enumerate(texts)]
         return [[_to_entity(ent, idx) for ent in doc.ents] for idx, doc in enumerate(self.docs(texts))]
 
     def analyse(self, texts: list[str]) -> tuple[list[list[Entity]], list[list[tuple[int, int]]]]:
@@ -217,7 +217,7 @@ class NlpStage:
         entities, spans = [], []
         if self.nlp.pipe_names == RULE_ONLY_PIPES:
             for idx, text in enumerate(texts):
-                ents, toks = self._rules_only(text, idx)
+                ents, toks = self._rules_only(text, idx, with_spans=True)
                 entities.append(ents)
                 spans.append(toks)
             return entities, spans
@@ -226,13 +226,14 @@ class NlpStage:
             spans.append(_token_spans(doc))
         return entities, spans
 
-    def _rules_only(self, text: str, passage: int) -> tuple[list[Entity], list[tuple[int, int]]]:
+    def _rules_only(self, text: str, passage: int, *, with_spans: bool
+                    ) -> tuple[list[Entity], list[tuple[int, int]]]:
         """What the spaCy pipeline gives without a model, computed without it: Doc construction, Span
         extension attributes and set_ents cost more than the rules themselves. Same tokenizer steps (rules,
         then segmentation with forced boundaries); a mention becomes an entity where spaCy's strict char_span
         would accept it (its edges are token edges). Rule mentions never overlap, so the merge keeps them all,
         in order of start. Should the words not spell the text (spaCy's offsets would then be off the text),
-        the text goes through spaCy after all."""
+        the text goes through spaCy after all. Token spans only when asked for (else an empty list)."""
         mentions = self.rules.find(text)
         words = self.segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
         if "".join(words) != text:
@@ -241,8 +242,9 @@ class NlpStage:
         ends = list(accumulate(map(len, words)))
         edges = {0, *ends}
         ents = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
-        spans = [(end - len(w), end) for w, end in zip(words, ends) if not w.isspace()]  # spaCy's Token.is_space
-        return ents, spans
+        if not with_spans:
+            return ents, []
+        return ents, [(end - len(w), end) for w, end in zip(words, ends) if not w.isspace()]  # Token.is_space
 
     def entity_parts(self, texts: list[str]) -> dict[str, list[list[Entity]]]:
         """One pass, three views per text: "merged" (the output), "rules" alone and "model" alone (empty

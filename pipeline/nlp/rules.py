@@ -216,6 +216,7 @@ class EntityRules:
         starts = sorted(ch for ch in self.lex.names.root if isinstance(ch, str))
         self._name_start = re.compile("[" + "".join(map(re.escape, starts)) + "]" if starts else "(?!)")
         self._inst_first = _by_first_char(self.lex.inst_suffixes)
+        self._known_prefixes = tuple(self.lex.known_prefixes)  # str.startswith takes a tuple: one call, not a loop
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _free(self, taken: list[bool], s: int, e: int) -> bool:
@@ -249,7 +250,7 @@ class EntityRules:
         national prefix, Latin letters."""
         if _LATIN_START.match(name):
             return True
-        if any(name.startswith(p) for p in self.lex.known_prefixes):
+        if name.startswith(self._known_prefixes):
             return True
         n, _ = self.lex.names.longest(name, 0)
         return n >= 2
@@ -309,7 +310,7 @@ class EntityRules:
                     # A Chinese place glued to a known institution is part of its name (中国 + 航天科技集团).
                     n2, payload2 = lex.names.longest(text, i + n)
                     if n2 and payload2[0] == "INSTITUTION" and self._free(taken, i, i + n + n2) and \
-                            not any(text.startswith(p, i + n) for p in lex.known_prefixes):
+                            not text.startswith(self._known_prefixes, i + n):
                         n2 += 2 if text.startswith("公司", i + n + n2) else 0
                         add(Mention(i, i + n + n2, "INSTITUTION", "gazetteer", payload2[1]))
                         i += n + n2
