@@ -211,8 +211,8 @@ class EntityRules:
     def __init__(self, settings: Settings):
         self.lex = load_lexicons(settings)
         self._stop_tuple = tuple(self.lex.stop_tokens)
-        # Speed-ups only (same matches, same order): where a gazetteer name may start, and the suffixes and titles
-        # grouped by first character so that a text is scanned only for those it can contain.
+        # Speed-ups only (same matches, same order): the characters a gazetteer name may start with, and the
+        # institution suffixes by first character (for _suffix_at).
         starts = sorted(ch for ch in self.lex.names.root if isinstance(ch, str))
         self._name_start = re.compile("[" + "".join(map(re.escape, starts)) + "]" if starts else "(?!)")
         self._inst_first = _by_first_char(self.lex.inst_suffixes)
