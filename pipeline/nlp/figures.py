@@ -56,13 +56,30 @@ def _figure_regex(path: str):
     return rx, cfg
 
 
+_CFG_PATH = str(CONFIG_DIR / "entities.toml")  # built once: find_figures and find_dates run per passage
+
+
 def _cfg_path() -> str:
-    return str(CONFIG_DIR / "entities.toml")
+    return _CFG_PATH
+
+
+# Compiled once (the module-level re cache lookup per call showed in profiles).
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_UNIT = re.compile(r"[A-Za-z°μ/³]+")
+_LATIN_CHAR = re.compile(r"[A-Za-z]")
+_LATIN_OR_DASH = re.compile(r"[A-Za-z\-]")
+_CN_NUM_CHAR = re.compile(f"[{CN_NUM_CHARS}]")
+
+
+@lru_cache(maxsize=2)
+def _counted_nouns(path: str) -> list[str]:
+    return sorted(_figure_regex(path)[1]["counted_nouns"], key=len, reverse=True)
 
 
 def find_figures(text: str) -> list[Figure]:
     rx, cfg = _figure_regex(_cfg_path())
     currency = cfg["currency"]
+    unitless = cfg.get("unitless_multipliers", ["万亿", "亿", "万"])
     out: list[Figure] = []
     for m in rx.finditer(text):
         num = m.group("num")
@@ -74,19 +91,19 @@ def find_figures(text: str) -> list[Figure]:
         if not unit_word and not m.group("pct"):
             # No unit: a figure only with a large multiplier (6600多万, 上千万); the unit stays null.
             big = m.group("mult") or next((w for w in ("万亿", "亿", "万") if num.endswith(w)), None)
-            if big not in cfg.get("unitless_multipliers", ["万亿", "亿", "万"]):
+            if big not in unitless:
                 continue
-            if re.match(r"[\u4e00-\u9fff]", text[m.end():m.end() + 1] or " ") and not m.group("tail") \
+            if _HAN_CHAR.match(text[m.end():m.end() + 1] or " ") and not m.group("tail") \
                     and text[m.end()] in "元年月日":
                 continue
-        if unit_word and re.fullmatch(r"[A-Za-z°μ/³]+", unit_word) and re.match(r"[A-Za-z]", text[m.end("unit"):m.end("unit") + 1]):
+        if unit_word and _LATIN_UNIT.fullmatch(unit_word) and _LATIN_CHAR.match(text[m.end("unit"):m.end("unit") + 1]):
             continue  # "5 million" is no 5 m
         # A lone 一 (一套, 一轮, 一批) is an article, not a count; 二元 (二元结构) is no money.
         if is_cn and len(num) == 1 and not m.group("mult") and not (m.group("inner0") or m.group("inner")):
             if num == "一" or (num in "二两" and unit_word in ("元", "个", "种", "项", "批", "次", "件", "位", "名", "类",
                                                               "部", "条", "处", "轮", "套")):
                 continue
-        if is_cn and not re.search(f"[{CN_NUM_CHARS}]", num.lstrip("上数成几")):
+        if is_cn and not _CN_NUM_CHAR.search(num.lstrip("上数成几")):
             continue
         # A bare unit character (百度, 千家万户) is a number only after 上/数/成/几 or before 余/多.
         if is_cn and all(ch in "十百千万亿" for ch in num) and not (m.group("inner0") or m.group("inner")) \
@@ -101,7 +118,7 @@ def find_figures(text: str) -> list[Figure]:
             continue
         start, end = m.start(), m.end()
         # Arabic numbers glued to Latin letters (H1-2, COVID-19) are not figures.
-        if start > 0 and re.match(r"[A-Za-z\-]", text[start - 1]) and not m.group("prefix"):
+        if start > 0 and _LATIN_OR_DASH.match(text[start - 1]) and not m.group("prefix"):
             continue
         raw = (num + (m.group("mult") or "")).translate(_FW)
         value = parse_number(raw)
@@ -129,7 +146,7 @@ def find_figures(text: str) -> list[Figure]:
             bound = "max"
         # 个 + counted noun ("28个国家和…"): keep the noun when the phrase ends right after it.
         if unit_word == "个" and not tail:
-            for noun in sorted(cfg["counted_nouns"], key=len, reverse=True):
+            for noun in _counted_nouns(_cfg_path()):
                 if text.startswith(noun, end):
                     after = text[end + len(noun):end + len(noun) + 1]
                     if not after or after in cfg["noun_terminators"]:
@@ -203,6 +220,8 @@ def _spaced_figures(text: str, cfg: dict) -> list[Figure]:
 
 def _fractions(text: str) -> list[Figure]:
     out = []
+    if "/" not in text:  # the regex needs one; its look-behind makes the scan slow
+        return out
     for m in _FRACTION.finditer(text):
         a, b = int(m.group(1)), int(m.group(2))
         if 0 < a < b <= 100:
@@ -244,11 +263,13 @@ def find_dates(text: str) -> list[DateMention]:
             taken[k] = True
         found.append(DateMention(start, end, text[start:end], iso, precision))
 
-    for m in _RANGE.finditer(text):
+    # Each regex below needs a literal (年, -, 世纪, 月, 日): a text without it is not scanned (same matches).
+    has_year, has_month = "年" in text, "月" in text
+    for m in _RANGE.finditer(text) if has_year else ():
         add(m.start(), m.end(), f"{m.group('y1')}/{m.group('y2')}", "range")
-    for m in _ISO_DATE.finditer(text):
+    for m in _ISO_DATE.finditer(text) if "-" in text else ():
         add(m.start(), m.end(), f"{m.group('y')}-{m.group('m')}-{m.group('d')}", "day")
-    for m in _YMD.finditer(text):
+    for m in _YMD.finditer(text) if has_year else ():
         y, mo, d = m.group("y"), m.group("m"), m.group("d")
         if d:
             iso, prec = f"{y}-{int(mo):02d}-{int(d):02d}", "day"
@@ -260,7 +281,7 @@ def find_dates(text: str) -> list[DateMention]:
         if m.group("part") in ("以来", "前"):
             end = m.start("part")
         add(m.start(), end, iso, prec)
-    for m in _CENTURY.finditer(text):
+    for m in _CENTURY.finditer(text) if "世纪" in text else ():
         c = int(m.group("c")) if m.group("c").isdigit() else _cn_small(m.group("c"))
         if not 1 <= c <= 22:
             continue
@@ -273,9 +294,9 @@ def find_dates(text: str) -> list[DateMention]:
             add(m.start(), m.end(), f"{(c - 1) * 100 + dec:04d}s", "decade")
         else:
             add(m.start(), m.end(), f"{(c - 1) * 100:04d}/{c * 100 - 1:04d}", "century")
-    for m in _MONTH_RANGE.finditer(text):
+    for m in _MONTH_RANGE.finditer(text) if has_month else ():
         add(m.start(), m.end(), None, "range")
-    for m in _MD.finditer(text):
+    for m in _MD.finditer(text) if has_month and "日" in text else ():
         add(m.start(), m.end(), f"--{int(m.group('m')):02d}-{int(m.group('d')):02d}", "day")
     for m in _relative_regex(_cfg_path()).finditer(text):
         add(m.start(), m.end(), None, "relative")
