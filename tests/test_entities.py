@@ -109,3 +109,28 @@ def test_no_person_inside_committee_names():
 
     text = "省发展改革委主任委员会议审议通过了实施方案。"
     assert not [m for m in EntityRules(load_settings()).find(text) if m.type == "PERSON"]
+
+
+def test_rule_only_route_equals_the_spacy_pipeline(settings, fixtures):
+    """Without a model, NlpStage computes entities and tokens straight from the rule mentions and the words;
+    sending the same texts through the spaCy pipeline ([nlp] spacy_docs = true) gives the same output."""
+    import copy
+    import dataclasses
+
+    from pipeline.config import PROJECT_DIR, Settings
+    from pipeline.nlp.pipeline import NlpStage
+
+    texts = ["2023年，清华大学获得3.35亿美元。", "国家标准技术研究院（NIST）发布《量子计算路线图》，投入约12亿元。",
+             "  中国科学院量子信息重点实验室\t与合肥本源量子公司 签约，建设一条8公里的实验线路。 ", "", "A"]
+    for path in sorted((fixtures / "batch").iterdir()):
+        texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][:12]
+    for path in sorted((PROJECT_DIR / "corpora" / "samples").glob("*.txt")):
+        texts += [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()][:20]
+    fast = NlpStage(settings, use_model=False)
+    data = copy.deepcopy(settings.data)
+    data["nlp"]["spacy_docs"] = True
+    slow = NlpStage(dataclasses.replace(settings, data=data), use_model=False)
+    assert fast.rules_only and not slow.rules_only
+    assert fast.analyse(texts) == slow.analyse(texts)
+    assert fast.entities(texts) == slow.entities(texts)
+    assert sum(map(len, fast.entities(texts))) > 50

@@ -207,7 +207,7 @@ class NlpStage:
 
     def entities(self, texts: list[str]) -> list[list[Entity]]:
         """Entities per text after the merge (passage-relative offsets)."""
-        if self.nlp.pipe_names == RULE_ONLY_PIPES:
+        if self.rules_only:
             return [self._rules_only(text, idx, with_spans=False)[0] for idx, text in enumerate(texts)]
         return [[_to_entity(ent, idx) for ent in doc.ents] for idx, doc in enumerate(self.docs(texts))]
 
@@ -215,7 +215,7 @@ class NlpStage:
         """Entities per text and the token spans (start, end) of each text, from one pass: the classifier
         reuses the tokens instead of segmenting the text again."""
         entities, spans = [], []
-        if self.nlp.pipe_names == RULE_ONLY_PIPES:
+        if self.rules_only:
             for idx, text in enumerate(texts):
                 ents, toks = self._rules_only(text, idx, with_spans=True)
                 entities.append(ents)
@@ -225,6 +225,12 @@ class NlpStage:
             entities.append([_to_entity(ent, idx) for ent in doc.ents])
             spans.append(_token_spans(doc))
         return entities, spans
+
+    @property
+    def rules_only(self) -> bool:
+        """True when the output can be computed without spaCy Docs: no model in the pipe and [nlp] spacy_docs
+        off."""
+        return self.nlp.pipe_names == RULE_ONLY_PIPES and not self.settings["nlp"].get("spacy_docs", False)
 
     def _rules_only(self, text: str, passage: int, *, with_spans: bool
                     ) -> tuple[list[Entity], list[tuple[int, int]]]:
