@@ -117,7 +117,7 @@ def test_rule_only_route_equals_the_spacy_pipeline(settings, fixtures):
     import copy
     import dataclasses
 
-    from pipeline.config import PROJECT_DIR, Settings
+    from pipeline.config import PROJECT_DIR
     from pipeline.nlp.pipeline import NlpStage
 
     texts = ["2023年，清华大学获得3.35亿美元。", "国家标准技术研究院（NIST）发布《量子计算路线图》，投入约12亿元。",

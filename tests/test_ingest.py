@@ -247,3 +247,19 @@ def test_lead_paragraph_in_the_page_header_joins_the_article(settings):
     body = ingest(page.encode("utf-8"), name="lead.html", settings=settings).body
     assert lead in body and all(p in body for p in _ARTICLE[2:5])
     assert side not in body and "首页" not in body
+
+
+@pytest.mark.parametrize("line", [
+    "从产业链看，国内企业多处于中游，以试剂盒开发和技术支持为主，用户主要是医院和科研院所。",
+    "建议使用地方政府专项债券资金支持老旧小区改造，并对加装电梯给予每台十万元补助。",
+    "数据来源：根据各省统计公报整理",
+])
+def test_prose_with_footer_words_is_not_a_footer(line, settings):
+    """Footer credits (技术支持：…, 建议使用…浏览器) carry a colon or name a browser; prose that provides
+    technical support or proposes using funds, and a table's data-source note, are not footers or bylines."""
+    from pipeline.ingest.boilerplate import load_rules
+
+    assert load_rules(settings).match(line) is None
+    assert load_rules(settings).match("技术支持：某某网络科技有限公司") == "footer"
+    assert load_rules(settings).match("建议使用IE9以上版本浏览器访问本站") == "footer"
+    assert load_rules(settings).match("来源：某市科技局") == "metadata"

@@ -68,6 +68,11 @@ def _subject_view(actors_path: str, places_path: str):
             alternation(sub["neutral"]))
 
 
+@lru_cache(maxsize=8)
+def _any_word(words: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(re.escape(w) for w in words if w) or r"(?!)")
+
+
 SUBJECT_COLUMNS = ["sv_own", "sv_foreign", "sv_own_done", "sv_foreign_done", "sv_own_problem", "sv_contrast",
                    "sv_last_own", "sv_last_foreign", "sv_neutral_done"]
 
@@ -78,6 +83,7 @@ def subject_view(text: str, patterns, cues: dict) -> dict[str, float]:
     something done (了, 已, 首次 …, not 将/要/应), whether a foreign fact is followed by an own problem
     (…而我国差距较大). Sentences naming no actor carry the previous sentence's actor. Shares of the sentences."""
     own_re, foreign_re, done_re, not_done_re, neutral_re = patterns
+    problem_re = _any_word(tuple(cues["challenge"]))  # one search instead of a test per cue word
     spans = split_sentences(text) or [(0, len(text))]
     n = len(spans)
     out = dict.fromkeys(SUBJECT_COLUMNS, 0.0)
@@ -91,7 +97,7 @@ def subject_view(text: str, patterns, cues: dict) -> dict[str, float]:
             actor = "foreign" if foreign_n > own_n else "both"
         masked = neutral_re.sub("", sent)
         done = bool(done_re.search(masked)) and not not_done_re.search(masked)
-        problem = any(w in sent for w in cues["challenge"])
+        problem = bool(problem_re.search(sent))
         if actor in ("own", "both"):
             out["sv_own"] += 1
             out["sv_own_done"] += done
