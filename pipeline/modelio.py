@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 # Types and functions a model file may name beyond skops' own safe defaults (plain containers and numbers):
 # scikit-learn, NumPy and SciPy. Anything else is refused, builtins included: the ones skops does not trust
@@ -77,6 +77,15 @@ def load_sklearn(path: Path, expected_sha256: str | None) -> Any:
         return sio.load(path, trusted=untrusted)
     except Exception as exc:
         raise ModelError(f"{path}: cannot load the model ({type(exc).__name__}: {exc})"[:500]) from None
+
+
+def verified_path(path: Path, expected_sha256: Optional[str]) -> Path:
+    """The path, after checking the file exists and matches the SHA-256 recorded in meta.json."""
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found; train it with `policyminer train`")
+    if not expected_sha256 or sha256_of(path) != expected_sha256:
+        raise ModelError(f"{path}: checksum mismatch; the file was altered or is from another training run")
+    return path
 
 
 def read_meta(model_dir: Path) -> dict:

@@ -92,6 +92,37 @@ def _metrics(gold: Sequence[str], pred: Sequence[str]) -> dict:
             "n": len(gold)}
 
 
+def _write_compiled(pipeline, context_model, recs, path: Path, settings: Settings, tokenize, normalise,
+                    mixed_probs) -> Optional[str]:
+    """compiled.npz (pipeline.classify.compiled) when it gives the Pipeline's and the context model's
+    probabilities on these records' passages and sentences; else none is written (the classifier then loads
+    the skops files) and the reason is logged."""
+    from pipeline.classify.compiled import CompiledClassifier, NotCompilable, compile_classifier, save_compiled
+    from pipeline.classify.fast import FastPredictor, Unsupported
+    from pipeline.classify.features import build_frame, context_matrix, feature_rows
+    from pipeline.modelio import sha256_of
+
+    path.unlink(missing_ok=True)
+    try:
+        spec, arrays = compile_classifier(FastPredictor(pipeline), context_model, [str(c) for c in pipeline.classes_])
+    except (Unsupported, NotCompilable) as exc:
+        log.warning("classifier: not compiled (%s); the skops Pipeline will be loaded at run time", exc)
+        return None
+    save_compiled(spec, arrays, path)
+    compiled = CompiledClassifier(path)
+    items = [i for i, _, _ in corpus_items(recs, sentences=True)]
+    expected = pipeline.predict_proba(build_frame(items, tokenize, settings, normalise))
+    got = compiled.predict_proba(feature_rows(items, tokenize, settings, normalise))
+    probs, passage_items, summaries, _ = mixed_probs(pipeline, recs)
+    ctx = context_matrix(probs, [r["doc"] for r in recs], [i.position for i, _, _ in passage_items], summaries)
+    if not (np.allclose(got, expected, rtol=0, atol=1e-9)
+            and np.allclose(compiled.context_proba(ctx), context_model.predict_proba(ctx), rtol=0, atol=1e-9)):
+        path.unlink()
+        log.warning("classifier: the compiled form disagrees with the Pipeline; not written")
+        return None
+    return sha256_of(path)
+
+
 def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Settings] = None,
                      extra_records: Sequence[dict] = (), corpus_paths: Optional[Sequence[Path]] = None) -> dict:
     """Fit on corpora/classifier/*.jsonl (+ corrections), report held-out metrics, then refit on all data."""
@@ -188,6 +219,11 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
     out_dir.mkdir(parents=True, exist_ok=True)
     digest = dump_sklearn(final, out_dir / "model.skops")
     context_digest = dump_sklearn(final_context, out_dir / "context.skops")
+    digests = {"model.skops": digest, "context.skops": context_digest}
+    compiled_digest = _write_compiled(final, final_context, records[:400], out_dir / "compiled.npz", settings,
+                                      tokenize, normalise, mixed_probs)
+    if compiled_digest:
+        digests["compiled.npz"] = compiled_digest
     from collections import Counter
 
     meta = {
@@ -205,7 +241,7 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
         "baseline_tfidf_lr_no_context": baseline,
         "heldout_without_context_model": heldout_no_context,
         "heldout_without_closing_rule": heldout_no_closing,
-        "sha256": {"model.skops": digest, "context.skops": context_digest},
+        "sha256": digests,
         "seconds": round(time.time() - started, 1),
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -151,7 +151,16 @@ def test_joined_passages_join_runs_of_one_label_and_heading():
 # -- the fast predict path: the same numbers as the scikit-learn Pipeline ----------------------------------------
 from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
 
-from pipeline.classify.hashing import BulkHasher  # noqa: E402
+from pipeline.classify.hashing import BulkHasher, murmurhash3_32  # noqa: E402
+
+
+@hsettings(max_examples=80, deadline=None)
+@given(st.lists(st.text(max_size=30), max_size=20))
+def test_numpy_murmurhash_equals_sklearn(strings):
+    from sklearn.utils import murmurhash3_32 as reference
+
+    strings = [s for s in strings if not any(0xD800 <= ord(c) <= 0xDFFF for c in s)]  # UTF-8 encodable
+    assert murmurhash3_32(strings).tolist() == [reference(s, seed=0) for s in strings]
 
 _CJK_AND_SPACE = st.text(alphabet=st.sampled_from(list("我国量子计算研究，。；已取得突破但仍不足 \t\n\u3000aZ9😀")), max_size=40)
 

@@ -187,3 +187,23 @@ def test_real_model_checksums_match_meta_and_run_json():
 def test_real_model_loads():
     clf = PassageClassifier(model_dir=REAL)
     assert sorted(clf.classes) == sorted(["achievement", "challenge", "recommendation", "background"])
+
+
+@needs_model
+def test_tampered_compiled_classifier_fails_the_checksum(tmp_path):
+    d = tmp_path / "classifier"
+    shutil.copytree(REAL, d)
+    assert (d / "compiled.npz").exists(), "training writes the compiled form"
+    with open(d / "compiled.npz", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        PassageClassifier(model_dir=d)
+
+
+@needs_model
+def test_compiled_classifier_holds_no_pickle(tmp_path):
+    """compiled.npz loads with allow_pickle=False: arrays and a JSON spec only."""
+    import numpy as np
+
+    with np.load(REAL / "compiled.npz", allow_pickle=False) as npz:
+        assert all(npz[name].dtype != object for name in npz.files)

@@ -8,13 +8,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from functools import lru_cache
-from typing import Callable, Optional, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from pipeline.config import Settings, load_toml_data
 from pipeline.records import LABELS
 from pipeline.sentences import split_sentences
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HEADING_NUMBER = re.compile(r"^(第[一二三四五六七八九十百\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\d+[.、．])\s*")
 
@@ -172,6 +173,8 @@ def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], set
                 normalise: Sequence[str] = ()) -> pd.DataFrame:
     """One row per item. `normalise` names the normalise_text steps, fixed at training time (train_classifier.toml,
     recorded in the model's meta.json) so that inference builds the same features."""
+    import pandas as pd  # training and the Pipeline path only: inference reads plain rows
+
     return pd.DataFrame(feature_rows(items, tokenize, settings, normalise))
 
 

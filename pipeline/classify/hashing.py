@@ -4,8 +4,9 @@ HashingVectorizer builds every n-gram of every row as a Python string and hashes
 bytes) one by one: on the benchmark corpus that was 40 % of the classifier's time. Here the n-grams of all rows are
 integer keys built with NumPy (character n-grams: code points packed 21 bits each; word n-grams: word ids packed 32
 bits each); only the *distinct* keys are looked up in a cache of their hash buckets, and only keys never seen before
-are turned back into strings and hashed with scikit-learn's own ``murmurhash3_32``. The result is the same sparse
-count matrix (a test and the classifier's probe check compare it with HashingVectorizer).
+are turned back into strings and hashed (MurmurHash3 in NumPy, :func:`murmurhash3_32`, equal to scikit-learn's).
+The result is the same sparse count matrix (a test and the classifier's probe check compare it with
+HashingVectorizer).
 
 Only the configurations the classifier trains are supported (analyzer "char" up to 3-grams or "word" up to
 2-grams, no lowercasing, preprocessor, stop words or sign alternation); anything else raises
@@ -14,14 +15,73 @@ from __future__ import annotations
 
 import re
 from itertools import repeat
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
+# HashingVectorizer's own whitespace normalisation for the char analyzer (VectorizerMixin._white_spaces).
+WHITE_SPACES = re.compile(r"\s\s+")
 CODE_BITS = 21  # Unicode code points are < 2**21: three fit in a 64-bit key
 WORD_BITS = 32
 # The caches are cleared when they outgrow this many keys (a long batch must not grow a worker's memory).
 MAX_CACHED_KEYS = 300_000
+
+
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+# -- MurmurHash3 ---------------------------------------------------------------------------------------------------
+def _rotl(x: np.ndarray, r: int) -> np.ndarray:
+    return ((x << np.uint64(r)) | (x >> np.uint64(32 - r))) & _M32
+
+
+def _mix(k: np.ndarray) -> np.ndarray:
+    k = (k * np.uint64(0xCC9E2D51)) & _M32
+    k = _rotl(k, 15)
+    return (k * np.uint64(0x1B873593)) & _M32
+
+
+def murmurhash3_32(strings: Sequence[str]) -> np.ndarray:
+    """Signed 32-bit MurmurHash3 (seed 0) of each string's UTF-8 bytes, as sklearn.utils.murmurhash3_32."""
+    out = np.zeros(len(strings), dtype=np.int64)
+    if not len(strings):
+        return out
+    encoded = [s.encode("utf-8") for s in strings]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    for length in np.unique(lengths).tolist():  # one padded byte matrix per byte length
+        rows = np.flatnonzero(lengths == length)
+        data = np.frombuffer(b"".join(encoded[i] for i in rows.tolist()), dtype=np.uint8)
+        data = data.reshape(len(rows), length).astype(np.uint64)
+        h = np.zeros(len(rows), dtype=np.uint64)
+        blocks = length // 4
+        for b in range(blocks):
+            c = 4 * b
+            k = data[:, c] | (data[:, c + 1] << np.uint64(8)) | (data[:, c + 2] << np.uint64(16)) \
+                | (data[:, c + 3] << np.uint64(24))
+            h ^= _mix(k)
+            h = _rotl(h, 13)
+            h = (h * np.uint64(5) + np.uint64(0xE6546B64)) & _M32
+        tail = length & 3
+        if tail:
+            c = 4 * blocks
+            k = np.zeros(len(rows), dtype=np.uint64)
+            for t in range(tail - 1, -1, -1):
+                k ^= data[:, c + t] << np.uint64(8 * t)
+            h ^= _mix(k)
+        h ^= np.uint64(length)
+        h ^= h >> np.uint64(16)
+        h = (h * np.uint64(0x85EBCA6B)) & _M32
+        h ^= h >> np.uint64(13)
+        h = (h * np.uint64(0xC2B2AE35)) & _M32
+        h ^= h >> np.uint64(16)
+        out[rows] = h.astype(np.uint32).view(np.int32)
+    return out
+
+
+def hash_buckets(strings: Sequence[str], n_features: int) -> np.ndarray:
+    """The columns FeatureHasher (alternate_sign=False) gives these feature strings."""
+    h = murmurhash3_32(strings)
+    return np.where(h == -2147483648, (2147483647 - (n_features - 1)) % n_features, np.abs(h) % n_features)
 
 
 class UnsupportedVectorizer(ValueError):
@@ -38,15 +98,28 @@ class BulkHasher:
                 or params["stop_words"] is not None or params["strip_accents"] is not None \
                 or params["alternate_sign"] or params["norm"] is not None or params["binary"]:
             raise UnsupportedVectorizer(f"HashingVectorizer({hv.analyzer}, {params})")
-        lo, hi = hv.ngram_range
-        if not 1 <= lo <= hi or hi > (3 if hv.analyzer == "char" else 2):
-            raise UnsupportedVectorizer(f"n-gram range {hv.ngram_range} for {hv.analyzer}")
-        self.analyzer, self.lo, self.hi = hv.analyzer, lo, hi
-        self.n_features = int(hv.n_features)
-        self.dtype = hv.dtype
-        self.white_spaces = hv._white_spaces  # the char analyzer's whitespace normalisation
+        if hv._white_spaces.pattern != WHITE_SPACES.pattern:
+            raise UnsupportedVectorizer("another whitespace normalisation")
+        self._setup(hv.analyzer, tuple(hv.ngram_range), int(hv.n_features), hv.token_pattern, hv.dtype)
+
+    @classmethod
+    def from_params(cls, analyzer: str, ngram_range: tuple[int, int], n_features: int,
+                    token_pattern: Optional[str] = None) -> "BulkHasher":
+        """A hasher from saved parameters (the compiled classifier), without a vectorizer object."""
+        hasher = cls.__new__(cls)
+        hasher._setup(analyzer, ngram_range, n_features, token_pattern, np.float64)
+        return hasher
+
+    def _setup(self, analyzer, ngram_range, n_features, token_pattern, dtype) -> None:
+        lo, hi = ngram_range
+        if analyzer not in ("char", "word") or not 1 <= lo <= hi or hi > (3 if analyzer == "char" else 2):
+            raise UnsupportedVectorizer(f"n-gram range {ngram_range} for {analyzer}")
+        self.analyzer, self.lo, self.hi = analyzer, lo, hi
+        self.n_features = n_features
+        self.dtype = dtype
+        self.white_spaces = WHITE_SPACES  # the char analyzer's whitespace normalisation
         if self.analyzer == "word":
-            self.tokens = re.compile(hv.token_pattern)
+            self.tokens = re.compile(token_pattern or r"(?u)\b\w\w+\b")
             if self.tokens.groups > 1:
                 raise UnsupportedVectorizer("token pattern with several groups")
         self._clear()
@@ -106,10 +179,8 @@ class BulkHasher:
         return out
 
     # -- transform ---------------------------------------------------------------------------------------------
-    def transform(self, docs: Sequence[str]):
-        import scipy.sparse as sp
-        from sklearn.utils import murmurhash3_32
-
+    def pairs(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of every n-gram occurrence (repeats included)."""
         if sum(len(c) for c in self.buckets) + len(self.words) > MAX_CACHED_KEYS:
             self._clear()
         parts, strings = self._char_keys(docs) if self.analyzer == "char" else self._word_keys(docs)
@@ -122,20 +193,26 @@ class BulkHasher:
             missing = np.flatnonzero(found < 0)
             if len(missing):
                 # New n-grams: their strings from their first occurrence, hashed as FeatureHasher does.
-                h = np.fromiter(map(murmurhash3_32, strings(n, start[first[missing]].tolist())), dtype=np.int64,
-                                count=len(missing))
-                buckets = np.where(h == -2147483648, (2147483647 - (self.n_features - 1)) % self.n_features,
-                                   np.abs(h) % self.n_features)
+                buckets = hash_buckets(strings(n, start[first[missing]].tolist()), self.n_features)
                 found[missing] = buckets
                 cache.update(zip(distinct[missing].tolist(), buckets.tolist()))
             rows.append(row_of)
             cols.append(found[inverse.reshape(-1)])
         row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-        # Straight to CSR (entries grouped by row), then sum_duplicates sums repeated columns and sorts them.
-        order = np.argsort(row, kind="stable")
+        return row, col
+
+    def counts(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, count) of each distinct cell, sorted by row then column."""
+        row, col = self.pairs(docs)
+        cells, count = np.unique(row.astype(np.int64) * self.n_features + col, return_counts=True)
+        return cells // self.n_features, cells % self.n_features, count
+
+    def transform(self, docs: Sequence[str]):
+        """The CSR count matrix, as HashingVectorizer.transform."""
+        import scipy.sparse as sp
+
+        row, col, count = self.counts(docs)
         indptr = np.zeros(len(docs) + 1, dtype=np.int64)
         np.cumsum(np.bincount(row, minlength=len(docs)), out=indptr[1:])
-        X = sp.csr_matrix((np.ones(len(row), dtype=self.dtype), col[order], indptr), shape=(len(docs), self.n_features))
-        X.sum_duplicates()
-        return X
+        return sp.csr_matrix((count.astype(self.dtype), col, indptr), shape=(len(docs), self.n_features))

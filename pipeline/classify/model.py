@@ -81,13 +81,14 @@ def freeze_selection(pipeline):
     return pipeline
 
 
-def first_stage(pipeline, passages: Sequence[Item], sentences: Sequence[Sequence[Item]], settings: Settings,
+def first_stage(pipeline_or_classes, passages: Sequence[Item], sentences: Sequence[Sequence[Item]], settings: Settings,
                 tokenize: Optional[Callable[[str], list[str]]] = None, normalise: Sequence[str] = (),
                 predict: Optional[Callable[[list[Item]], np.ndarray]] = None):
     """First-stage probabilities of a run of passages: each passage's own mixed with the mean of its sentences'
     (`passage_weight`), the summary of its sentences (first, last, strongest) and the sentences' own rows.
     Passages and sentences go through the pipeline in one call (one feature frame, one sparse matrix)."""
-    k = len(pipeline.classes_)
+    pipeline = pipeline_or_classes  # the fitted Pipeline, or (with `predict`) just its class list
+    k = len(getattr(pipeline, "classes_", pipeline))
     flat = [s for group in sentences for s in group]
     if not passages:
         return np.zeros((0, k)), np.zeros((0, 3 * k)), []
@@ -166,18 +167,36 @@ class PassageClassifier:
         meta = read_meta(self.model_dir)
         check_version(meta, FORMAT_VERSION, self.model_dir)
         self.meta = meta
-        self.pipeline = freeze_selection(load_sklearn(self.model_dir / "model.skops",
-                                                      meta.get("sha256", {}).get("model.skops")))
-        smoother = self.model_dir / "context.skops"
-        self.context_model = load_sklearn(smoother, meta.get("sha256", {}).get("context.skops")) if smoother.exists() else None
         params = meta.get("params", {})
         self.closing_min = float(params.get("closing_judgement_min", 0) or 0)
         self.normalise = tuple(params.get("normalise", ()))
-        self.classes = [str(c) for c in self.pipeline.classes_]
+        self.tokenize = tokenize or (lambda text: list(text))
+        self._pipeline = None
+        from pipeline.modelio import verified_path
+
+        for name, digest in sorted(meta.get("sha256", {}).items()):  # every artefact, loaded now or later
+            verified_path(self.model_dir / name, digest)
+        compiled = _compiled(self.model_dir, meta, self.settings)
+        if compiled is not None:
+            # The compiled arrays answer everything inference asks; the skops Pipeline loads only if asked for.
+            self.fast, self.classes = compiled, list(compiled.classes)
+            self.context_model = _CompiledContext(compiled) if compiled.spec.get("context") else None
+        else:
+            smoother = self.model_dir / "context.skops"
+            self.context_model = load_sklearn(smoother, meta.get("sha256", {}).get("context.skops")) \
+                if smoother.exists() else None
+            self.classes = [str(c) for c in self.pipeline.classes_]
+            self.fast = _fast_predictor(self.pipeline, self.settings, self.normalise)
         if sorted(self.classes) != sorted(LABELS):
             raise ClassifierError(f"{self.model_dir}: model classes {self.classes} are not {list(LABELS)}")
-        self.tokenize = tokenize or (lambda text: list(text))
-        self.fast = _fast_predictor(self.pipeline, self.settings, self.normalise)
+
+    @property
+    def pipeline(self):
+        """The fitted scikit-learn Pipeline (loaded from model.skops on first use)."""
+        if self._pipeline is None:
+            self._pipeline = freeze_selection(load_sklearn(self.model_dir / "model.skops",
+                                                           self.meta.get("sha256", {}).get("model.skops")))
+        return self._pipeline
 
     def predict_proba(self, items: Sequence[Item]) -> np.ndarray:
         if not items:
@@ -188,7 +207,7 @@ class PassageClassifier:
         return self.pipeline.predict_proba(frame)
 
     def stage_one(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]]):
-        return first_stage(self.pipeline, passages, sentences, self.settings, self.tokenize, self.normalise,
+        return first_stage(self.classes, passages, sentences, self.settings, self.tokenize, self.normalise,
                            predict=self.predict_proba)
 
     def classify(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]],
@@ -242,6 +261,32 @@ def _fast_predictor(pipeline, settings: Settings, normalise: Sequence[str] = ())
         log.warning("classifier: fast predict path disagrees with the Pipeline; using the Pipeline")
         return None
     return fast
+
+
+class _CompiledContext:
+    """The context model's predict_proba from the compiled arrays."""
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+
+    def predict_proba(self, X):
+        return self.compiled.context_proba(X)
+
+
+def _compiled(model_dir: Path, meta: dict, settings: Settings):
+    """The compiled classifier (compiled.npz, checksum-verified) when the model has one and [classify]
+    use_compiled is on; else None."""
+    from pipeline.classify.compiled import CompiledClassifier, NotCompilable
+    from pipeline.modelio import verified_path
+
+    expected = meta.get("sha256", {}).get("compiled.npz")
+    if not expected or not settings["classify"].get("use_compiled", True):
+        return None
+    try:
+        return CompiledClassifier(verified_path(model_dir / "compiled.npz", expected))
+    except (NotCompilable, ValueError, OSError, KeyError) as exc:
+        log.warning("classifier: compiled.npz not usable (%s); loading the skops Pipeline", exc)
+        return None
 
 
 @lru_cache(maxsize=2)
