@@ -247,3 +247,22 @@ def test_lead_paragraph_in_the_page_header_joins_the_article(settings):
     body = ingest(page.encode("utf-8"), name="lead.html", settings=settings).body
     assert lead in body and all(p in body for p in _ARTICLE[2:5])
     assert side not in body and "首页" not in body
+
+
+def test_short_subheadings_between_paragraphs_are_kept(tmp_path, settings):
+    """Labels and subheadings without punctuation ("专家点评", "措施之一") between paragraphs of the article are part
+    of it; a bullet sign alone on its line is not."""
+    lines = _ARTICLE[:3] + ["措施之一", "资金补助", _ARTICLE[3], "·", "专家点评", _ARTICLE[4]]
+    body = _body_of(tmp_path, settings, lines)
+    assert "措施之一" in body and "资金补助" in body and "专家点评" in body
+    assert "·" not in body and "确保各项支持政策落到实处" in body
+
+
+def test_reprint_notice_after_the_article_closes_it(tmp_path, settings):
+    """A reprint notice under the article ends it: the site's slogan lines and blurb below it are not the article."""
+    tail = ["某某网(www.example.cn)专稿，未经书面授权请勿转载。", "某某网", "专业政务资讯平台", "权威信息发布门户",
+            "某某网是国内领先的政务资讯网站，创办于二〇〇一年，拥有丰富的政策文件、解读和数据资源，"
+            "日均访问量超过百万人次，多次获得行业评选的优秀网站称号。"]
+    body = _body_of(tmp_path, settings, _ARTICLE + tail)
+    assert "确保各项支持政策落到实处" in body
+    assert "专业政务资讯平台" not in body and "国内领先的政务资讯网站" not in body

@@ -20,6 +20,9 @@ _DATETIME = re.compile(r"(19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}日?\s*\d{1,2
 # Clause marks inside a line; a space between two Chinese characters is one too (blogs that write prose
 # with spaces instead of commas).
 _INNER_PUNCT = re.compile(r"[，。；、,;]|(?<=[\u4e00-\u9fff])[ \u3000](?=[\u4e00-\u9fff])")
+# A short line inside the article with a word in it (two Chinese characters, or a Latin word) is a subheading, a
+# label ("专家点评") or a caption: the region search already put it between paragraphs of prose.
+_WORDS = re.compile(r"[\u4e00-\u9fff]{2}|[A-Za-z]{3}")
 HEADING = re.compile(r"^(第[一二三四五六七八九十百零\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\([一二三四五六七八九十\d]+\)|\d+[.、．]\s*\S|[（(]?[1-9]\d?[)）])")
 
 
@@ -268,7 +271,8 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
         elif pattern_reason[i] and pattern_reason[i] != "outside_article":
             verdicts.append(Verdict(False, pattern_reason[i]))
         elif scores[i] < 0 and weighted_len(b.text) < short_line and not is_heading(b.text) \
-                and not (verdicts and verdicts[-1].keep and not ends_sentence(blocks[i - 1].text)):
+                and not (verdicts and verdicts[-1].keep and not ends_sentence(blocks[i - 1].text)) \
+                and not _WORDS.search(b.text):
             # A short line right after a kept line that stopped mid-sentence is its continuation.
             verdicts.append(Verdict(False, "short"))
         else:
