@@ -266,3 +266,16 @@ def test_reprint_notice_after_the_article_closes_it(tmp_path, settings):
     body = _body_of(tmp_path, settings, _ARTICLE + tail)
     assert "确保各项支持政策落到实处" in body
     assert "专业政务资讯平台" not in body and "国内领先的政务资讯网站" not in body
+
+
+def test_article_text_in_a_font_size_box_is_kept(settings):
+    """The article's text box named after the font-size toolbar that controls it ("font_area") is the article: its
+    subheadings are kept along with its paragraphs; the toolbar itself is not."""
+    heads = ["第一部分 总体要求", "第二部分 主要任务", "第三部分 保障措施"]
+    inner = "".join(f"<p>{h}</p><p>{p}</p>" for h, p in zip(heads, _ARTICLE[2:5]))
+    page = ("<html><head><meta charset='utf-8'><title>某市出台措施支持中小企业数字化转型</title></head><body>"
+            "<div class='detail'><div class='tools'>字号：大 中 小</div><div id='font_area'>" + inner + "</div></div>"
+            "</body></html>")
+    body = ingest(page.encode("utf-8"), name="font.html", settings=settings).body
+    assert all(h in body for h in heads) and all(p in body for p in _ARTICLE[2:5])
+    assert "字号" not in body
