@@ -279,3 +279,10 @@ def test_article_text_in_a_font_size_box_is_kept(settings):
     body = ingest(page.encode("utf-8"), name="font.html", settings=settings).body
     assert all(h in body for h in heads) and all(p in body for p in _ARTICLE[2:5])
     assert "字号" not in body
+
+
+def test_prose_about_copyright_holders_is_not_a_copyright_notice(tmp_path, settings):
+    para = ("业内人士指出，短视频平台在使用背景音乐时，一定要事先获得版权所有者的许可，否则很容易引发纠纷。"
+            "协会表示，将推动建立统一的授权平台，降低创作者获得许可的成本。")
+    body = _body_of(tmp_path, settings, _ARTICLE[:4] + [para] + _ARTICLE[4:])
+    assert "版权所有者的许可" in body
