@@ -286,3 +286,19 @@ def test_prose_about_copyright_holders_is_not_a_copyright_notice(tmp_path, setti
             "协会表示，将推动建立统一的授权平台，降低创作者获得许可的成本。")
     body = _body_of(tmp_path, settings, _ARTICLE[:4] + [para] + _ARTICLE[4:])
     assert "版权所有者的许可" in body
+
+
+def test_official_document_signature_is_kept(tmp_path, settings):
+    """The issuing body and date under a notice (落款) are part of it; the page footer after them is not."""
+    lines = ["某市人民政府办公室关于做好春季森林防火工作的通知", "发布时间：2025-03-02 09:00",
+             "各区人民政府，市政府各部门：",
+             "当前正值春季森林防火关键期，各地要压实属地责任，加强巡山护林，严格管控野外用火，"
+             "发现火情及时报告、迅速处置，确保不发生重大森林火灾。",
+             "各有关部门要加强值班值守，储备必要的扑火物资，组织开展扑火演练，提高应急处置能力，"
+             "并通过多种渠道宣传防火知识，提高群众的防火意识。",
+             "特此通知。", "某市人民政府办公室", "2025年3月1日", "扫一扫在手机打开当前页", "网站地图 | 联系我们"]
+    path = tmp_path / "notice.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    doc = ingest(path, settings=settings)
+    assert doc.body.endswith("特此通知。\n某市人民政府办公室\n2025年3月1日")
+    assert doc.published_at.startswith("2025-03-02")

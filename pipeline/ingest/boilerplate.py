@@ -23,6 +23,11 @@ _INNER_PUNCT = re.compile(r"[，。；、,;]|(?<=[\u4e00-\u9fff])[ \u3000](?=[\u
 # A short line inside the article with a word in it (two Chinese characters, or a Latin word) is a subheading, a
 # label ("专家点评") or a caption: the region search already put it between paragraphs of prose.
 _WORDS = re.compile(r"[\u4e00-\u9fff]{2}|[A-Za-z]{3}")
+# The signature of an official document (落款): the issuing bodies, one per line, then the date alone on its line,
+# right under the last paragraph ("特此通知。"). They belong to the document, though they are short and bare.
+_SIGNER = re.compile(r"^[\u4e00-\u9fff（）()、]{3,30}(政府|委员会|委|局|厅|部|署|办公室|办公厅|办|院|会|中心|处|所|站|公司|集团|协会|学会|联合会|党组|支部|社|台|馆|校|学|队|组)$")
+_DATE_ONLY = re.compile(r"^\s*((19|20)\d{2}|[一二三四五六七八九〇零○Ｏ]{4})\s*年\s*[\d一二三四五六七八九十]{1,3}\s*月\s*[\d一二三四五六七八九十]{1,3}\s*日\s*$")
+_CLOSING = re.compile(r"特此(通知|公告|通告|通报|批复|函复|函告|决定|报告)|此复|此函")
 HEADING = re.compile(r"^(第[一二三四五六七八九十百零\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\([一二三四五六七八九十\d]+\)|\d+[.、．]\s*\S|[（(]?[1-9]\d?[)）])")
 
 
@@ -163,6 +168,19 @@ def _cut_at_article_end(blocks: Sequence[Block], scores: Sequence[float], start:
     return end
 
 
+def _signature_end(blocks: Sequence[Block], end: int) -> int:
+    """The region's end moved past an official document's signature: at most three issuing-body lines, then a
+    date line. A bare date line counts alone only under a closing formula ("特此通知。")."""
+    if end <= 0 or not ends_sentence(blocks[end - 1].text):
+        return end
+    j = end
+    while j < len(blocks) and j - end < 3 and _SIGNER.match(re.sub(r"\s+", "", blocks[j].text)):
+        j += 1
+    if j < len(blocks) and _DATE_ONLY.match(blocks[j].text) and (j > end or _CLOSING.search(blocks[end - 1].text)):
+        return j + 1
+    return end
+
+
 @dataclass
 class Verdict:
     keep: bool
@@ -259,6 +277,8 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
                 break
     end = _cut_at_article_end(blocks, scores, start, end, rules, cfg["anchor_line"])
     start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
+    body_end = end
+    end = _signature_end(blocks, end)
     verdicts = []
     for i, b in enumerate(blocks):
         if i < start:
@@ -268,6 +288,8 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
             if reason not in ("contact", "copyright", "spam", "site_repeat"):
                 reason = "footer"
             verdicts.append(Verdict(False, reason))
+        elif i >= body_end:
+            verdicts.append(Verdict(True, "signature"))
         elif pattern_reason[i] and pattern_reason[i] != "outside_article":
             verdicts.append(Verdict(False, pattern_reason[i]))
         elif scores[i] < 0 and weighted_len(b.text) < short_line and not is_heading(b.text) \
