@@ -302,3 +302,15 @@ def test_official_document_signature_is_kept(tmp_path, settings):
     doc = ingest(path, settings=settings)
     assert doc.body.endswith("特此通知。\n某市人民政府办公室\n2025年3月1日")
     assert doc.published_at.startswith("2025-03-02")
+
+
+def test_last_paragraph_cut_at_inline_links_is_kept_whole(tmp_path, settings):
+    """Flattening puts an inline link on a line of its own: the article's last paragraph, cut there, is kept with
+    all of its pieces, up to the end of its sentence; the page's chrome below it is not."""
+    tail = ["据悉，该市首批试点企业名单已经公布。该市还将联合",
+            "某某大学",
+            "共建数字化转型促进中心。（记者/张某）",
+            "精彩推荐", "自动播放", "某地又现网红打卡点"]
+    body = _body_of(tmp_path, settings, _ARTICLE + tail)
+    assert "该市还将联合" in body and "某某大学" in body and "共建数字化转型促进中心" in body
+    assert "精彩推荐" not in body and "网红打卡点" not in body

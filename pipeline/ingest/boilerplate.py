@@ -168,6 +168,29 @@ def _cut_at_article_end(blocks: Sequence[Block], scores: Sequence[float], start:
     return end
 
 
+_TRAILING_NOTE = re.compile(r"[（(][^（）()]{1,20}[）)]\s*$")
+
+
+def _continued_end(blocks: Sequence[Block], pattern_reason: Sequence[Optional[str]], end: int,
+                   max_lines: int = 4) -> int:
+    """The region's end moved past the rest of a paragraph that flattening cut at its inline links: a prose line
+    that stops mid-sentence ("…研究结果发表在"), then up to three pieces, the last of which ends the sentence
+    ("科学", "刊物《自然》上。")."""
+    if end <= 0 or end >= len(blocks) or not ends_sentence(blocks[end - 1].text):
+        return end
+    first = blocks[end].text
+    if pattern_reason[end] or ends_sentence(first) or weighted_len(first) < 15 \
+            or len(_INNER_PUNCT.findall(first)) < 1 or blocks[end].cjk < len(first) * 0.3:
+        return end
+    for j in range(end + 1, min(end + max_lines, len(blocks))):
+        if pattern_reason[j] or blocks[j].link_density > 0.5 and blocks[end].link_density <= 0.5:
+            return end
+        # A sentence may close before a credit in brackets: "…上。（编译/某某）".
+        if ends_sentence(_TRAILING_NOTE.sub("", blocks[j].text)):
+            return j + 1
+    return end
+
+
 def _signature_end(blocks: Sequence[Block], end: int) -> int:
     """The region's end moved past an official document's signature: at most three issuing-body lines, then a
     date line. A bare date line counts alone only under a closing formula ("特此通知。")."""
@@ -277,6 +300,7 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
                 break
     end = _cut_at_article_end(blocks, scores, start, end, rules, cfg["anchor_line"])
     start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
+    end = _continued_end(blocks, pattern_reason, end)
     body_end = end
     end = _signature_end(blocks, end)
     verdicts = []
