@@ -314,3 +314,28 @@ def test_last_paragraph_cut_at_inline_links_is_kept_whole(tmp_path, settings):
     body = _body_of(tmp_path, settings, _ARTICLE + tail)
     assert "该市还将联合" in body and "某某大学" in body and "共建数字化转型促进中心" in body
     assert "精彩推荐" not in body and "网红打卡点" not in body
+
+
+def test_headlines_below_a_platform_disclaimer_are_a_feed(tmp_path, settings):
+    """A short news item, its platform disclaimer, then a longer run of exclamatory headlines: the headlines are
+    a feed below the article, however many; the item above the disclaimer is the article."""
+    item = ["昨晚的联赛第三十轮比赛中，主队以二比零击败客队，继续领跑积分榜。",
+            "赛后主队主帅表示，球队在防守端的表现令人满意，但进攻效率仍有待提高。",
+            "本轮过后，主队领先第二名六分，距离提前夺冠只差两场胜利。"]
+    feed = ["大家都在看", "这位球星退役后竟然开起了面馆，生意火爆到排队两小时！",
+            "三十岁还没结婚，父母急得团团转，她却说一个人过得挺好！",
+            "这种水果被称为天然降压药，很多人却天天扔掉，太可惜了！",
+            "广告", "老师傅教你一招，旧衣服变成收纳神器，太实用了！",
+            "退休后每月领八千，他却选择去山区支教，网友纷纷点赞！",
+            "他花三年时间徒步走遍全国，回来后整个人都变了，看完泪目！",
+            "这道家常菜做法简单又下饭，孩子每次都要吃两大碗，快学起来！",
+            "旅游旺季来临，这几个小众景点人少景美，赶紧收藏起来吧！",
+            "一家三口挤在十平米的出租屋里，却把日子过得有滋有味！", "广告",
+            "这个习惯坚持一个月，体检报告上的指标全部恢复正常了！",
+            "小区门口的早餐摊开了二十年，老板说只要还能干就不涨价！",
+            "她用五年时间把荒山变成果园，如今年收入超过百万元！"]
+    lines = ["体育", "财经", "娱乐", "主队两球击败客队继续领跑", "2025-04-06 08:12", "发布于：某省"] + item + [
+        "（编辑：某某）", "返回首页，查看更多", "责任编辑：", "平台声明：该文观点仅代表作者本人，本号系信息发布平台，本站仅提供信息存储空间服务。"] + feed
+    body = _body_of(tmp_path, settings, lines)
+    assert all(p in body for p in item)
+    assert "面馆" not in body and "支教" not in body

@@ -143,6 +143,22 @@ def _trim_to_anchors(blocks: Sequence[Block], scores: Sequence[float], start: in
     return first, last
 
 
+def _before_end_marker(blocks: Sequence[Block], scores: Sequence[float], start: int, end: int, rules: Rules,
+                       anchor_line: int) -> tuple[int, int]:
+    """A run of headlines (no full paragraph in it) below a line that closes an article (a platform disclaimer,
+    the comment section) is a feed; the article is the run of prose above that line, if there is one."""
+    if any(_is_anchor(blocks[k], scores[k], anchor_line) for k in range(start, end)):
+        return start, end
+    marker = next((j for j in range(start - 1, -1, -1) if len(blocks[j].text.strip()) <= rules.end_max_chars
+                   and rules.comments_marker.search(blocks[j].text.strip())), None)
+    if marker is None:
+        return start, end
+    s2, e2 = choose_region(blocks[:marker], scores[:marker], None)
+    if sum(x for x in scores[s2:e2] if x > 0) < 60:
+        return start, end
+    return s2, e2
+
+
 def _cut_at_article_end(blocks: Sequence[Block], scores: Sequence[float], start: int, end: int,
                         rules: Rules, anchor_line: int) -> int:
     """The region's end moved up, once it holds real prose, to the comment section, to a related-reading or
@@ -269,6 +285,7 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
             score *= 0.5  # outside the container the DOM scorer chose: doubtful, not excluded
         scores.append(score)
     start, end = choose_region(blocks, scores, settings)
+    start, end = _before_end_marker(blocks, scores, start, end, rules, cfg["anchor_line"])
     occurrences = title_indices(blocks, titles)
     if occurrences and not any(t < start <= t + 12 for t in occurrences):
         # GNE's insight: the article follows its title, and ends where the next heading of the title's rank
