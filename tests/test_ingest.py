@@ -339,3 +339,19 @@ def test_headlines_below_a_platform_disclaimer_are_a_feed(tmp_path, settings):
     body = _body_of(tmp_path, settings, lines)
     assert all(p in body for p in item)
     assert "面馆" not in body and "支教" not in body
+
+
+def test_wiki_reference_list_entries_are_removed(settings):
+    """A wiki page's reference list, each entry opening with its back-link ("^ 跳转到："), is not article text."""
+    refs = ["^ 某某日报. 某市出台中小企业数字化转型行动方案，提出到2027年完成八成以上企业改造，培育一批解决方案，"
+            "对企业购买云服务给予补助. 2025-04-02 [2025-04-03].",
+            "^ 跳转到： 2.0 2.1 某市统计局. 2024年某市国民经济和社会发展统计公报，工业投资保持较快增长，"
+            "规模以上工业增加值增长百分之六，高技术制造业占比提高. 2025-03-01.",
+            "^ 某市工业和信息化局. 关于开展中小企业数字化转型诊断服务的通知，组织服务商深入园区，开展免费诊断，"
+            "建立转型项目库，实行清单化管理. 2025-02-10."]
+    page = ("<html><head><meta charset='utf-8'><title>某市数字化转型 - 某百科</title></head><body><div id='content'>"
+            + "".join(f"<p>{p}</p>" for p in _ARTICLE[2:5]) + "<h2>参考资料</h2><ol class='refs'>"
+            + "".join(f"<li>{r}</li>" for r in refs) + "</ol></div></body></html>")
+    doc = ingest(page.encode("utf-8"), name="wiki.html", settings=settings)
+    assert all(p in doc.body for p in _ARTICLE[2:5])
+    assert "跳转到" not in doc.body and "统计公报" not in doc.body and "诊断服务的通知" not in doc.body
