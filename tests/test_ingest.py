@@ -355,3 +355,15 @@ def test_wiki_reference_list_entries_are_removed(settings):
     doc = ingest(page.encode("utf-8"), name="wiki.html", settings=settings)
     assert all(p in doc.body for p in _ARTICLE[2:5])
     assert "跳转到" not in doc.body and "统计公报" not in doc.body and "诊断服务的通知" not in doc.body
+
+
+def test_article_going_on_after_a_recommended_reading_box_is_kept(tmp_path, settings):
+    """A "推荐阅读" box of headlines set into a commentary, whose prose then goes on for several paragraphs: the
+    paragraphs after the box are the article's, even though they are fewer than those above it."""
+    box = ["推荐阅读", "去年全市工业投资保持较快增长", "邻省出台制造业数字化转型实施意见", "专家解读中小企业上云补贴政策"]
+    rest = ["回头来看，数字化转型从来不是一买了之的事情，设备和软件只是起点，管理方式和人员能力跟不上，投入就难以见效。",
+            "因此，政策不仅要给钱，更要给方法，让服务商留得下、企业学得会，把一次性的补助变成长期的能力。",
+            "我们期待，三年之后再回看这份方案时，看到的是一批真正用起来的工厂，而不是一叠漂亮的验收报告。"]
+    body = _body_of(tmp_path, settings, _ARTICLE + box + rest + ["相关新闻", "某地举办招聘会"])
+    assert all(p in body for p in rest)
+    assert "某地举办招聘会" not in body

@@ -159,6 +159,17 @@ def _before_end_marker(blocks: Sequence[Block], scores: Sequence[float], start: 
     return s2, e2
 
 
+def _article_resumes(blocks: Sequence[Block], scores: Sequence[float], box: int, end: int, anchor_line: int,
+                     max_headlines: int = 12, min_paragraphs: int = 3) -> bool:
+    """A box of headlines set into the article: right after its list (at most `max_headlines` lines), the
+    article's prose goes on, several full paragraphs in a row. A feed of other stories after an article never
+    holds such a run (at most one lead under each headline)."""
+    first = next((k for k in range(box + 1, min(box + 2 + max_headlines, end))
+                  if _is_anchor(blocks[k], scores[k], anchor_line)), None)
+    return first is not None and first + min_paragraphs <= end and all(
+        _is_anchor(blocks[k], scores[k], anchor_line) for k in range(first, first + min_paragraphs))
+
+
 def _cut_at_article_end(blocks: Sequence[Block], scores: Sequence[float], start: int, end: int,
                         rules: Rules, anchor_line: int) -> int:
     """The region's end moved up, once it holds real prose, to the comment section, to a related-reading or
@@ -174,7 +185,8 @@ def _cut_at_article_end(blocks: Sequence[Block], scores: Sequence[float], start:
                     return j
                 if rules.feeds_marker.match(text) and total - above <= rules.feed_max_below * above and not any(
                         _is_anchor(blocks[k], scores[k], anchor_line)
-                        for k in range(j + 1, min(j + 1 + rules.feed_lookahead, end))):
+                        for k in range(j + 1, min(j + 1 + rules.feed_lookahead, end))) \
+                        and not _article_resumes(blocks, scores, j, end, anchor_line):
                     return j
             headline = j - 1
             if rules.dateline.match(text) and scores[j] > 0 and headline > start \
