@@ -367,3 +367,9 @@ def test_article_going_on_after_a_recommended_reading_box_is_kept(tmp_path, sett
     body = _body_of(tmp_path, settings, _ARTICLE + box + rest + ["相关新闻", "某地举办招聘会"])
     assert all(p in body for p in rest)
     assert "某地举办招聘会" not in body
+
+
+def test_reporter_credit_under_the_story_is_kept(tmp_path, settings):
+    """A reporter's credit in brackets under the last paragraph is part of the story; the editor line is not."""
+    body = _body_of(tmp_path, settings, _ARTICLE + ["（本报记者 某某 某某某）", "责任编辑：某某", "相关新闻"])
+    assert body.endswith("确保各项支持政策落到实处、见到实效。\n（本报记者 某某 某某某）")

@@ -27,6 +27,8 @@ _WORDS = re.compile(r"[\u4e00-\u9fff]{2}|[A-Za-z]{3}")
 # right under the last paragraph ("特此通知。"). They belong to the document, though they are short and bare.
 _SIGNER = re.compile(r"^[\u4e00-\u9fff（）()、]{3,30}(政府|委员会|委|局|厅|部|署|办公室|办公厅|办|院|会|中心|处|所|站|公司|集团|协会|学会|联合会|党组|支部|社|台|馆|校|学|队|组)$")
 _DATE_ONLY = re.compile(r"^\s*((19|20)\d{2}|[一二三四五六七八九〇零○Ｏ]{4})\s*年\s*[\d一二三四五六七八九十]{1,3}\s*月\s*[\d一二三四五六七八九十]{1,3}\s*日\s*$")
+# A reporter's credit in brackets under the last paragraph ("（本报记者 某某 某某）") closes a news story's text.
+_CREDIT = re.compile(r"^[（(【\[][^（）()【】\[\]]{0,24}(记者|通讯员|实习生)[^（）()【】\[\]]{0,30}[）)】\]]$")
 _CLOSING = re.compile(r"特此(通知|公告|通告|通报|批复|函复|函告|决定|报告)|此复|此函")
 HEADING = re.compile(r"^(第[一二三四五六七八九十百零\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\([一二三四五六七八九十\d]+\)|\d+[.、．]\s*\S|[（(]?[1-9]\d?[)）])")
 
@@ -220,10 +222,13 @@ def _continued_end(blocks: Sequence[Block], pattern_reason: Sequence[Optional[st
 
 
 def _signature_end(blocks: Sequence[Block], end: int) -> int:
-    """The region's end moved past an official document's signature: at most three issuing-body lines, then a
-    date line. A bare date line counts alone only under a closing formula ("特此通知。")."""
+    """The region's end moved past a reporter's credit in brackets, or past an official document's signature: at
+    most three issuing-body lines, then a date line. A bare date line counts alone only under a closing formula
+    ("特此通知。")."""
     if end <= 0 or not ends_sentence(blocks[end - 1].text):
         return end
+    if end < len(blocks) and _CREDIT.match(blocks[end].text.strip()):
+        return end + 1
     j = end
     while j < len(blocks) and j - end < 3 and _SIGNER.match(re.sub(r"\s+", "", blocks[j].text)):
         j += 1
