@@ -373,3 +373,12 @@ def test_reporter_credit_under_the_story_is_kept(tmp_path, settings):
     """A reporter's credit in brackets under the last paragraph is part of the story; the editor line is not."""
     body = _body_of(tmp_path, settings, _ARTICLE + ["（本报记者 某某 某某某）", "责任编辑：某某", "相关新闻"])
     assert body.endswith("确保各项支持政策落到实处、见到实效。\n（本报记者 某某 某某某）")
+
+
+def test_picture_credit_and_consent_in_prose_do_not_end_the_article(tmp_path, settings):
+    """A picture's credit with a reprint notice inside the article, and a sentence saying data were used
+    "未经用户授权", are neither copyright notices nor the article's end."""
+    lines = _ARTICLE[:3] + ["图片来源：某图库 版权作品 请勿转载",
+                            "业内人士提醒，企业在采集客户数据时必须守住底线，只要数据来源未经用户授权，都存在法律风险。"] + _ARTICLE[3:]
+    body = _body_of(tmp_path, settings, lines)
+    assert "未经用户授权，都存在法律风险" in body and "确保各项支持政策落到实处" in body
