@@ -382,3 +382,8 @@ def test_picture_credit_and_consent_in_prose_do_not_end_the_article(tmp_path, se
                             "业内人士提醒，企业在采集客户数据时必须守住底线，只要数据来源未经用户授权，都存在法律风险。"] + _ARTICLE[3:]
     body = _body_of(tmp_path, settings, lines)
     assert "未经用户授权，都存在法律风险" in body and "确保各项支持政策落到实处" in body
+
+
+def test_ad_label_and_expand_link_inside_the_article_are_removed(tmp_path, settings):
+    body = _body_of(tmp_path, settings, _ARTICLE[:3] + ["广告", _ARTICLE[3], "展开全文", _ARTICLE[4]])
+    assert "广告" not in body and "展开全文" not in body and "确保各项支持政策落到实处" in body
