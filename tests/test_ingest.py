@@ -263,3 +263,143 @@ def test_prose_with_footer_words_is_not_a_footer(line, settings):
     assert load_rules(settings).match("技术支持：某某网络科技有限公司") == "footer"
     assert load_rules(settings).match("建议使用IE9以上版本浏览器访问本站") == "footer"
     assert load_rules(settings).match("来源：某市科技局") == "metadata"
+
+
+def test_short_subheadings_between_paragraphs_are_kept(tmp_path, settings):
+    """Labels and subheadings without punctuation ("专家点评", "措施之一") between paragraphs of the article are part
+    of it; a bullet sign alone on its line is not."""
+    lines = _ARTICLE[:3] + ["措施之一", "资金补助", _ARTICLE[3], "·", "专家点评", _ARTICLE[4]]
+    body = _body_of(tmp_path, settings, lines)
+    assert "措施之一" in body and "资金补助" in body and "专家点评" in body
+    assert "·" not in body and "确保各项支持政策落到实处" in body
+
+
+def test_reprint_notice_after_the_article_closes_it(tmp_path, settings):
+    """A reprint notice under the article ends it: the site's slogan lines and blurb below it are not the article."""
+    tail = ["某某网(www.example.cn)专稿，未经书面授权请勿转载。", "某某网", "专业政务资讯平台", "权威信息发布门户",
+            "某某网是国内领先的政务资讯网站，创办于二〇〇一年，拥有丰富的政策文件、解读和数据资源，"
+            "日均访问量超过百万人次，多次获得行业评选的优秀网站称号。"]
+    body = _body_of(tmp_path, settings, _ARTICLE + tail)
+    assert "确保各项支持政策落到实处" in body
+    assert "专业政务资讯平台" not in body and "国内领先的政务资讯网站" not in body
+
+
+def test_article_text_in_a_font_size_box_is_kept(settings):
+    """The article's text box named after the font-size toolbar that controls it ("font_area") is the article: its
+    subheadings are kept along with its paragraphs; the toolbar itself is not."""
+    heads = ["第一部分 总体要求", "第二部分 主要任务", "第三部分 保障措施"]
+    inner = "".join(f"<p>{h}</p><p>{p}</p>" for h, p in zip(heads, _ARTICLE[2:5]))
+    page = ("<html><head><meta charset='utf-8'><title>某市出台措施支持中小企业数字化转型</title></head><body>"
+            "<div class='detail'><div class='tools'>字号：大 中 小</div><div id='font_area'>" + inner + "</div></div>"
+            "</body></html>")
+    body = ingest(page.encode("utf-8"), name="font.html", settings=settings).body
+    assert all(h in body for h in heads) and all(p in body for p in _ARTICLE[2:5])
+    assert "字号" not in body
+
+
+def test_prose_about_copyright_holders_is_not_a_copyright_notice(tmp_path, settings):
+    para = ("业内人士指出，短视频平台在使用背景音乐时，一定要事先获得版权所有者的许可，否则很容易引发纠纷。"
+            "协会表示，将推动建立统一的授权平台，降低创作者获得许可的成本。")
+    body = _body_of(tmp_path, settings, _ARTICLE[:4] + [para] + _ARTICLE[4:])
+    assert "版权所有者的许可" in body
+
+
+def test_official_document_signature_is_kept(tmp_path, settings):
+    """The issuing body and date under a notice (落款) are part of it; the page footer after them is not."""
+    lines = ["某市人民政府办公室关于做好春季森林防火工作的通知", "发布时间：2025-03-02 09:00",
+             "各区人民政府，市政府各部门：",
+             "当前正值春季森林防火关键期，各地要压实属地责任，加强巡山护林，严格管控野外用火，"
+             "发现火情及时报告、迅速处置，确保不发生重大森林火灾。",
+             "各有关部门要加强值班值守，储备必要的扑火物资，组织开展扑火演练，提高应急处置能力，"
+             "并通过多种渠道宣传防火知识，提高群众的防火意识。",
+             "特此通知。", "某市人民政府办公室", "2025年3月1日", "扫一扫在手机打开当前页", "网站地图 | 联系我们"]
+    path = tmp_path / "notice.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    doc = ingest(path, settings=settings)
+    assert doc.body.endswith("特此通知。\n某市人民政府办公室\n2025年3月1日")
+    assert doc.published_at.startswith("2025-03-02")
+
+
+def test_last_paragraph_cut_at_inline_links_is_kept_whole(tmp_path, settings):
+    """Flattening puts an inline link on a line of its own: the article's last paragraph, cut there, is kept with
+    all of its pieces, up to the end of its sentence; the page's chrome below it is not."""
+    tail = ["据悉，该市首批试点企业名单已经公布。该市还将联合",
+            "某某大学",
+            "共建数字化转型促进中心。（记者/张某）",
+            "精彩推荐", "自动播放", "某地又现网红打卡点"]
+    body = _body_of(tmp_path, settings, _ARTICLE + tail)
+    assert "该市还将联合" in body and "某某大学" in body and "共建数字化转型促进中心" in body
+    assert "精彩推荐" not in body and "网红打卡点" not in body
+
+
+def test_headlines_below_a_platform_disclaimer_are_a_feed(tmp_path, settings):
+    """A short news item, its platform disclaimer, then a longer run of exclamatory headlines: the headlines are
+    a feed below the article, however many; the item above the disclaimer is the article."""
+    item = ["昨晚的联赛第三十轮比赛中，主队以二比零击败客队，继续领跑积分榜。",
+            "赛后主队主帅表示，球队在防守端的表现令人满意，但进攻效率仍有待提高。",
+            "本轮过后，主队领先第二名六分，距离提前夺冠只差两场胜利。"]
+    feed = ["大家都在看", "这位球星退役后竟然开起了面馆，生意火爆到排队两小时！",
+            "三十岁还没结婚，父母急得团团转，她却说一个人过得挺好！",
+            "这种水果被称为天然降压药，很多人却天天扔掉，太可惜了！",
+            "广告", "老师傅教你一招，旧衣服变成收纳神器，太实用了！",
+            "退休后每月领八千，他却选择去山区支教，网友纷纷点赞！",
+            "他花三年时间徒步走遍全国，回来后整个人都变了，看完泪目！",
+            "这道家常菜做法简单又下饭，孩子每次都要吃两大碗，快学起来！",
+            "旅游旺季来临，这几个小众景点人少景美，赶紧收藏起来吧！",
+            "一家三口挤在十平米的出租屋里，却把日子过得有滋有味！", "广告",
+            "这个习惯坚持一个月，体检报告上的指标全部恢复正常了！",
+            "小区门口的早餐摊开了二十年，老板说只要还能干就不涨价！",
+            "她用五年时间把荒山变成果园，如今年收入超过百万元！"]
+    lines = ["体育", "财经", "娱乐", "主队两球击败客队继续领跑", "2025-04-06 08:12", "发布于：某省"] + item + [
+        "（编辑：某某）", "返回首页，查看更多", "责任编辑：", "平台声明：该文观点仅代表作者本人，本号系信息发布平台，本站仅提供信息存储空间服务。"] + feed
+    body = _body_of(tmp_path, settings, lines)
+    assert all(p in body for p in item)
+    assert "面馆" not in body and "支教" not in body
+
+
+def test_wiki_reference_list_entries_are_removed(settings):
+    """A wiki page's reference list, each entry opening with its back-link ("^ 跳转到："), is not article text."""
+    refs = ["^ 某某日报. 某市出台中小企业数字化转型行动方案，提出到2027年完成八成以上企业改造，培育一批解决方案，"
+            "对企业购买云服务给予补助. 2025-04-02 [2025-04-03].",
+            "^ 跳转到： 2.0 2.1 某市统计局. 2024年某市国民经济和社会发展统计公报，工业投资保持较快增长，"
+            "规模以上工业增加值增长百分之六，高技术制造业占比提高. 2025-03-01.",
+            "^ 某市工业和信息化局. 关于开展中小企业数字化转型诊断服务的通知，组织服务商深入园区，开展免费诊断，"
+            "建立转型项目库，实行清单化管理. 2025-02-10."]
+    page = ("<html><head><meta charset='utf-8'><title>某市数字化转型 - 某百科</title></head><body><div id='content'>"
+            + "".join(f"<p>{p}</p>" for p in _ARTICLE[2:5]) + "<h2>参考资料</h2><ol class='refs'>"
+            + "".join(f"<li>{r}</li>" for r in refs) + "</ol></div></body></html>")
+    doc = ingest(page.encode("utf-8"), name="wiki.html", settings=settings)
+    assert all(p in doc.body for p in _ARTICLE[2:5])
+    assert "跳转到" not in doc.body and "统计公报" not in doc.body and "诊断服务的通知" not in doc.body
+
+
+def test_article_going_on_after_a_recommended_reading_box_is_kept(tmp_path, settings):
+    """A "推荐阅读" box of headlines set into a commentary, whose prose then goes on for several paragraphs: the
+    paragraphs after the box are the article's, even though they are fewer than those above it."""
+    box = ["推荐阅读", "去年全市工业投资保持较快增长", "邻省出台制造业数字化转型实施意见", "专家解读中小企业上云补贴政策"]
+    rest = ["回头来看，数字化转型从来不是一买了之的事情，设备和软件只是起点，管理方式和人员能力跟不上，投入就难以见效。",
+            "因此，政策不仅要给钱，更要给方法，让服务商留得下、企业学得会，把一次性的补助变成长期的能力。",
+            "我们期待，三年之后再回看这份方案时，看到的是一批真正用起来的工厂，而不是一叠漂亮的验收报告。"]
+    body = _body_of(tmp_path, settings, _ARTICLE + box + rest + ["相关新闻", "某地举办招聘会"])
+    assert all(p in body for p in rest)
+    assert "某地举办招聘会" not in body
+
+
+def test_reporter_credit_under_the_story_is_kept(tmp_path, settings):
+    """A reporter's credit in brackets under the last paragraph is part of the story; the editor line is not."""
+    body = _body_of(tmp_path, settings, _ARTICLE + ["（本报记者 某某 某某某）", "责任编辑：某某", "相关新闻"])
+    assert body.endswith("确保各项支持政策落到实处、见到实效。\n（本报记者 某某 某某某）")
+
+
+def test_picture_credit_and_consent_in_prose_do_not_end_the_article(tmp_path, settings):
+    """A picture's credit with a reprint notice inside the article, and a sentence saying data were used
+    "未经用户授权", are neither copyright notices nor the article's end."""
+    lines = _ARTICLE[:3] + ["图片来源：某图库 版权作品 请勿转载",
+                            "业内人士提醒，企业在采集客户数据时必须守住底线，只要数据来源未经用户授权，都存在法律风险。"] + _ARTICLE[3:]
+    body = _body_of(tmp_path, settings, lines)
+    assert "未经用户授权，都存在法律风险" in body and "确保各项支持政策落到实处" in body
+
+
+def test_ad_label_and_expand_link_inside_the_article_are_removed(tmp_path, settings):
+    body = _body_of(tmp_path, settings, _ARTICLE[:3] + ["广告", _ARTICLE[3], "展开全文", _ARTICLE[4]])
+    assert "广告" not in body and "展开全文" not in body and "确保各项支持政策落到实处" in body

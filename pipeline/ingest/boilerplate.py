@@ -20,6 +20,16 @@ _DATETIME = re.compile(r"(19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}日?\s*\d{1,2
 # Clause marks inside a line; a space between two Chinese characters is one too (blogs that write prose
 # with spaces instead of commas).
 _INNER_PUNCT = re.compile(r"[，。；、,;]|(?<=[\u4e00-\u9fff])[ \u3000](?=[\u4e00-\u9fff])")
+# A short line inside the article with a word in it (two Chinese characters, or a Latin word) is a subheading, a
+# label ("专家点评") or a caption: the region search already put it between paragraphs of prose.
+_WORDS = re.compile(r"[\u4e00-\u9fff]{2}|[A-Za-z]{3}")
+# The signature of an official document (落款): the issuing bodies, one per line, then the date alone on its line,
+# right under the last paragraph ("特此通知。"). They belong to the document, though they are short and bare.
+_SIGNER = re.compile(r"^[\u4e00-\u9fff（）()、]{3,30}(政府|委员会|委|局|厅|部|署|办公室|办公厅|办|院|会|中心|处|所|站|公司|集团|协会|学会|联合会|党组|支部|社|台|馆|校|学|队|组)$")
+_DATE_ONLY = re.compile(r"^\s*((19|20)\d{2}|[一二三四五六七八九〇零○Ｏ]{4})\s*年\s*[\d一二三四五六七八九十]{1,3}\s*月\s*[\d一二三四五六七八九十]{1,3}\s*日\s*$")
+# A reporter's credit in brackets under the last paragraph ("（本报记者 某某 某某）") closes a news story's text.
+_CREDIT = re.compile(r"^[（(【\[][^（）()【】\[\]]{0,24}(记者|通讯员|实习生)[^（）()【】\[\]]{0,30}[）)】\]]$")
+_CLOSING = re.compile(r"特此(通知|公告|通告|通报|批复|函复|函告|决定|报告)|此复|此函")
 HEADING = re.compile(r"^(第[一二三四五六七八九十百零\d]+[章节部分篇条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十\d]+）|\([一二三四五六七八九十\d]+\)|\d+[.、．]\s*\S|[（(]?[1-9]\d?[)）])")
 
 
@@ -135,6 +145,33 @@ def _trim_to_anchors(blocks: Sequence[Block], scores: Sequence[float], start: in
     return first, last
 
 
+def _before_end_marker(blocks: Sequence[Block], scores: Sequence[float], start: int, end: int, rules: Rules,
+                       anchor_line: int) -> tuple[int, int]:
+    """A run of headlines (no full paragraph in it) below a line that closes an article (a platform disclaimer,
+    the comment section) is a feed; the article is the run of prose above that line, if there is one."""
+    if any(_is_anchor(blocks[k], scores[k], anchor_line) for k in range(start, end)):
+        return start, end
+    marker = next((j for j in range(start - 1, -1, -1) if len(blocks[j].text.strip()) <= rules.end_max_chars
+                   and rules.comments_marker.search(blocks[j].text.strip())), None)
+    if marker is None:
+        return start, end
+    s2, e2 = choose_region(blocks[:marker], scores[:marker], None)
+    if sum(x for x in scores[s2:e2] if x > 0) < 60:
+        return start, end
+    return s2, e2
+
+
+def _article_resumes(blocks: Sequence[Block], scores: Sequence[float], box: int, end: int, anchor_line: int,
+                     max_headlines: int = 12, min_paragraphs: int = 3) -> bool:
+    """A box of headlines set into the article: right after its list (at most `max_headlines` lines), the
+    article's prose goes on, several full paragraphs in a row. A feed of other stories after an article never
+    holds such a run (at most one lead under each headline)."""
+    first = next((k for k in range(box + 1, min(box + 2 + max_headlines, end))
+                  if _is_anchor(blocks[k], scores[k], anchor_line)), None)
+    return first is not None and first + min_paragraphs <= end and all(
+        _is_anchor(blocks[k], scores[k], anchor_line) for k in range(first, first + min_paragraphs))
+
+
 def _cut_at_article_end(blocks: Sequence[Block], scores: Sequence[float], start: int, end: int,
                         rules: Rules, anchor_line: int) -> int:
     """The region's end moved up, once it holds real prose, to the comment section, to a related-reading or
@@ -150,13 +187,53 @@ def _cut_at_article_end(blocks: Sequence[Block], scores: Sequence[float], start:
                     return j
                 if rules.feeds_marker.match(text) and total - above <= rules.feed_max_below * above and not any(
                         _is_anchor(blocks[k], scores[k], anchor_line)
-                        for k in range(j + 1, min(j + 1 + rules.feed_lookahead, end))):
+                        for k in range(j + 1, min(j + 1 + rules.feed_lookahead, end))) \
+                        and not _article_resumes(blocks, scores, j, end, anchor_line):
                     return j
             headline = j - 1
             if rules.dateline.match(text) and scores[j] > 0 and headline > start \
                     and not ends_sentence(blocks[headline].text) and weighted_len(blocks[headline].text) < 60:
                 return headline
         above += max(scores[j], 0.0)
+    return end
+
+
+_TRAILING_NOTE = re.compile(r"[（(][^（）()]{1,20}[）)]\s*$")
+
+
+def _continued_end(blocks: Sequence[Block], pattern_reason: Sequence[Optional[str]], end: int,
+                   max_lines: int = 4) -> int:
+    """The region's end moved past the rest of a paragraph that flattening cut at its inline links: a prose line
+    that stops mid-sentence ("…研究结果发表在"), then up to three pieces, the last of which ends the sentence
+    ("科学", "刊物《自然》上。")."""
+    if end <= 0 or end >= len(blocks) or not ends_sentence(blocks[end - 1].text):
+        return end
+    first = blocks[end].text
+    if pattern_reason[end] or ends_sentence(first) or weighted_len(first) < 15 \
+            or len(_INNER_PUNCT.findall(first)) < 1 or blocks[end].cjk < len(first) * 0.3:
+        return end
+    for j in range(end + 1, min(end + max_lines, len(blocks))):
+        if pattern_reason[j] or blocks[j].link_density > 0.5 and blocks[end].link_density <= 0.5:
+            return end
+        # A sentence may close before a credit in brackets: "…上。（编译/某某）".
+        if ends_sentence(_TRAILING_NOTE.sub("", blocks[j].text)):
+            return j + 1
+    return end
+
+
+def _signature_end(blocks: Sequence[Block], end: int) -> int:
+    """The region's end moved past a reporter's credit in brackets, or past an official document's signature: at
+    most three issuing-body lines, then a date line. A bare date line counts alone only under a closing formula
+    ("特此通知。")."""
+    if end <= 0 or not ends_sentence(blocks[end - 1].text):
+        return end
+    if end < len(blocks) and _CREDIT.match(blocks[end].text.strip()):
+        return end + 1
+    j = end
+    while j < len(blocks) and j - end < 3 and _SIGNER.match(re.sub(r"\s+", "", blocks[j].text)):
+        j += 1
+    if j < len(blocks) and _DATE_ONLY.match(blocks[j].text) and (j > end or _CLOSING.search(blocks[end - 1].text)):
+        return j + 1
     return end
 
 
@@ -225,6 +302,7 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
             score *= 0.5  # outside the container the DOM scorer chose: doubtful, not excluded
         scores.append(score)
     start, end = choose_region(blocks, scores, settings)
+    start, end = _before_end_marker(blocks, scores, start, end, rules, cfg["anchor_line"])
     occurrences = title_indices(blocks, titles)
     if occurrences and not any(t < start <= t + 12 for t in occurrences):
         # GNE's insight: the article follows its title, and ends where the next heading of the title's rank
@@ -256,6 +334,9 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
                 break
     end = _cut_at_article_end(blocks, scores, start, end, rules, cfg["anchor_line"])
     start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
+    end = _continued_end(blocks, pattern_reason, end)
+    body_end = end
+    end = _signature_end(blocks, end)
     verdicts = []
     for i, b in enumerate(blocks):
         if i < start:
@@ -265,10 +346,13 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
             if reason not in ("contact", "copyright", "spam", "site_repeat"):
                 reason = "footer"
             verdicts.append(Verdict(False, reason))
+        elif i >= body_end:
+            verdicts.append(Verdict(True, "signature"))
         elif pattern_reason[i] and pattern_reason[i] != "outside_article":
             verdicts.append(Verdict(False, pattern_reason[i]))
         elif scores[i] < 0 and weighted_len(b.text) < short_line and not is_heading(b.text) \
-                and not (verdicts and verdicts[-1].keep and not ends_sentence(blocks[i - 1].text)):
+                and not (verdicts and verdicts[-1].keep and not ends_sentence(blocks[i - 1].text)) \
+                and not _WORDS.search(b.text):
             # A short line right after a kept line that stopped mid-sentence is its continuation.
             verdicts.append(Verdict(False, "short"))
         else:

@@ -203,7 +203,7 @@ def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings
             published = published or found.get("published_at")
             publisher = publisher or found.get("publisher")
             author = author or found.get("author")
-            if v.keep:
+            if v.keep and v.reason != "signature":  # a document's signature date stays in its text
                 v.keep, v.reason = False, "metadata"
     published = published or date_from_url(meta.url)
     for i, (b, v) in enumerate(zip(blocks, verdicts)):

@@ -56,6 +56,17 @@ def _label_for_words(words: str) -> Optional[str]:
     return None
 
 
+# Labels that a class word can give to the article's own text box: "font_area", "zoom", "printContent" name the
+# area whose font size or print view a toolbar controls. Inside the article container, such a box that holds
+# paragraphs of prose is the article, not a widget.
+PROSE_OVERRIDES = {"widget"}
+
+
+def _holds_prose(el) -> bool:
+    text = el.xpath("string()")
+    return len(_CJK_PUNCT.findall(text)) >= 6 and weighted_len(text) >= 150
+
+
 def clean_tree(root) -> None:
     """Drop non-content elements and hidden ones, keeping their tails."""
     for el in list(root.iter()):
@@ -160,8 +171,11 @@ def dom_blocks(root, *, max_blocks: int) -> list[Block]:
             is_container = el in containers
             # The article container starts clean: a page wrapper far above it may carry a class such as
             # "blq-int-nav", which must not make every paragraph of the article navigation.
-            label = chrome_label(el) or (None if is_container else parent_label)
             inside = parent_main or is_container
+            own = chrome_label(el)
+            if own in PROSE_OVERRIDES and inside and _holds_prose(el):
+                own = None
+            label = own or (None if is_container else parent_label)
             heading = int(tag[1]) if len(tag) == 2 and tag[0] == "h" and tag[1].isdigit() else parent_heading
             ctx_stack.append((label, inside, parent_link or tag == "a", heading))
             if tag == "br":
