@@ -241,3 +241,23 @@ def test_organising_passage_is_background_whatever_the_section(classifier):
     preds, per_sentence = classifier.classify(passages, [[p] for p in passages])
     assert [p.label for p in preds] == ["challenge"] * 3 + ["background"]
     assert preds[3].secondary == "challenge" and per_sentence[3][0].label == "background"
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("全省新建5G基站1.2万个，取得了显著成效，但同时仍存在一些亟待解决的问题。", "全省新建5G基站1.2万个，取得了显著成效。"),
+    ("全市经济运行稳中向好。同时也要看到，还存在一些困难和问题。", "全市经济运行稳中向好。"),
+    ("产业规模稳步扩大，但仍存在关键核心技术受制于人的问题。", None),  # a stated problem: the judgement stays
+    ("还有一些问题必须引起高度重视。", None),  # nothing but the clause: read whole
+])
+def test_transition_clause_is_not_the_judgement(text, kept, settings):
+    from pipeline.classify.features import _transitions, without_transition
+
+    patterns = _transitions(str(settings.path(settings["classify"]["cues"])))
+    assert without_transition(Item(text), patterns).text == (kept or text)
+
+
+def test_shipped_model_reads_progress_with_a_transition_clause_as_achievement(classifier):
+    text = ("近年来，全省持续推进高标准农田建设，累计建成高标准农田3200万亩，粮食单产提高了8%，取得了显著成效，"
+            "但同时仍存在一些亟待解决的问题。")
+    preds, _ = classifier.classify([Item(text, None, 0.3)], [[Item(text, None, 0.3, True)]])
+    assert preds[0].label == "achievement"

@@ -169,6 +169,23 @@ def normalise_text(text: str, what: Sequence[str]) -> str:
     return text
 
 
+@lru_cache(maxsize=2)
+def _transitions(path: str) -> tuple[re.Pattern, ...]:
+    return tuple(re.compile(p) for p in load_toml_data(path).get("transitions", {}).get("patterns", ()))
+
+
+def without_transition(item: Item, patterns: Sequence[re.Pattern]) -> Item:
+    """The item without a closing clause that only announces problems without stating one ("…取得了显著成效，
+    但同时仍存在一些亟待解决的问题。"): a transition to the next section, not the passage's judgement
+    (configs/lexicons/cues.toml [transitions]). A text that is nothing but such a clause is kept whole."""
+    for pattern in patterns:
+        m = pattern.search(item.text)
+        if m and m.start() > 0 and item.text[:m.start()].strip():
+            cut = item.text[:m.start()] + ("。" if item.text.rstrip().endswith(("。", "！", "!")) else "")
+            return Item(cut, item.heading, item.position, item.is_sentence, None)  # tokens: segmented again
+    return item
+
+
 def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings,
                 normalise: Sequence[str] = ()) -> pd.DataFrame:
     """One row per item. `normalise` names the normalise_text steps, fixed at training time (train_classifier.toml,
@@ -185,8 +202,11 @@ def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], se
     cues, heading_cues = _cues(str(settings.path(settings["classify"]["cues"])))
     own, foreign = _actor_words(str(settings.path(settings["classify"]["actors"])))
     patterns = _subject_view(str(settings.path(settings["classify"]["actors"])), str(settings.path(settings["nlp"]["places"])))
+    transitions = _transitions(str(settings.path(settings["classify"]["cues"]))) if "transitions" in norm else ()
     rows = []
     for it in items:
+        if transitions:
+            it = without_transition(it, transitions)
         row = {
             "text": normalise_text(it.text, norm),
             "tokens": normalise_text(" ".join(t for t in (it.tokens if it.tokens is not None else tokenize(it.text))
