@@ -261,3 +261,15 @@ def test_shipped_model_reads_progress_with_a_transition_clause_as_achievement(cl
             "但同时仍存在一些亟待解决的问题。")
     preds, _ = classifier.classify([Item(text, None, 0.3)], [[Item(text, None, 0.3, True)]])
     assert preds[0].label == "achievement"
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("该技术应用于农业所面临的监管障碍相对较低，因而最早开始推广。", "该技术应用于农业所面临的监管，因而最早开始推广。"),
+    ("新工艺涉及的安全风险较小，已在三家企业试用。", "新工艺涉及的安全，已在三家企业试用。"),
+    ("关键零部件依赖进口的问题依然突出。", None),  # a stated problem stays
+])
+def test_problem_words_said_to_be_small_are_not_read_as_problems(text, kept, settings):
+    from pipeline.classify.features import _mitigated, without_mitigated
+
+    pattern = _mitigated(str(settings.path(settings["classify"]["cues"])))
+    assert without_mitigated(Item(text), pattern).text == (kept or text)

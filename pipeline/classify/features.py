@@ -186,6 +186,22 @@ def without_transition(item: Item, patterns: Sequence[re.Pattern]) -> Item:
     return item
 
 
+@lru_cache(maxsize=2)
+def _mitigated(path: str) -> Optional[re.Pattern]:
+    pattern = load_toml_data(path).get("mitigated", {}).get("pattern")
+    return re.compile(pattern) if pattern else None
+
+
+def without_mitigated(item: Item, pattern: re.Pattern) -> Item:
+    """The item without problem words said to be small ("监管障碍相对较低", "伦理问题相对较少", "无需…"): they
+    state the absence of a problem, and the word alone would read as one (configs/lexicons/cues.toml
+    [mitigated])."""
+    text = pattern.sub("", item.text)
+    if text == item.text or not text.strip():
+        return item
+    return Item(text, item.heading, item.position, item.is_sentence, None)  # tokens: segmented again
+
+
 def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings,
                 normalise: Sequence[str] = ()) -> pd.DataFrame:
     """One row per item. `normalise` names the normalise_text steps, fixed at training time (train_classifier.toml,
@@ -203,10 +219,13 @@ def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], se
     own, foreign = _actor_words(str(settings.path(settings["classify"]["actors"])))
     patterns = _subject_view(str(settings.path(settings["classify"]["actors"])), str(settings.path(settings["nlp"]["places"])))
     transitions = _transitions(str(settings.path(settings["classify"]["cues"]))) if "transitions" in norm else ()
+    mitigated = _mitigated(str(settings.path(settings["classify"]["cues"]))) if "mitigated" in norm else None
     rows = []
     for it in items:
         if transitions:
             it = without_transition(it, transitions)
+        if mitigated is not None:
+            it = without_mitigated(it, mitigated)
         row = {
             "text": normalise_text(it.text, norm),
             "tokens": normalise_text(" ".join(t for t in (it.tokens if it.tokens is not None else tokenize(it.text))
