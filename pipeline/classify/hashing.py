@@ -41,41 +41,50 @@ def _mix(k: np.ndarray) -> np.ndarray:
     return (k * np.uint64(0x1B873593)) & _M32
 
 
+# Strings up to this many UTF-8 bytes are hashed together in one zero-padded matrix; longer ones (URLs, long
+# Latin tokens) in a second pass, so that one long token does not widen the matrix for all.
+_PAD_BYTES = 64
+
+
 def murmurhash3_32(strings: Sequence[str]) -> np.ndarray:
     """Signed 32-bit MurmurHash3 (seed 0) of each string's UTF-8 bytes, as sklearn.utils.murmurhash3_32."""
-    out = np.zeros(len(strings), dtype=np.int64)
-    if not len(strings):
-        return out
     encoded = [s.encode("utf-8") for s in strings]
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    for length in np.unique(lengths).tolist():  # one padded byte matrix per byte length
-        rows = np.flatnonzero(lengths == length)
-        data = np.frombuffer(b"".join(encoded[i] for i in rows.tolist()), dtype=np.uint8)
-        data = data.reshape(len(rows), length).astype(np.uint64)
-        h = np.zeros(len(rows), dtype=np.uint64)
-        blocks = length // 4
-        for b in range(blocks):
-            c = 4 * b
-            k = data[:, c] | (data[:, c + 1] << np.uint64(8)) | (data[:, c + 2] << np.uint64(16)) \
-                | (data[:, c + 3] << np.uint64(24))
-            h ^= _mix(k)
-            h = _rotl(h, 13)
-            h = (h * np.uint64(5) + np.uint64(0xE6546B64)) & _M32
-        tail = length & 3
-        if tail:
-            c = 4 * blocks
-            k = np.zeros(len(rows), dtype=np.uint64)
-            for t in range(tail - 1, -1, -1):
-                k ^= data[:, c + t] << np.uint64(8 * t)
-            h ^= _mix(k)
-        h ^= np.uint64(length)
-        h ^= h >> np.uint64(16)
-        h = (h * np.uint64(0x85EBCA6B)) & _M32
-        h ^= h >> np.uint64(13)
-        h = (h * np.uint64(0xC2B2AE35)) & _M32
-        h ^= h >> np.uint64(16)
-        out[rows] = h.astype(np.uint32).view(np.int32)
+    out = np.zeros(len(encoded), dtype=np.int64)
+    short = lengths <= _PAD_BYTES
+    for rows in (np.flatnonzero(short), np.flatnonzero(~short)):
+        if len(rows):
+            out[rows] = _murmur_padded([encoded[i] for i in rows.tolist()], lengths[rows])
     return out
+
+
+def _murmur_padded(encoded: list[bytes], lengths: np.ndarray) -> np.ndarray:
+    """MurmurHash3 x86_32 over byte strings of any lengths at once: the bytes sit zero-padded in a matrix read as
+    little-endian 32-bit blocks; a row's full blocks mix into its hash, then its partial block (the tail, whose
+    padding is zero) and its length."""
+    n = len(encoded)
+    width = 4 * (int(lengths.max()) // 4 + 1)  # room for the partial block
+    flat = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    buf = np.zeros((n, width), dtype=np.uint8)
+    starts = np.cumsum(lengths) - lengths
+    row_of = np.repeat(np.arange(n), lengths)
+    buf[row_of, np.arange(len(flat)) - np.repeat(starts, lengths)] = flat
+    blocks = buf.view("<u4").astype(np.uint64)
+    full = lengths // 4
+    h = np.zeros(n, dtype=np.uint64)
+    for b in range(int(full.max()) if n else 0):
+        mixed = _rotl(h ^ _mix(blocks[:, b]), 13)
+        mixed = (mixed * np.uint64(5) + np.uint64(0xE6546B64)) & _M32
+        h = np.where(full > b, mixed, h)
+    tail = blocks[np.arange(n), full]
+    h = np.where((lengths & 3) > 0, h ^ _mix(tail), h)
+    h ^= lengths.astype(np.uint64)
+    h ^= h >> np.uint64(16)
+    h = (h * np.uint64(0x85EBCA6B)) & _M32
+    h ^= h >> np.uint64(13)
+    h = (h * np.uint64(0xC2B2AE35)) & _M32
+    h ^= h >> np.uint64(16)
+    return h.astype(np.uint32).view(np.int32).astype(np.int64)
 
 
 def hash_buckets(strings: Sequence[str], n_features: int) -> np.ndarray:
