@@ -58,12 +58,7 @@ def load_sklearn(path: Path, expected_sha256: str | None) -> Any:
 
     import skops.io as sio
 
-    if not path.exists():
-        raise ModelError(f"{path}: model file not found; train it with `policyminer train`")
-    if not expected_sha256:
-        raise ModelError(f"{path}: meta.json records no SHA-256 for this file; retrain with `policyminer train`")
-    if sha256_of(path) != expected_sha256:
-        raise ModelError(f"{path}: checksum mismatch; the file was altered or is from another training run")
+    verified_path(path, expected_sha256)
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a skops model file (not a zip archive; a pickle?); refusing to load")
     try:
@@ -83,7 +78,9 @@ def verified_path(path: Path, expected_sha256: Optional[str]) -> Path:
     """The path, after checking the file exists and matches the SHA-256 recorded in meta.json."""
     if not path.exists():
         raise ModelError(f"{path}: model file not found; train it with `policyminer train`")
-    if not expected_sha256 or sha256_of(path) != expected_sha256:
+    if not expected_sha256:
+        raise ModelError(f"{path}: meta.json records no SHA-256 for this file; retrain with `policyminer train`")
+    if sha256_of(path) != expected_sha256:
         raise ModelError(f"{path}: checksum mismatch; the file was altered or is from another training run")
     return path
 

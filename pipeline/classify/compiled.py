@@ -30,7 +30,7 @@ def compile_classifier(fast, context_model, classes: Sequence[str]) -> tuple[dic
 
     if len(fast.calibrated) != 1:
         raise NotCompilable("an ensemble of calibrated models")
-    full, intercept, order, a, b, n_classes = fast.calibrated[0]
+    _, intercept, order, a, b, n_classes = fast.calibrated[0]
     spec: dict = {"format": COMPILED_FORMAT, "classes": [str(c) for c in classes], "n_classes": int(n_classes),
                   "blocks": []}
     arrays = {"intercept": np.asarray(intercept, dtype=float), "order": np.asarray(order, dtype=np.int64),
@@ -92,7 +92,7 @@ class CompiledClassifier:
         if self.spec.get("format") != COMPILED_FORMAT:
             raise NotCompilable(f"{path}: compiled format {self.spec.get('format')!r}, expected {COMPILED_FORMAT!r}")
         self.classes = self.spec["classes"]
-        self.hashers = {}
+        self.hashers, self.lookups = {}, {}
         for k, entry in enumerate(self.spec["blocks"]):
             if entry["kind"] == "text":
                 self.hashers[k] = BulkHasher.from_params(entry["analyzer"], tuple(entry["ngram_range"]),
@@ -100,6 +100,8 @@ class CompiledClassifier:
                 w = np.zeros((entry["n_features"], self.arrays[f"b{k}_w"].shape[1]))
                 w[self.arrays[f"b{k}_rows"]] = self.arrays[f"b{k}_w"]
                 self.arrays[f"b{k}_full"] = w
+            elif entry["kind"] == "onehot":
+                self.lookups[k] = {cat: i for i, cat in enumerate(entry["categories"])}
 
     def decision(self, rows: Sequence[dict]) -> np.ndarray:
         n = len(rows)
@@ -122,9 +124,8 @@ class CompiledClassifier:
                 for c in range(out.shape[1]):
                     out[:, c] += np.bincount(row, weights=contrib[:, c], minlength=n)
             elif entry["kind"] == "onehot":
-                lookup = {cat: i for i, cat in enumerate(entry["categories"])}
                 for i, r in enumerate(rows):
-                    j = lookup.get(str(r[col]))
+                    j = self.lookups[k].get(str(r[col]))
                     if j is not None:
                         out[i] += w[j]
             else:
@@ -133,15 +134,10 @@ class CompiledClassifier:
         return out
 
     def predict_proba(self, rows: Sequence[dict]) -> np.ndarray:
-        d = self.decision(rows)
-        n_classes = self.spec["n_classes"]
-        proba = np.zeros((len(rows), n_classes))
-        # CalibratedClassifierCV's sigmoid calibration, then its normalisation
-        proba[:, self.arrays["order"]] = 1.0 / (1.0 + np.exp(self.arrays["calib_a"] * d + self.arrays["calib_b"]))
-        denominator = proba.sum(axis=1)[:, np.newaxis]
-        proba = np.divide(proba, denominator, out=np.full_like(proba, 1 / n_classes), where=denominator != 0)
-        proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
-        return proba
+        from pipeline.classify.fast import sigmoid_calibrated
+
+        return sigmoid_calibrated(self.decision(rows), self.arrays["order"], self.arrays["calib_a"],
+                                  self.arrays["calib_b"], self.spec["n_classes"])
 
     def context_proba(self, X: np.ndarray) -> np.ndarray:
         """The context LogisticRegression's predict_proba (multinomial: a softmax of its decision function)."""

@@ -5,7 +5,7 @@ objects (it loads with skops, no custom code)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
@@ -62,16 +62,14 @@ def _subject_view(actors_path: str, places_path: str):
         else:
             own.add(line)
 
-    def alternation(words):
-        return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
-
-    return (alternation(own), alternation(foreign), alternation(sub["done"]), alternation(sub["not_done"]),
-            alternation(sub["neutral"]))
+    return (_alternation(frozenset(own)), _alternation(frozenset(foreign)), _alternation(frozenset(sub["done"])),
+            _alternation(frozenset(sub["not_done"])), _alternation(frozenset(sub["neutral"])))
 
 
-@lru_cache(maxsize=8)
-def _any_word(words: tuple[str, ...]) -> re.Pattern:
-    return re.compile("|".join(re.escape(w) for w in words if w) or r"(?!)")
+@lru_cache(maxsize=16)
+def _alternation(words: frozenset[str]) -> re.Pattern:
+    """One regex for a word list, longest words first (findall counts whole words); never matches when empty."""
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)) if w) or r"(?!)")
 
 
 SUBJECT_COLUMNS = ["sv_own", "sv_foreign", "sv_own_done", "sv_foreign_done", "sv_own_problem", "sv_contrast",
@@ -84,7 +82,7 @@ def subject_view(text: str, patterns, cues: dict) -> dict[str, float]:
     something done (了, 已, 首次 …, not 将/要/应), whether a foreign fact is followed by an own problem
     (…而我国差距较大). Sentences naming no actor carry the previous sentence's actor. Shares of the sentences."""
     own_re, foreign_re, done_re, not_done_re, neutral_re = patterns
-    problem_re = _any_word(tuple(cues["challenge"]))  # one search instead of a test per cue word
+    problem_re = _alternation(frozenset(cues["challenge"]))  # one search instead of a test per cue word
     spans = split_sentences(text) or [(0, len(text))]
     n = len(spans)
     out = dict.fromkeys(SUBJECT_COLUMNS, 0.0)
@@ -182,7 +180,7 @@ def without_transition(item: Item, patterns: Sequence[re.Pattern]) -> Item:
         m = pattern.search(item.text)
         if m and m.start() > 0 and item.text[:m.start()].strip():
             cut = item.text[:m.start()] + ("。" if item.text.rstrip().endswith(("。", "！", "!")) else "")
-            return Item(cut, item.heading, item.position, item.is_sentence, None)  # tokens: segmented again
+            return replace(item, text=cut, tokens=None)  # tokens: segmented again
     return item
 
 
@@ -199,7 +197,7 @@ def without_mitigated(item: Item, pattern: re.Pattern) -> Item:
     text = pattern.sub("", item.text)
     if text == item.text or not text.strip():
         return item
-    return Item(text, item.heading, item.position, item.is_sentence, None)  # tokens: segmented again
+    return replace(item, text=text, tokens=None)  # tokens: segmented again
 
 
 def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings,

@@ -126,7 +126,6 @@ class BulkHasher:
         self.analyzer, self.lo, self.hi = analyzer, lo, hi
         self.n_features = n_features
         self.dtype = dtype
-        self.white_spaces = WHITE_SPACES  # the char analyzer's whitespace normalisation
         if self.analyzer == "word":
             self.tokens = re.compile(token_pattern or r"(?u)\b\w\w+\b")
             if self.tokens.groups > 1:
@@ -142,7 +141,7 @@ class BulkHasher:
     def _char_keys(self, docs: Sequence[str]):
         """The n-grams of every character position, and a function giving the string of an n-gram from its
         start position (rows are the docs after whitespace normalisation, concatenated)."""
-        texts = [self.white_spaces.sub(" ", d) for d in docs]
+        texts = [WHITE_SPACES.sub(" ", d) for d in docs]
         joined = "".join(texts)
         lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
         codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)

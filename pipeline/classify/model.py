@@ -14,7 +14,7 @@ import numpy as np
 from pipeline.classify.features import (NUMERIC_COLUMNS, Item, build_frame, context_matrix, feature_rows,
                                         is_organising, organising_patterns, sentence_summary)
 from pipeline.config import MODELS_DIR, Settings, load_settings
-from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta
+from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta, verified_path
 from pipeline.records import LABELS
 
 log = logging.getLogger(__name__)
@@ -172,8 +172,6 @@ class PassageClassifier:
         self.normalise = tuple(params.get("normalise", ()))
         self.tokenize = tokenize or (lambda text: list(text))
         self._pipeline = None
-        from pipeline.modelio import verified_path
-
         for name, digest in sorted(meta.get("sha256", {}).items()):  # every artefact, loaded now or later
             verified_path(self.model_dir / name, digest)
         compiled = _compiled(self.model_dir, meta, self.settings)
@@ -274,16 +272,14 @@ class _CompiledContext:
 
 
 def _compiled(model_dir: Path, meta: dict, settings: Settings):
-    """The compiled classifier (compiled.npz, checksum-verified) when the model has one and [classify]
-    use_compiled is on; else None."""
+    """The compiled classifier (compiled.npz; its checksum was verified with the other artefacts) when the model
+    has one and [classify] use_compiled is on; else None."""
     from pipeline.classify.compiled import CompiledClassifier, NotCompilable
-    from pipeline.modelio import verified_path
 
-    expected = meta.get("sha256", {}).get("compiled.npz")
-    if not expected or not settings["classify"].get("use_compiled", True):
+    if "compiled.npz" not in meta.get("sha256", {}) or not settings["classify"].get("use_compiled", True):
         return None
     try:
-        return CompiledClassifier(verified_path(model_dir / "compiled.npz", expected))
+        return CompiledClassifier(model_dir / "compiled.npz")
     except (NotCompilable, ValueError, OSError, KeyError) as exc:
         log.warning("classifier: compiled.npz not usable (%s); loading the skops Pipeline", exc)
         return None
