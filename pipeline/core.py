@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, bisect_right
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
@@ -61,10 +62,15 @@ def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positi
     _, classifier = _stages(settings)
     sent_spans = [split_sentences(t) or [(0, len(t))] for t in texts]
 
+    # Each passage's words once; a sentence's are the run of them inside its span (spans are sorted and disjoint).
+    passage_words = None if token_spans is None else [[t[a:b] for a, b in spans] for t, spans in zip(texts, token_spans)]
+    starts = None if token_spans is None else [[a for a, _ in spans] for spans in token_spans]
+    ends = None if token_spans is None else [[b for _, b in spans] for spans in token_spans]
+
     def words(i: int, lo: int, hi: int):
         if token_spans is None:
             return None
-        return tuple(texts[i][a:b] for a, b in token_spans[i] if lo <= a and b <= hi)
+        return tuple(passage_words[i][bisect_left(starts[i], lo):bisect_right(ends[i], hi)])
 
     items = [Item(t, h, pos, tokens=words(i, 0, len(t))) for i, (t, h, pos) in enumerate(zip(texts, headings, positions))]
     sent_items = [[Item(t[s:e], h, pos, True, tokens=words(i, s, e)) for s, e in spans]

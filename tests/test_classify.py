@@ -156,7 +156,7 @@ from pipeline.classify.hashing import BulkHasher, murmurhash3_32  # noqa: E402
 
 @hsettings(max_examples=80, deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=20))
-def test_numpy_murmurhash_equals_sklearn(strings):
+def test_murmurhash_equals_sklearn(strings):
     from sklearn.utils import murmurhash3_32 as reference
 
     strings = [s for s in strings if not any(0xD800 <= ord(c) <= 0xDFFF for c in s)]  # UTF-8 encodable

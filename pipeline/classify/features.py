@@ -36,6 +36,7 @@ def _actor_words(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     actors = load_toml_data(path)["actors"]
     own = tuple(actors.get("CN", [])) + tuple(actors.get("LOCAL", []))
     foreign = tuple(w for code, words in actors.items() if code not in ("CN", "LOCAL") for w in words)
+    _check_piece_safe(own + foreign)
     return own, foreign
 
 
@@ -76,27 +77,65 @@ SUBJECT_COLUMNS = ["sv_own", "sv_foreign", "sv_own_done", "sv_foreign_done", "sv
                    "sv_last_own", "sv_last_foreign", "sv_neutral_done"]
 
 
-def subject_view(text: str, patterns, cues: dict) -> dict[str, float]:
+class PieceFacts:
+    """What the features count in one sentence piece (a span of :func:`split_sentences`): cue counts per label,
+    own and foreign actor words, and the subject view's per-sentence reading. A passage's pieces are its sentence
+    items' texts, so one document's passages and sentences share these counts (memoised per text): a passage's
+    counts are the sums over its pieces. Exact, because no counted word contains a character that ends a piece
+    (sentence punctuation, closing quotes) or whitespace, so no match can cross a piece boundary; word lists
+    that break this are refused at load (:func:`_check_piece_safe`)."""
+
+    def __init__(self, cues: dict, own: Sequence[str], foreign: Sequence[str], patterns):
+        self.cue_lists = [cues[label] for label in LABELS]
+        self.own, self.foreign = own, foreign
+        self.own_re, self.foreign_re, self.done_re, self.not_done_re, self.neutral_re = patterns
+        self.problem_re = _alternation(frozenset(cues["challenge"]))  # one search instead of a test per cue word
+        self.memo: dict[str, tuple] = {}
+
+    def of(self, piece: str) -> tuple:
+        """(cue counts per label…, own words, foreign words, own actor hits, foreign actor hits, done, problem)."""
+        got = self.memo.get(piece)
+        if got is None:
+            masked = self.neutral_re.sub("", piece)
+            got = self.memo[piece] = (
+                *(sum(map(piece.count, words)) for words in self.cue_lists),
+                sum(map(piece.count, self.own)), sum(map(piece.count, self.foreign)),
+                len(self.own_re.findall(piece)), len(self.foreign_re.findall(piece)),
+                bool(self.done_re.search(masked)) and not self.not_done_re.search(masked),
+                bool(self.problem_re.search(piece)))
+        return got
+
+
+def _check_piece_safe(words) -> None:
+    for w in words:
+        if not w or PIECE_BREAKERS.search(w):
+            raise ValueError(f"classifier word list entry {w!r} is empty or holds sentence punctuation or "
+                             "whitespace: counts per sentence piece would miss it")
+
+
+PIECE_BREAKERS = re.compile(r"[。！？；!?;”’」』\"')）\s]")
+
+
+def subject_view(text: str, patterns, cues: dict, facts: Optional[PieceFacts] = None) -> dict[str, float]:
     """Per-sentence reading from the document subject's point of view: which sentences name the subject's own
     actors (我国, 全省, 中国科学院, a domestic city) and which a foreign one, whether an own sentence reports
     something done (了, 已, 首次 …, not 将/要/应), whether a foreign fact is followed by an own problem
     (…而我国差距较大). Sentences naming no actor carry the previous sentence's actor. Shares of the sentences."""
-    own_re, foreign_re, done_re, not_done_re, neutral_re = patterns
-    problem_re = _alternation(frozenset(cues["challenge"]))  # one search instead of a test per cue word
+    facts = facts or PieceFacts(cues, (), (), patterns)
     spans = split_sentences(text) or [(0, len(text))]
-    n = len(spans)
+    return _subject_view_of([facts.of(text[s:e]) for s, e in spans])
+
+
+def _subject_view_of(pieces: Sequence[tuple]) -> dict[str, float]:
+    n = len(pieces)
     out = dict.fromkeys(SUBJECT_COLUMNS, 0.0)
     actor, seen_foreign = None, False
-    for k, (s, e) in enumerate(spans):
-        sent = text[s:e]
-        own_n, foreign_n = len(own_re.findall(sent)), len(foreign_re.findall(sent))
+    for k, f in enumerate(pieces):
+        own_n, foreign_n, done, problem = f[-4:]
         if own_n > foreign_n:
             actor = "own"
         elif foreign_n > own_n or (foreign_n and own_n == foreign_n):
             actor = "foreign" if foreign_n > own_n else "both"
-        masked = neutral_re.sub("", sent)
-        done = bool(done_re.search(masked)) and not not_done_re.search(masked)
-        problem = bool(problem_re.search(sent))
         if actor in ("own", "both"):
             out["sv_own"] += 1
             out["sv_own_done"] += done
@@ -121,6 +160,7 @@ def subject_view(text: str, patterns, cues: dict) -> dict[str, float]:
 @lru_cache(maxsize=2)
 def _cues(path: str) -> tuple[dict, dict]:
     data = load_toml_data(path)
+    _check_piece_safe(w for words in data["cues"].values() for w in words)
     return data["cues"], data["headings"]
 
 
@@ -218,29 +258,35 @@ def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], se
     patterns = _subject_view(str(settings.path(settings["classify"]["actors"])), str(settings.path(settings["nlp"]["places"])))
     transitions = _transitions(str(settings.path(settings["classify"]["cues"]))) if "transitions" in norm else ()
     mitigated = _mitigated(str(settings.path(settings["classify"]["cues"]))) if "mitigated" in norm else None
+    facts = PieceFacts(cues, own, foreign, patterns)
     rows = []
     for it in items:
         if transitions:
             it = without_transition(it, transitions)
         if mitigated is not None:
             it = without_mitigated(it, mitigated)
+        text = it.text
+        words = it.tokens if it.tokens is not None else tokenize(text)
+        if not all(map(str.strip, words)):  # whitespace tokens out (checked first: most texts have none)
+            words = [t for t in words if t.strip()]
         row = {
-            "text": normalise_text(it.text, norm),
-            "tokens": normalise_text(" ".join(t for t in (it.tokens if it.tokens is not None else tokenize(it.text))
-                                              if t.strip()), norm),
+            "text": normalise_text(text, norm),
+            "tokens": normalise_text(" ".join(words), norm),
             "heading": it.heading or "",
             "heading_cat": heading_category(it.heading, heading_cues),
             "position": float(it.position),
             "is_sentence": float(it.is_sentence),
-            "length": min(len(it.text), 600) / 600.0,
+            "length": min(len(text), 600) / 600.0,
         }
-        for label in LABELS:
-            row[f"cue_{label}"] = float(sum(map(it.text.count, cues[label])))
+        # Counts over the text are sums over its sentence pieces (PieceFacts): a passage reuses its sentences'.
+        pieces = [facts.of(text[s:e]) for s, e in (split_sentences(text) or [(0, len(text))])]
+        for k, label in enumerate(LABELS):
+            row[f"cue_{label}"] = float(sum(f[k] for f in pieces))
         # Whose story is it: the subject's own (我国, 我省) or another actor's (美国, 欧盟)? Decides
         # achievement vs background for the same success wording.
-        row["actor_own"] = float(min(sum(map(it.text.count, own)), 10))
-        row["actor_foreign"] = float(min(sum(map(it.text.count, foreign)), 10))
-        row.update(subject_view(it.text, patterns, cues))
+        row["actor_own"] = float(min(sum(f[len(LABELS)] for f in pieces), 10))
+        row["actor_foreign"] = float(min(sum(f[len(LABELS) + 1] for f in pieces), 10))
+        row.update(_subject_view_of(pieces))
         rows.append(row)
     return rows
 

@@ -4,7 +4,7 @@ HashingVectorizer builds every n-gram of every row as a Python string and hashes
 bytes) one by one: on the benchmark corpus that was 40 % of the classifier's time. Here the n-grams of all rows are
 integer keys built with NumPy (character n-grams: code points packed 21 bits each; word n-grams: word ids packed 32
 bits each); only the *distinct* keys are looked up in a cache of their hash buckets, and only keys never seen before
-are turned back into strings and hashed (MurmurHash3 in NumPy, :func:`murmurhash3_32`, equal to scikit-learn's).
+are turned back into strings and hashed (MurmurHash3 by mmh3, :func:`murmurhash3_32`, equal to scikit-learn's).
 The result is the same sparse count matrix (a test and the classifier's probe check compare it with
 HashingVectorizer).
 
@@ -17,6 +17,7 @@ import re
 from itertools import repeat
 from typing import Optional, Sequence
 
+import mmh3
 import numpy as np
 
 # HashingVectorizer's own whitespace normalisation for the char analyzer (VectorizerMixin._white_spaces).
@@ -27,64 +28,11 @@ WORD_BITS = 32
 MAX_CACHED_KEYS = 300_000
 
 
-_M32 = np.uint64(0xFFFFFFFF)
-
-
 # -- MurmurHash3 ---------------------------------------------------------------------------------------------------
-def _rotl(x: np.ndarray, r: int) -> np.ndarray:
-    return ((x << np.uint64(r)) | (x >> np.uint64(32 - r))) & _M32
-
-
-def _mix(k: np.ndarray) -> np.ndarray:
-    k = (k * np.uint64(0xCC9E2D51)) & _M32
-    k = _rotl(k, 15)
-    return (k * np.uint64(0x1B873593)) & _M32
-
-
-# Strings up to this many UTF-8 bytes are hashed together in one zero-padded matrix; longer ones (URLs, long
-# Latin tokens) in a second pass, so that one long token does not widen the matrix for all.
-_PAD_BYTES = 64
-
-
 def murmurhash3_32(strings: Sequence[str]) -> np.ndarray:
-    """Signed 32-bit MurmurHash3 (seed 0) of each string's UTF-8 bytes, as sklearn.utils.murmurhash3_32."""
-    encoded = [s.encode("utf-8") for s in strings]
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    out = np.zeros(len(encoded), dtype=np.int64)
-    short = lengths <= _PAD_BYTES
-    for rows in (np.flatnonzero(short), np.flatnonzero(~short)):
-        if len(rows):
-            out[rows] = _murmur_padded([encoded[i] for i in rows.tolist()], lengths[rows])
-    return out
-
-
-def _murmur_padded(encoded: list[bytes], lengths: np.ndarray) -> np.ndarray:
-    """MurmurHash3 x86_32 over byte strings of any lengths at once: the bytes sit zero-padded in a matrix read as
-    little-endian 32-bit blocks; a row's full blocks mix into its hash, then its partial block (the tail, whose
-    padding is zero) and its length."""
-    n = len(encoded)
-    width = 4 * (int(lengths.max()) // 4 + 1)  # room for the partial block
-    flat = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    buf = np.zeros((n, width), dtype=np.uint8)
-    starts = np.cumsum(lengths) - lengths
-    row_of = np.repeat(np.arange(n), lengths)
-    buf[row_of, np.arange(len(flat)) - np.repeat(starts, lengths)] = flat
-    blocks = buf.view("<u4").astype(np.uint64)
-    full = lengths // 4
-    h = np.zeros(n, dtype=np.uint64)
-    for b in range(int(full.max()) if n else 0):
-        mixed = _rotl(h ^ _mix(blocks[:, b]), 13)
-        mixed = (mixed * np.uint64(5) + np.uint64(0xE6546B64)) & _M32
-        h = np.where(full > b, mixed, h)
-    tail = blocks[np.arange(n), full]
-    h = np.where((lengths & 3) > 0, h ^ _mix(tail), h)
-    h ^= lengths.astype(np.uint64)
-    h ^= h >> np.uint64(16)
-    h = (h * np.uint64(0x85EBCA6B)) & _M32
-    h ^= h >> np.uint64(13)
-    h = (h * np.uint64(0xC2B2AE35)) & _M32
-    h ^= h >> np.uint64(16)
-    return h.astype(np.uint32).view(np.int32).astype(np.int64)
+    """Signed 32-bit MurmurHash3 (seed 0) of each string's UTF-8 bytes, as sklearn.utils.murmurhash3_32. mmh3 is
+    a C implementation: one call per n-gram string, and no scikit-learn import at run time."""
+    return np.fromiter(map(mmh3.hash, strings), dtype=np.int64, count=len(strings))
 
 
 def hash_buckets(strings: Sequence[str], n_features: int) -> np.ndarray:
