@@ -273,3 +273,36 @@ def test_problem_words_said_to_be_small_are_not_read_as_problems(text, kept, set
 
     pattern = _mitigated(str(settings.path(settings["classify"]["cues"])))
     assert without_mitigated(Item(text), pattern).text == (kept or text)
+
+
+_PASSAGE_TEXT = st.lists(st.sampled_from(["我国", "美国", "全省", "取得了", "突破", "问题", "不足", "建议", "加快",
+                                            "背景", "。", "；", "！", "”", " ", "\n", "但", "将", "已", "欧盟"]),
+                         max_size=25).map("".join)
+
+
+@hsettings(max_examples=120, deadline=None)
+@given(_PASSAGE_TEXT)
+def test_counts_summed_over_sentence_pieces_equal_counts_over_the_text(text):
+    """feature_rows counts cue and actor words per sentence piece and sums them: the same as counting in the whole
+    text (what the model was trained on), because no counted word spans a piece boundary."""
+    from pipeline.classify.features import LABELS as F_LABELS, _actor_words, _cues, feature_rows
+    from pipeline.classify.features import Item
+    from pipeline.config import load_settings
+
+    settings = load_settings()
+    cues, _ = _cues(str(settings.path(settings["classify"]["cues"])))
+    own, foreign = _actor_words(str(settings.path(settings["classify"]["actors"])))
+    row = feature_rows([Item(text)], list, settings)[0]
+    for label in F_LABELS:
+        assert row[f"cue_{label}"] == sum(map(text.count, cues[label]))
+    assert row["actor_own"] == min(sum(map(text.count, own)), 10)
+    assert row["actor_foreign"] == min(sum(map(text.count, foreign)), 10)
+
+
+def test_word_lists_that_could_cross_a_sentence_piece_are_refused():
+    from pipeline.classify.features import _check_piece_safe
+
+    _check_piece_safe(["问题", "取得"])
+    for bad in ("问题。", "不足；", "a b", ""):
+        with pytest.raises(ValueError, match="sentence punctuation"):
+            _check_piece_safe([bad])
