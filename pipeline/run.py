@@ -323,7 +323,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     kill the store holds a prefix of the inputs, so the next run resumes where this one stopped and ends with
     the same outputs. Inputs whose fingerprint (size and mtime, or content hash) is in the store are not redone
     unless `force`."""
-    from pipeline.ingest.dedup import DuplicateIndex
+    from pipeline.ingest.dedup import SIGNATURE_SCHEME, DuplicateIndex
 
     settings = load_settings(config)
     out_dir = Path(out_dir)
@@ -336,6 +336,11 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     workers = max(1, int(workers))
     dd = settings["dedup"]
     index = DuplicateIndex(num_perm=dd["num_perm"], threshold=dd["threshold"]) if dd["enabled"] else None
+    if index is not None:
+        dropped = store.use_signature_scheme(SIGNATURE_SCHEME)
+        if dropped:
+            log.warning("%s: %d near-duplicate signatures of earlier runs were made under another scheme and are "
+                        "dropped; re-run with --force to compare the new documents with those", out_dir, dropped)
     if index is not None and not force:
         for key, blob in store.signatures():
             index.check_and_add(key, np.frombuffer(blob, dtype=np.uint64))

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS units (
   seq INTEGER,
   updated REAL
 );
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, started REAL, finished REAL, argv TEXT, summary TEXT);
 CREATE TABLE IF NOT EXISTS corrections (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -95,6 +96,18 @@ class RunStore:
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (key, fingerprint, content_hash, status, reason, doc_id, duplicate_of, seconds_ingest, seconds_analyse,
              chars, doc, minhash, run_id, seq, time.time()))
+
+    def use_signature_scheme(self, scheme: str) -> int:
+        """Record the near-duplicate signature scheme; signatures stored under another one (an older PolicyMiner)
+        cannot be compared with new ones and are dropped. Returns how many were dropped."""
+        row = self.db.execute("SELECT value FROM meta WHERE name='minhash_scheme'").fetchone()
+        dropped = 0
+        if row is None or row[0] != scheme:
+            with self.transaction():
+                if row is not None or self.db.execute("SELECT 1 FROM units LIMIT 1").fetchone():
+                    dropped = self.db.execute("UPDATE units SET minhash=NULL WHERE minhash IS NOT NULL").rowcount
+                self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('minhash_scheme', ?)", (scheme,))
+        return dropped
 
     def signatures(self) -> Iterator[tuple[str, bytes]]:
         """MinHash signatures in input order: every unit that entered the duplicate index (processed, or failed in

@@ -136,6 +136,32 @@ def test_changed_input_is_redone_and_not_taken_for_its_own_duplicate(corpus, tmp
     assert summary.reused == 1 and summary.processed == 2 and summary.skipped == 0
 
 
+def test_signatures_of_another_scheme_are_dropped_not_compared(corpus, tmp_path):
+    """A store written by a PolicyMiner that hashed shingles differently: its signatures would never match new
+    ones, so they are dropped (with a warning) instead of being silently compared."""
+    import sqlite3
+
+    from pipeline.ingest.dedup import SIGNATURE_SCHEME
+    from pipeline.run import STORE_NAME, run
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "doc004.txt").write_bytes((corpus / "doc004.txt").read_bytes())
+    out = tmp_path / "out"
+    run([str(src)], out, workers=1)
+    db = sqlite3.connect(str(out / STORE_NAME))
+    assert db.execute("SELECT value FROM meta WHERE name='minhash_scheme'").fetchone() == (SIGNATURE_SCHEME,)
+    assert db.execute("SELECT COUNT(*) FROM units WHERE minhash IS NOT NULL").fetchone() == (1,)
+    db.execute("UPDATE meta SET value='affine64/sha1' WHERE name='minhash_scheme'")
+    db.commit()
+    (src / "doc005_copy.txt").write_bytes((corpus / "doc005_copy.txt").read_bytes())
+    summary = run([str(src)], out, workers=1)
+    assert summary.skipped == 0 and summary.processed == 2  # the old signature was not compared with the copy
+    assert db.execute("SELECT value FROM meta WHERE name='minhash_scheme'").fetchone() == (SIGNATURE_SCHEME,)
+    again = run([str(src)], out, workers=1, force=True)  # rebuilt under the current scheme: the copy is found
+    assert again.skipped == 1
+
+
 def test_failures_are_recorded_and_the_batch_goes_on(corpus, tmp_path):
     from pipeline.cli import main
 
