@@ -144,38 +144,93 @@ def iter_documents(path: Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
-def write_tables_streaming(docs_path: Path, out_dir: Path, batch: int = 500, *,
-                           staged: "StagedOutputs | None" = None) -> None:
-    """passages and entities tables (CSV and Parquet) from a documents.jsonl file, in batches: memory does not
-    grow with the run. With `staged`, the files join that set (the caller commits); else they are committed here."""
-    if staged is None:
-        with StagedOutputs(out_dir) as own:
-            return write_tables_streaming(docs_path, out_dir, batch, staged=own)
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class TableWriter:
+    """The passages and entities tables (CSV and Parquet), written batch by batch into a staged set: documents
+    go in one at a time (`add`), every `batch` documents become one CSV chunk and one Parquet row group, so memory
+    does not grow with the run. `close` finishes the files (the caller commits the staged set)."""
 
-    for name, row_fn, cols in (("passages", passage_rows, PASSAGE_COLUMNS), ("entities", entity_rows, ENTITY_COLUMNS)):
-        csv_tmp, pq_tmp = staged.temp(f"{name}.csv"), staged.temp(f"{name}.parquet")
-        schema_pa = _arrow_schema(name)
+    def __init__(self, staged: "StagedOutputs", batch: int = 500):
+        import pyarrow.parquet as pq
+
+        self.batch, self.out_dir = batch, staged.out_dir
+        self.buffer: list[dict] = []
+        self.header = True
+        self.tables = []  # (name, row function, columns, Arrow schema, CSV file, Parquet writer)
         try:
-            with open(csv_tmp, "w", encoding="utf-8", newline="") as fh, pq.ParquetWriter(pq_tmp, schema_pa) as writer:
-                header = True
-                docs = iter_documents(docs_path)
-                while True:
-                    chunk = [d for _, d in zip(range(batch), docs)]
-                    if not chunk:
-                        break
-                    frame = pd.DataFrame(list(row_fn(chunk)), columns=cols)
-                    frame.to_csv(fh, index=False, header=header)
-                    header = False
-                    writer.write_table(pa.Table.from_pandas(frame, schema=schema_pa, preserve_index=False))
-                if header:
+            for name, row_fn, cols in (("passages", passage_rows, PASSAGE_COLUMNS),
+                                       ("entities", entity_rows, ENTITY_COLUMNS)):
+                csv_tmp, pq_tmp = staged.temp(f"{name}.csv"), staged.temp(f"{name}.parquet")
+                schema_pa = _arrow_schema(name)
+                fh = open(csv_tmp, "w", encoding="utf-8", newline="")
+                self.tables.append((name, row_fn, cols, schema_pa, fh, pq.ParquetWriter(pq_tmp, schema_pa)))
+        except OSError as exc:
+            self.abort()
+            raise _export_error(self.out_dir / name, exc) from None
+
+    def add(self, doc: dict) -> None:
+        self.buffer.append(doc)
+        if len(self.buffer) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        import pandas as pd
+        import pyarrow as pa
+
+        for name, row_fn, cols, schema_pa, fh, writer in self.tables:
+            try:
+                frame = pd.DataFrame(list(row_fn(self.buffer)), columns=cols)
+                frame.to_csv(fh, index=False, header=self.header)
+                writer.write_table(pa.Table.from_pandas(frame, schema=schema_pa, preserve_index=False))
+            except OSError as exc:
+                raise _export_error(self.out_dir / name, exc) from None
+        self.header = False
+        self.buffer = []
+
+    def close(self) -> None:
+        import pandas as pd
+
+        self.flush()
+        for name, _, cols, _, fh, writer in self.tables:
+            try:
+                if self.header:
                     pd.DataFrame(columns=cols).to_csv(fh, index=False)
                 fh.flush()
                 os.fsync(fh.fileno())
-        except OSError as exc:
-            raise _export_error(Path(out_dir) / name, exc) from None
+                fh.close()
+                writer.close()
+            except OSError as exc:
+                raise _export_error(self.out_dir / name, exc) from None
+        self.tables = []
+
+    def abort(self) -> None:
+        """Close the files without finishing them (the staged set is being discarded)."""
+        for _, _, _, _, fh, writer in self.tables:
+            for closer in (fh.close, writer.close):
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001 - the files are discarded anyway
+                    pass
+        self.tables = []
+
+
+def write_tables_streaming(docs_path: Path, out_dir: Path, batch: int = 500, *,
+                           staged: "StagedOutputs | None" = None) -> None:
+    """passages and entities tables (CSV and Parquet) from a documents.jsonl file, in one pass and in batches:
+    memory does not grow with the run. With `staged`, the files join that set (the caller commits); else they
+    are committed here."""
+    if staged is None:
+        with StagedOutputs(out_dir) as own:
+            return write_tables_streaming(docs_path, out_dir, batch, staged=own)
+    tables = TableWriter(staged, batch)
+    try:
+        for doc in iter_documents(docs_path):
+            tables.add(doc)
+        tables.close()
+    except BaseException:
+        tables.abort()
+        raise
 
 
 def _arrow_schema(name: str):

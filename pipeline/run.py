@@ -312,6 +312,100 @@ def _outcome_of(future) -> dict:
         return {"status": "failed", "reason": f"worker error: {type(exc).__name__}: {exc}"[:300], "seconds": 0.0}
 
 
+DOCS_NAME = "documents.jsonl"
+OUTPUT_NAMES = (DOCS_NAME, "passages.csv", "passages.parquet", "entities.csv", "entities.parquet", "run.json")
+
+
+def _clear_stale_temps(out_dir: Path) -> None:
+    for name in OUTPUT_NAMES:
+        for stale in out_dir.glob(f".{name}.*.tmp"):  # left by a run killed while writing its outputs
+            stale.unlink(missing_ok=True)
+
+
+class _StreamedOutputs:
+    """documents.jsonl and the passages/entities tables, written while the batch goes on: each unit's line as it
+    is committed (in input order), so that the main process turns documents into tables while the workers
+    compute, not in one serial pass after the last unit. The files are staged and committed with run.json by
+    write_outputs. Any error here only gives the streaming up: write_outputs then writes every file from the
+    store as before (and reports the error if it recurs). So does a duplicate whose line was written from an
+    original that this run re-processed afterwards (the end-of-run files take the final original)."""
+
+    def __init__(self, out_dir: Path, batch: int = 500):
+        from pipeline.export import StagedOutputs, TableWriter
+
+        self.staged = StagedOutputs(out_dir)
+        self.lines = 0
+        self.originals: dict[str, str] = {}  # key of an original → the doc_id its duplicates' lines were built from
+        self.failed: Optional[str] = None
+        self.docs = None
+        try:
+            self.docs = open(self.staged.temp(DOCS_NAME), "w", encoding="utf-8", newline="")
+            self.tables = TableWriter(self.staged, batch)
+        except OSError as exc:
+            self.tables = None
+            self.give_up(exc)
+
+    def add(self, line: str) -> None:
+        if self.failed is not None:
+            return
+        try:
+            self.docs.write(line)
+            self.docs.write("\n")
+            self.tables.add(json.loads(line))
+            self.lines += 1
+        except Exception as exc:  # noqa: BLE001 - write_outputs redoes the files and reports a lasting error
+            self.give_up(exc)
+
+    def give_up(self, exc: BaseException) -> None:
+        if self.failed is None:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            log.debug("streamed outputs given up (%s); writing them after the run", self.failed)
+            self.discard()
+
+    def finish(self, store: RunStore) -> bool:
+        """Close the files; True when they can be committed as this run's outputs."""
+        if self.failed is None:
+            changed = [k for k, doc_id in self.originals.items() if store.doc_id_of(k) != doc_id]
+            if changed:
+                self.give_up(RuntimeError(f"{len(changed)} originals re-processed after their duplicates"))
+        if self.failed is not None:
+            return False
+        try:
+            self.docs.flush()
+            os.fsync(self.docs.fileno())
+            self.docs.close()
+            self.tables.close()
+        except Exception as exc:  # noqa: BLE001
+            self.give_up(exc)
+            return False
+        return True
+
+    def discard(self) -> None:
+        if self.docs is not None:
+            self.docs.close()
+        if self.tables is not None:
+            self.tables.abort()
+        self.staged.discard()
+
+
+def _output_line(store: RunStore, status: str, duplicate_of: Optional[str], doc) -> tuple[Optional[str], Optional[dict]]:
+    """A unit's line in documents.jsonl (None when it has none) and, for a duplicate, the original it was built
+    from. A processed unit's line is its document; a near-duplicate's is its original's document with its own
+    source, title and removed lines, and duplicate_of."""
+    from pipeline.export import dumps_dict
+
+    if status == "processed" and doc:
+        return (doc if isinstance(doc, str) else dumps_dict(doc)), None
+    if status == "skipped" and duplicate_of and doc:
+        original = store.doc_of(duplicate_of)
+        if original:
+            out_doc = dict(original)
+            out_doc.update(json.loads(doc) if isinstance(doc, str) else doc)
+            out_doc["duplicate_of"] = original["doc_id"]
+            return dumps_dict(out_doc), original
+    return None, None
+
+
 def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers: Optional[int] = None,
         force: bool = False, executor: str = "local", scheduler: Optional[str] = None, progress: bool = False,
         argv: Optional[list[str]] = None, window: Optional[int] = None) -> RunSummary:
@@ -335,6 +429,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     workers = workers if workers is not None else (settings["run"]["workers"] or os.cpu_count() or 1)
     workers = max(1, int(workers))
     dd = settings["dedup"]
+    _clear_stale_temps(out_dir)
     index = DuplicateIndex(num_perm=dd["num_perm"], threshold=dd["threshold"]) if dd["enabled"] else None
     if index is not None:
         dropped = store.use_signature_scheme(SIGNATURE_SCHEME)
@@ -460,11 +555,23 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
             counts[r["status"]] += 1
             if r["status"] == "failed":
                 log.info("%s: %s", e.unit.key, r["reason"])
+        if streamed.failed is None:
+            if e.stage == "reused":
+                status, dup, doc = store.db.execute("SELECT status, duplicate_of, doc FROM units WHERE key=?",
+                                                    (e.unit.key,)).fetchone()
+            else:
+                status, dup, doc = e.result["status"], e.result.get("duplicate_of"), e.result.get("doc")
+            line, original = _output_line(store, status, dup, doc)
+            if line is not None:
+                streamed.add(line)
+            if original is not None:
+                streamed.originals[dup] = original["doc_id"]
         if bar is not None:
             bar.update(1)
             if counts["failed"] or counts["skipped"]:
                 bar.set_postfix(failed=counts["failed"], skipped=counts["skipped"], refresh=False)
 
+    streamed = _StreamedOutputs(out_dir)
     try:
         seq = 0
         for unit in expand(inputs):
@@ -488,13 +595,16 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
             pump(block=len(pending) >= window)
         while pending:
             pump(block=True)
+    except BaseException:
+        streamed.discard()
+        raise
     finally:
         ex.close()
         if bar is not None:
             bar.close()
     try:
         summary = write_outputs(store, run_id, out_dir, settings, started=started, counts=counts, workers=workers,
-                                executor=executor, argv=argv)
+                                executor=executor, argv=argv, streamed=streamed if streamed.finish(store) else None)
         store.finish_run(run_id, {k: v for k, v in asdict(summary).items() if k != "outcomes"})
     finally:
         store.close()
@@ -520,9 +630,11 @@ def _model_versions() -> dict:
 
 
 def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Settings, *, started: float, counts: dict,
-                  workers: int, executor: str, argv: Optional[list[str]]) -> RunSummary:
+                  workers: int, executor: str, argv: Optional[list[str]],
+                  streamed: Optional[_StreamedOutputs] = None) -> RunSummary:
     """documents.jsonl, passages and entities (CSV, Parquet) and run.json, from the store's rows of this run in
-    input order. All files are staged and renamed together at the end: a failure leaves the previous set."""
+    input order (or, with `streamed`, the first five as already written during the run). All files are staged
+    and renamed together at the end: a failure leaves the previous set."""
     from pipeline.core import PIPELINE_VERSION
     from pipeline.export import SCHEMA_VERSION, StagedOutputs, write_documents, write_json, write_tables_streaming
 
@@ -530,23 +642,19 @@ def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Setting
     stage_seconds = {"ingest": 0.0, "analyse": 0.0}
     chars = 0
 
-    def doc_lines():
+    def doc_lines(build: bool):
         nonlocal chars
         for key, status, reason, doc_id, dup, doc_json, chash, s_in, s_an, n_chars in store.rows_for_run(run_id):
             stage_seconds["ingest"] += s_in or 0.0
             stage_seconds["analyse"] += s_an or 0.0
             chars += n_chars or 0
             line = None
-            if status == "processed" and doc_json:
-                line = doc_json
-            elif status == "skipped" and dup and doc_json:
-                original = store.doc_of(dup)
-                if original:
-                    out_doc = dict(original)
-                    out_doc.update(json.loads(doc_json))
-                    out_doc["duplicate_of"] = original["doc_id"]
+            if build:
+                line, original = _output_line(store, status, dup, doc_json)
+                if original is not None:
                     doc_id = original["doc_id"]
-                    line = dumps_dict(out_doc)
+            elif status == "skipped" and dup and doc_json:
+                doc_id = store.doc_id_of(dup) or doc_id
             outcomes.append(InputOutcome(input=key, status=status, reason=reason, doc_id=doc_id,
                                          duplicate_of=dup, content_hash=chash,
                                          seconds=round((s_in or 0) + (s_an or 0), 4)))
@@ -557,16 +665,17 @@ def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Setting
         return ({"input": o.input, "reason": o.reason, **({"duplicate_of": o.duplicate_of} if status == "skipped" else {})}
                 for o in outcomes if o.status == status)
 
-    from pipeline.export import dumps_dict
-
-    docs_name = "documents.jsonl"
-    for name in (docs_name, "passages.csv", "passages.parquet", "entities.csv", "entities.parquet", "run.json"):
-        for stale in out_dir.glob(f".{name}.*.tmp"):  # left by a run killed while writing its outputs
-            stale.unlink(missing_ok=True)
+    if streamed is None:
+        _clear_stale_temps(out_dir)
     try:
-        with StagedOutputs(out_dir) as staged:
-            n_docs = write_documents(doc_lines(), out_dir / docs_name, staged=staged)
-            write_tables_streaming(Path(staged.temps[docs_name]), out_dir, staged=staged)
+        with (streamed.staged if streamed is not None else StagedOutputs(out_dir)) as staged:
+            if streamed is not None:
+                for _ in doc_lines(build=False):
+                    pass
+                n_docs = streamed.lines
+            else:
+                n_docs = write_documents(doc_lines(build=True), out_dir / DOCS_NAME, staged=staged)
+                write_tables_streaming(Path(staged.temps[DOCS_NAME]), out_dir, staged=staged)
             processed = sum(o.status == "processed" for o in outcomes)
             skipped = sum(o.status == "skipped" for o in outcomes)
             failed = sum(o.status == "failed" for o in outcomes)

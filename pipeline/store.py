@@ -123,6 +123,12 @@ class RunStore:
         rows = self.db.execute("SELECT status, COUNT(*) FROM units WHERE run_id=? GROUP BY status", (run_id,))
         return dict(rows.fetchall())
 
+    def doc_id_of(self, key: str) -> Optional[str]:
+        """The doc_id of a processed unit that has its document (what doc_of(key)["doc_id"] gives), else None."""
+        row = self.db.execute("SELECT doc_id FROM units WHERE key=? AND status='processed' AND doc IS NOT NULL "
+                              "AND doc != ''", (key,)).fetchone()
+        return row[0] if row else None
+
     def doc_of(self, key: str) -> Optional[dict]:
         row = self.db.execute("SELECT doc FROM units WHERE key=? AND status='processed'", (key,)).fetchone()
         return json.loads(row[0]) if row and row[0] else None

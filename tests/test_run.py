@@ -162,6 +162,49 @@ def test_signatures_of_another_scheme_are_dropped_not_compared(corpus, tmp_path)
     assert again.skipped == 1
 
 
+def test_outputs_streamed_during_the_run_equal_those_written_after_it(corpus, reference, tmp_path, monkeypatch):
+    """The run writes documents.jsonl and the tables while it goes on; when streaming gives up (here: every add
+    fails), write_outputs writes them from the store after the run. Both give the same bytes."""
+    from pipeline import run as run_module
+
+    def broken(self, line):
+        self.give_up(OSError("simulated"))
+
+    monkeypatch.setattr(run_module._StreamedOutputs, "add", broken)
+    out = tmp_path / "out"
+    run_module.run([str(corpus)], out, workers=1)
+    for name in ("documents.jsonl", "passages.csv", "entities.csv"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes()
+    import pandas as pd
+
+    for name in ("passages.parquet", "entities.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / name), pd.read_parquet(reference / name))
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_duplicate_streamed_before_its_changed_original_takes_the_new_original(corpus, tmp_path):
+    """A copy committed before its original, which this run re-processes because it changed: the copy's line
+    must come from the new original (streaming gives up, and the files are written from the store)."""
+    from pipeline.run import run
+
+    src = tmp_path / "in"
+    src.mkdir()
+    original, copy = src / "a.txt", src / "b.txt"
+    original.write_bytes((corpus / "doc004.txt").read_bytes())
+    copy.write_bytes((corpus / "doc005_copy.txt").read_bytes())
+    out = tmp_path / "out"
+    first = run([str(original), str(copy)], out, workers=1)
+    assert first.skipped == 1
+    time.sleep(0.01)
+    with open(original, "a", encoding="utf-8") as fh:
+        fh.write("会议强调，要狠抓落实。\n")
+    run([str(copy), str(original)], out, workers=1)
+    lines = [json.loads(x) for x in (out / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
+    by_path = {d["source"]["path"]: d for d in lines}
+    assert by_path[str(copy)]["duplicate_of"] == by_path[str(original)]["doc_id"]
+    assert by_path[str(copy)]["passages"] == by_path[str(original)]["passages"]
+
+
 def test_failures_are_recorded_and_the_batch_goes_on(corpus, tmp_path):
     from pipeline.cli import main
 
