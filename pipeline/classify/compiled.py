@@ -97,9 +97,14 @@ class CompiledClassifier:
             if entry["kind"] == "text":
                 self.hashers[k] = BulkHasher.from_params(entry["analyzer"], tuple(entry["ngram_range"]),
                                                          entry["n_features"], entry.get("token_pattern"))
-                w = np.zeros((entry["n_features"], self.arrays[f"b{k}_w"].shape[1]))
-                w[self.arrays[f"b{k}_rows"]] = self.arrays[f"b{k}_w"]
-                self.arrays[f"b{k}_full"] = w
+                # Bucket → row of the selected weights (0: a zero row for the unselected buckets). Small tables
+                # instead of a full n_features x classes matrix: fewer cache misses, and two workers share the
+                # machine's cache.
+                slot = np.zeros(entry["n_features"], dtype=np.int32)
+                slot[self.arrays[f"b{k}_rows"]] = np.arange(1, len(self.arrays[f"b{k}_rows"]) + 1, dtype=np.int32)
+                self.arrays[f"b{k}_slot"] = slot
+                self.arrays[f"b{k}_wz"] = np.vstack([np.zeros((1, self.arrays[f"b{k}_w"].shape[1])),
+                                                     self.arrays[f"b{k}_w"]])
             elif entry["kind"] == "onehot":
                 self.lookups[k] = {cat: i for i, cat in enumerate(entry["categories"])}
 
@@ -107,7 +112,7 @@ class CompiledClassifier:
         n = len(rows)
         out = np.tile(self.arrays["intercept"], (n, 1))
         for k, entry in enumerate(self.spec["blocks"]):
-            w = self.arrays[f"b{k}_full"] if entry["kind"] == "text" else self.arrays[f"b{k}_w"]
+            w = self.arrays[f"b{k}_w"]
             col = entry["column"]
             if entry["kind"] == "text":
                 row, col_idx, counts = self.hashers[k].counts([r[col] for r in rows])
@@ -120,9 +125,13 @@ class CompiledClassifier:
                     norms = np.sqrt(np.bincount(row, weights=data * data, minlength=n))
                     norms[norms == 0.0] = 1.0
                     data /= norms[row]
-                contrib = data[:, None] * w[col_idx]
+                # Only cells of selected buckets add to the decision (the others' weights are 0: leaving them out
+                # changes no sum).
+                slots = self.arrays[f"b{k}_slot"][col_idx]
+                keep = np.flatnonzero(slots)
+                contrib = data[keep, None] * self.arrays[f"b{k}_wz"][slots[keep]]
                 for c in range(out.shape[1]):
-                    out[:, c] += np.bincount(row, weights=contrib[:, c], minlength=n)
+                    out[:, c] += np.bincount(row[keep], weights=contrib[:, c], minlength=n)
             elif entry["kind"] == "onehot":
                 for i, r in enumerate(rows):
                     j = self.lookups[k].get(str(r[col]))
