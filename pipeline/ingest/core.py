@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
@@ -113,7 +114,7 @@ def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: 
     doc = _assemble(blocks, meta, kind, settings, name, site_repeats)
     doc.encoding = encoding
     cjk = len(_CJK.findall(doc.body))
-    letters = sum(ch.isalpha() for ch in doc.body)
+    letters = sum(map(str.isalpha, doc.body))
     if cjk < settings["ingest"]["min_cjk_chars"] or cjk < settings["ingest"]["min_cjk_ratio"] * max(letters, 1):
         raise IngestError(name, f"not a Chinese article: {cjk} CJK characters in the extracted body")
     return doc
@@ -127,6 +128,7 @@ def _to_simplified(text: str, name: str) -> str:
     return opencc.OpenCC("t2s").convert(text)
 
 
+@lru_cache(maxsize=2048)  # the same block texts are keyed several times per page
 def _norm_key(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 

@@ -182,6 +182,9 @@ def _detect(raw: bytes) -> Optional[str]:
     return canonical_encoding(match.encoding) if match else None
 
 
+_NOT_CONTROL = bytes(b for b in range(256) if not (b < 9 or 13 < b < 32))
+
+
 def looks_binary(raw: bytes) -> bool:
     """Binary files (images, PDFs, archives) by their magic numbers, or by NULs and control bytes in the head.
 
@@ -197,7 +200,7 @@ def looks_binary(raw: bytes) -> bool:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)):
         return False
     nuls = head.count(0)
-    controls = sum(b < 9 or 13 < b < 32 for b in head)
+    controls = len(head.translate(None, _NOT_CONTROL))  # what is left after deleting every other byte
     return nuls > len(head) * 0.03 or controls > len(head) * 0.05
 
 

@@ -18,9 +18,12 @@ DANGLING = set("据的和与及或在对为由从将把被向以于跟同并而�
 CLAUSE_SPLIT = re.compile(r"[，,、：:]")
 
 
+_BRACKET_CHARS = re.compile("[" + re.escape(OPENERS + "".join(CLOSERS_FOR.values())) + "]")
+
+
 def _unclosed(text: str) -> bool:
     depth: Counter = Counter()
-    for ch in text:
+    for ch in _BRACKET_CHARS.findall(text):  # other characters change no depth
         if ch in OPENERS:
             depth[ch] += 1
         else:
@@ -161,6 +164,8 @@ def restore_spun(title: str, body: str, settings: Settings) -> Optional[str]:
     swaps: list[tuple[int, int, str]] = []
     taken = [False] * len(title)
     for spun, original in table:
+        if spun not in title:  # most entries: one substring test instead of a regex
+            continue
         for m in re.finditer(re.escape(spun), title):
             if not any(taken[m.start():m.end()]):
                 swaps.append((m.start(), m.end(), original))
