@@ -56,6 +56,7 @@ class Trie:
         self.root: dict = {}
         self._payloads: dict[str, object] = {}
         self._matchers: Optional[dict[str, re.Pattern]] = None
+        self._automaton = None
 
     def add(self, word: str, payload) -> None:
         node = self.root
@@ -64,6 +65,32 @@ class Trie:
         node.setdefault(_END, payload)
         self._payloads.setdefault(word, payload)  # the first payload wins, as in the node
         self._matchers = None
+        self._automaton = None
+
+    def payload(self, word: str):
+        return self._payloads[word]
+
+    def longest_matches(self, text: str) -> list[tuple[int, int]]:
+        """(start, length) of the longest word starting at each position where one does, in position order: what
+        `longest` gives at every position, from one Aho-Corasick pass (pyahocorasick) instead of a lookup per
+        character."""
+        if self._automaton is None:
+            import ahocorasick
+
+            automaton = ahocorasick.Automaton()
+            for word in self._payloads:
+                automaton.add_word(word, len(word))
+            if len(automaton):
+                automaton.make_automaton()
+            self._automaton = automaton
+        if not len(self._automaton):
+            return []
+        longest: dict[int, int] = {}
+        for end, n in self._automaton.iter(text):
+            start = end - n + 1
+            if n > longest.get(start, 0):
+                longest[start] = n
+        return sorted(longest.items())
 
     def longest(self, text: str, i: int) -> tuple[int, object]:
         """(length, payload) of the longest word starting at text[i], (0, None) when none does."""
@@ -211,10 +238,7 @@ class EntityRules:
     def __init__(self, settings: Settings):
         self.lex = load_lexicons(settings)
         self._stop_tuple = tuple(self.lex.stop_tokens)
-        # Speed-ups only (same matches, same order): the characters a gazetteer name may start with, and the
-        # institution suffixes by first character (for _suffix_at).
-        starts = sorted(ch for ch in self.lex.names.root if isinstance(ch, str))
-        self._name_start = re.compile("[" + "".join(map(re.escape, starts)) + "]" if starts else "(?!)")
+        # Speed-up only (same matches, same order): the institution suffixes by first character (for _suffix_at).
         self._inst_first = _by_first_char(self.lex.inst_suffixes)
         self._known_prefixes = tuple(self.lex.known_prefixes)  # str.startswith takes a tuple: one call, not a loop
 
@@ -287,38 +311,29 @@ class EntityRules:
                     if year - s < 2:
                         continue
                 add(Mention(s, m.end(), "PROGRAMME", "pattern", text[s:m.end()]))
-        # Gazetteer, longest match at each position. The regex jumps to the next character a name may start with.
+        # Gazetteer, longest match at each position, left to right; a match's characters are not matched again.
         i = 0
-        name_start = self._name_start.search
-        while True:
-            hit = name_start(text, i)
-            if hit is None:
-                break
-            i = hit.start()
-            if taken[i]:
-                i += 1
+        for start, n in lex.names.longest_matches(text):
+            if start < i or taken[start]:
                 continue
-            n, payload = lex.names.longest(text, i)
-            if n:
-                kind, canonical = payload
-                # Extend a known name by an institution suffix right after it (北京 + 大学 is in the
-                # gazetteer already; 清华大学 + 出版社 is not): let the suffix rule handle those below.
-                if kind == "GPE" and self._suffix_at(text, i + n):
-                    i += n
-                    continue
-                if kind == "GPE" and canonical not in lex.foreign_places and not text.startswith(("我", "本"), i):
-                    # A Chinese place glued to a known institution is part of its name (中国 + 航天科技集团).
-                    n2, payload2 = lex.names.longest(text, i + n)
-                    if n2 and payload2[0] == "INSTITUTION" and self._free(taken, i, i + n + n2) and \
-                            not text.startswith(self._known_prefixes, i + n):
-                        n2 += 2 if text.startswith("公司", i + n + n2) else 0
-                        add(Mention(i, i + n + n2, "INSTITUTION", "gazetteer", payload2[1]))
-                        i += n + n2
-                        continue
-                add(Mention(i, i + n, kind, "gazetteer", canonical))
+            i = start
+            kind, canonical = lex.names.payload(text[i:i + n])
+            # Extend a known name by an institution suffix right after it (北京 + 大学 is in the
+            # gazetteer already; 清华大学 + 出版社 is not): let the suffix rule handle those below.
+            if kind == "GPE" and self._suffix_at(text, i + n):
                 i += n
-            else:
-                i += 1
+                continue
+            if kind == "GPE" and canonical not in lex.foreign_places and not text.startswith(("我", "本"), i):
+                # A Chinese place glued to a known institution is part of its name (中国 + 航天科技集团).
+                n2, payload2 = lex.names.longest(text, i + n)
+                if n2 and payload2[0] == "INSTITUTION" and self._free(taken, i, i + n + n2) and \
+                        not text.startswith(self._known_prefixes, i + n):
+                    n2 += 2 if text.startswith("公司", i + n + n2) else 0
+                    add(Mention(i, i + n + n2, "INSTITUTION", "gazetteer", payload2[1]))
+                    i += n + n2
+                    continue
+            add(Mention(i, i + n, kind, "gazetteer", canonical))
+            i += n
         # Latin names and acronyms from the gazetteer (NIST, DARPA, IBM).
         for m in _LATIN_ABBR_RX.finditer(text):
             word = m.group().rstrip(".-")
