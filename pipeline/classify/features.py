@@ -259,6 +259,7 @@ def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], se
     transitions = _transitions(str(settings.path(settings["classify"]["cues"]))) if "transitions" in norm else ()
     mitigated = _mitigated(str(settings.path(settings["classify"]["cues"]))) if "mitigated" in norm else None
     facts = PieceFacts(cues, own, foreign, patterns)
+    heading_cats: dict[Optional[str], str] = {}
     rows = []
     for it in items:
         if transitions:
@@ -273,7 +274,8 @@ def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], se
             "text": normalise_text(text, norm),
             "tokens": normalise_text(" ".join(words), norm),
             "heading": it.heading or "",
-            "heading_cat": heading_category(it.heading, heading_cues),
+            "heading_cat": heading_cats.get(it.heading) or heading_cats.setdefault(
+                it.heading, heading_category(it.heading, heading_cues)),  # a document's items share headings
             "position": float(it.position),
             "is_sentence": float(it.is_sentence),
             "length": min(len(text), 600) / 600.0,

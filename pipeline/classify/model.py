@@ -148,13 +148,21 @@ def organising(pred: Prediction, text: str, rule) -> Prediction:
 
 
 def decide(probs: np.ndarray, classes: Sequence[str], settings: Settings) -> Prediction:
+    return decide_all(np.asarray(probs)[np.newaxis], classes, settings)[0]
+
+
+def decide_all(probs: np.ndarray, classes: Sequence[str], settings: Settings) -> list[Prediction]:
+    """Label, secondary label (when close enough to the top) and rounded scores for each row of probabilities."""
     cfg = settings["classify"]
-    order = np.argsort(-probs)
-    top, second = order[0], order[1]
-    secondary = None
-    if probs[second] >= cfg["secondary_min"] and probs[second] >= cfg["secondary_ratio"] * probs[top]:
-        secondary = classes[second]
-    return Prediction(classes[top], secondary, {c: round(float(p), 4) for c, p in zip(classes, probs)})
+    probs = np.asarray(probs, dtype=float).reshape(-1, len(classes))
+    order = np.argsort(-probs, axis=1)  # one sort for all rows (per row, the same order as a sort of the row)
+    out = []
+    for row, (top, second) in zip(probs.tolist(), order[:, :2].tolist()):
+        secondary = None
+        if row[second] >= cfg["secondary_min"] and row[second] >= cfg["secondary_ratio"] * row[top]:
+            secondary = classes[second]
+        out.append(Prediction(classes[top], secondary, {c: round(p, 4) for c, p in zip(classes, row)}))
+    return out
 
 
 class PassageClassifier:
@@ -214,12 +222,12 @@ class PassageClassifier:
         sentences. A passage's probabilities mix its own and the mean of its sentences'; the context model then
         reads them beside the neighbours' (sections run in blocks: a passage amid challenges leans challenge)."""
         mixed, summaries, per_sentence = self.stage_one(passages, sentences)
-        out_s = [[decide(row, self.classes, self.settings) for row in sp] for sp in per_sentence]
+        out_s = [decide_all(sp, self.classes, self.settings) for sp in per_sentence]
         if self.context_model is not None and len(passages):
             groups = list(groups) if groups is not None else [0] * len(passages)
             ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries)
             mixed = self.context_model.predict_proba(ctx)
-        preds = [decide(row, self.classes, self.settings) for row in mixed]
+        preds = decide_all(mixed, self.classes, self.settings)
         if self.closing_min:
             preds = [closing_judgement(p, sp, self.classes, self.closing_min) for p, sp in zip(preds, per_sentence)]
         rule = organising_patterns(str(self.settings.path(self.settings["classify"]["cues"])))
