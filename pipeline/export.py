@@ -149,11 +149,12 @@ class TableWriter:
     go in one at a time (`add`), every `batch` documents become one CSV chunk and one Parquet row group, so memory
     does not grow with the run. `close` finishes the files (the caller commits the staged set)."""
 
-    def __init__(self, staged: "StagedOutputs", batch: int = 500):
+    def __init__(self, staged: "StagedOutputs", batch: int = 200):
         import pyarrow.parquet as pq
 
         self.batch, self.out_dir = batch, staged.out_dir
-        self.buffer: list[dict] = []
+        self.buffer: list[list[dict]] = []  # per table, the rows of the documents not yet written
+        self.pending = 0  # documents in the buffer
         self.header = True
         self.tables = []  # (name, row function, columns, Arrow schema, CSV file, Parquet writer)
         try:
@@ -168,25 +169,31 @@ class TableWriter:
             raise _export_error(self.out_dir / name, exc) from None
 
     def add(self, doc: dict) -> None:
-        self.buffer.append(doc)
-        if len(self.buffer) >= self.batch:
+        # The documents' table rows are kept, not the documents (a run holds a batch of them while its workers
+        # are at their peak memory).
+        if not self.buffer:
+            self.buffer = [[] for _ in self.tables]
+        for rows, (_, row_fn, *_rest) in zip(self.buffer, self.tables):
+            rows.extend(row_fn([doc]))
+        self.pending += 1
+        if self.pending >= self.batch:
             self.flush()
 
     def flush(self) -> None:
-        if not self.buffer:
+        if not self.pending:
             return
         import pandas as pd
         import pyarrow as pa
 
-        for name, row_fn, cols, schema_pa, fh, writer in self.tables:
+        for rows, (name, row_fn, cols, schema_pa, fh, writer) in zip(self.buffer, self.tables):
             try:
-                frame = pd.DataFrame(list(row_fn(self.buffer)), columns=cols)
+                frame = pd.DataFrame(rows, columns=cols)
                 frame.to_csv(fh, index=False, header=self.header)
                 writer.write_table(pa.Table.from_pandas(frame, schema=schema_pa, preserve_index=False))
             except OSError as exc:
                 raise _export_error(self.out_dir / name, exc) from None
         self.header = False
-        self.buffer = []
+        self.buffer, self.pending = [], 0
 
     def close(self) -> None:
         import pandas as pd
@@ -215,7 +222,7 @@ class TableWriter:
         self.tables = []
 
 
-def write_tables_streaming(docs_path: Path, out_dir: Path, batch: int = 500, *,
+def write_tables_streaming(docs_path: Path, out_dir: Path, batch: int = 200, *,
                            staged: "StagedOutputs | None" = None) -> None:
     """passages and entities tables (CSV and Parquet) from a documents.jsonl file, in one pass and in batches:
     memory does not grow with the run. With `staged`, the files join that set (the caller commits); else they
