@@ -149,7 +149,7 @@ def test_joined_passages_join_runs_of_one_label_and_heading():
 
 
 # -- the fast predict path: the same numbers as the scikit-learn Pipeline ----------------------------------------
-from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+from hypothesis import example, given, settings as hsettings, strategies as st  # noqa: E402
 
 from pipeline.classify.hashing import BulkHasher, murmurhash3_32  # noqa: E402
 
@@ -306,3 +306,15 @@ def test_word_lists_that_could_cross_a_sentence_piece_are_refused():
     for bad in ("问题。", "不足；", "a b", ""):
         with pytest.raises(ValueError, match="sentence punctuation"):
             _check_piece_safe([bad])
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.text(alphabet="啊问题加快a", min_size=1, max_size=3), max_size=5), min_size=1, max_size=4),
+       st.text(alphabet="啊问题加快a。", max_size=30))
+@example([["啊啊", "问题"], ["啊啊", "啊啊", "a"]], "啊啊啊，问题啊啊啊啊")
+def test_word_counter_equals_summed_str_count(lists, text):
+    """One Aho-Corasick pass gives what sum(map(text.count, words)) gives per list: self-overlapping words
+    (啊啊 in 啊啊啊), words repeated in a list and words in several lists included."""
+    from pipeline.classify.features import WordCounter
+
+    assert WordCounter(lists)(text) == [sum(map(text.count, words)) for words in lists]

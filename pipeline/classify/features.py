@@ -86,8 +86,7 @@ class PieceFacts:
     that break this are refused at load (:func:`_check_piece_safe`)."""
 
     def __init__(self, cues: dict, own: Sequence[str], foreign: Sequence[str], patterns):
-        self.cue_lists = [cues[label] for label in LABELS]
-        self.own, self.foreign = own, foreign
+        self.count_words = word_counter(tuple(tuple(cues[label]) for label in LABELS) + (tuple(own), tuple(foreign)))
         self.own_re, self.foreign_re, self.done_re, self.not_done_re, self.neutral_re = patterns
         self.problem_re = _alternation(frozenset(cues["challenge"]))  # one search instead of a test per cue word
         self.memo: dict[str, tuple] = {}
@@ -98,12 +97,51 @@ class PieceFacts:
         if got is None:
             masked = self.neutral_re.sub("", piece)
             got = self.memo[piece] = (
-                *(sum(map(piece.count, words)) for words in self.cue_lists),
-                sum(map(piece.count, self.own)), sum(map(piece.count, self.foreign)),
+                *self.count_words(piece),
                 len(self.own_re.findall(piece)), len(self.foreign_re.findall(piece)),
                 bool(self.done_re.search(masked)) and not self.not_done_re.search(masked),
                 bool(self.problem_re.search(piece)))
         return got
+
+
+class WordCounter:
+    """For several word lists, what sum(map(text.count, words)) gives for each, from one Aho-Corasick pass
+    (pyahocorasick) instead of a str.count per word. str.count counts non-overlapping occurrences, which are all
+    the occurrences of a word that cannot overlap itself; a word that can (one whose start is also its end, as
+    啊啊 in 啊啊啊) is counted with str.count."""
+
+    def __init__(self, lists: Sequence[Sequence[str]]):
+        import ahocorasick
+
+        self.n = len(lists)
+        lists_of: dict[str, list[int]] = {}
+        self.overlapping: list[tuple[int, str]] = []
+        for k, words in enumerate(lists):
+            for w in words:
+                if any(w[:i] == w[-i:] for i in range(1, len(w))):
+                    self.overlapping.append((k, w))
+                else:
+                    lists_of.setdefault(w, []).append(k)  # a word twice in a list counts twice, as in the sum
+        self.automaton = ahocorasick.Automaton() if lists_of else None
+        for w, ks in lists_of.items():
+            self.automaton.add_word(w, tuple(ks))
+        if self.automaton is not None:
+            self.automaton.make_automaton()
+
+    def __call__(self, text: str) -> list[int]:
+        counts = [0] * self.n
+        if self.automaton is not None:
+            for _, ks in self.automaton.iter(text):
+                for k in ks:
+                    counts[k] += 1
+        for k, w in self.overlapping:
+            counts[k] += text.count(w)
+        return counts
+
+
+@lru_cache(maxsize=4)
+def word_counter(lists: tuple[tuple[str, ...], ...]) -> WordCounter:
+    return WordCounter(lists)
 
 
 def _check_piece_safe(words) -> None:
