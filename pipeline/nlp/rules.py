@@ -75,18 +75,12 @@ class Trie:
         `longest` gives at every position, from one Aho-Corasick pass (pyahocorasick) instead of a lookup per
         character."""
         if self._automaton is None:
-            import ahocorasick
-
-            automaton = ahocorasick.Automaton()
-            for word in self._payloads:
-                automaton.add_word(word, len(word))
-            if len(automaton):
-                automaton.make_automaton()
-            self._automaton = automaton
-        if not len(self._automaton):
+            self._automaton = _automaton(self._payloads) or False
+        if self._automaton is False:
             return []
         longest: dict[int, int] = {}
-        for end, n in self._automaton.iter(text):
+        for end, word in self._automaton.iter(text):
+            n = len(word)
             start = end - n + 1
             if n > longest.get(start, 0):
                 longest[start] = n
@@ -224,6 +218,19 @@ _DIGIT_OR_SPACE_START = re.compile(r"[\d\s]+.*")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 
 
+def _automaton(words):
+    """A pyahocorasick automaton whose matches give the words themselves (None for no words)."""
+    import ahocorasick
+
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton()
+    for w in words:
+        automaton.add_word(w, w)
+    automaton.make_automaton()
+    return automaton
+
+
 def _by_first_char(words: list[str]) -> dict[str, list[str]]:
     """Words keyed by first character, each list in the order of `words`."""
     out: dict[str, list[str]] = {}
@@ -238,8 +245,11 @@ class EntityRules:
     def __init__(self, settings: Settings):
         self.lex = load_lexicons(settings)
         self._stop_tuple = tuple(self.lex.stop_tokens)
-        # Speed-up only (same matches, same order): the institution suffixes by first character (for _suffix_at).
+        # Speed-ups only (same matches, same order): the institution suffixes by first character (for _suffix_at),
+        # and one Aho-Corasick automaton telling which suffixes of either list a text contains.
         self._inst_first = _by_first_char(self.lex.inst_suffixes)
+        self._suffix_lists = (self.lex.inst_suffixes, self.lex.prog_suffixes)
+        self._suffix_automaton = _automaton({w for words in self._suffix_lists for w in words})
         self._known_prefixes = tuple(self.lex.known_prefixes)  # str.startswith takes a tuple: one call, not a loop
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -353,10 +363,12 @@ class EntityRules:
 
     def _suffix_rules(self, text: str, taken: list[bool], add, out: list[Mention]) -> None:
         lex = self.lex
+        automaton = self._suffix_automaton
+        present = {w for _, w in automaton.iter(text)} if automaton is not None else set()
         for kind, suffixes in (("INSTITUTION", lex.inst_suffixes), ("PROGRAMME", lex.prog_suffixes)):
             # Only the suffixes the text contains, in the lexicon's order (the order matters: a mention found first
-            # takes its characters); one `in` test each is cheaper than entering the loop below.
-            for suf in [w for w in suffixes if w in text]:
+            # takes its characters).
+            for suf in [w for w in suffixes if w in present] if present else ():
                 pos = text.find(suf)
                 while pos >= 0:
                     end = pos + len(suf)
