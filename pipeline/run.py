@@ -139,20 +139,9 @@ def site_keys_unit(args: tuple) -> dict:
     return {"key": unit.key, "status": "ok", "site": site, "keys": keys, "page_hash": page_hash}
 
 
-def site_keys_units(args: tuple) -> list[dict]:
-    """The pre-pass for several units in one task: a page's keys take about a millisecond, less than what a task
-    costs the pool."""
-    units, config_file = args
-    return [site_keys_unit((unit, config_file)) for unit in units]
-
-
-PREPASS_CHUNK = 16  # units per pre-pass task
-
-
-def collect_site_repeats(units: Iterable[Unit], ex, config_file: Optional[str], settings: Settings):
+def collect_site_repeats(units: Iterable[Unit], ex, config_file: Optional[str], settings: Settings, window: int):
     """The batch pre-pass: per site, the lines repeated on several of its pages. Returns (SiteRepeats, the site
-    of each unit key). Runs on the executor's workers, PREPASS_CHUNK units per task, two tasks per worker in
-    flight."""
+    of each unit key). Runs on the executor's workers, at most `window` units in flight."""
     from pipeline.ingest.siterepeat import SiteRepeats
 
     repeats = SiteRepeats(settings["boilerplate"]["site_repeat_min_pages"])
@@ -160,24 +149,17 @@ def collect_site_repeats(units: Iterable[Unit], ex, config_file: Optional[str], 
     in_flight: deque = deque()
 
     def take() -> None:
-        results = _outcome_of(in_flight.popleft())
-        for res in results if isinstance(results, list) else ():  # a crashed task: the main pass reports it
-            if res.get("status") == "ok":
-                sites[res["key"]] = res["site"]
-                repeats.add(res["site"], res["keys"], res["page_hash"])
+        res = _outcome_of(in_flight.popleft())
+        if res.get("status") == "ok":
+            sites[res["key"]] = res["site"]
+            repeats.add(res["site"], res["keys"], res["page_hash"])
 
-    chunk: list[Unit] = []
     for unit in units:
         if unit.error:
             continue
-        chunk.append(unit)
-        if len(chunk) >= PREPASS_CHUNK:
-            in_flight.append(ex.submit(site_keys_units, (chunk, config_file)))
-            chunk = []
-        while len(in_flight) >= 2 * ex.slots:  # two chunks per worker keep them busy
+        in_flight.append(ex.submit(site_keys_unit, (unit, config_file)))
+        while len(in_flight) >= window:
             take()
-    if chunk:
-        in_flight.append(ex.submit(site_keys_units, (chunk, config_file)))
     while in_flight:
         take()
     return repeats, sites
@@ -275,20 +257,63 @@ class InlineExecutor:
         pass
 
 
+def _call_each(fn: Callable, args: list) -> list:
+    """In a worker: a batch of calls of one function."""
+    return [fn(arg) for arg in args]
+
+
+class _Part:
+    """One call's place in a batch: done() and result() as a future's, once its batch is sent."""
+
+    __slots__ = ("owner", "future", "index")
+
+    def __init__(self, owner: "LocalExecutor"):
+        self.owner, self.future, self.index = owner, None, 0
+
+    def done(self) -> bool:
+        return self.future is not None and self.future.done()
+
+    def result(self):
+        if self.future is None:
+            self.owner.flush()
+        return self.future.result()[self.index]
+
+
 class LocalExecutor:
-    """A pool of worker processes, each loading the models once (worker_init)."""
+    """A pool of worker processes, each loading the models once (worker_init). Calls go to the pool in batches
+    of up to `batch` calls of one function ([run] chunk_size): one round trip through the pool per batch instead
+    of per document. A batch leaves when it is full, or when the caller waits or asks for a result."""
 
-    def __init__(self, workers: int, config_file: Optional[str]):
+    def __init__(self, workers: int, config_file: Optional[str], batch: int = 1):
         self.slots = workers
+        self.batch = max(1, int(batch))
         self.pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init, initargs=(config_file,))
+        self._open: dict[Callable, list[tuple[object, _Part]]] = {}
 
-    def submit(self, fn: Callable, arg):
-        return self.pool.submit(fn, arg)
+    def submit(self, fn: Callable, arg) -> _Part:
+        part = _Part(self)
+        group = self._open.setdefault(fn, [])
+        group.append((arg, part))
+        if len(group) >= self.batch:
+            self._send(fn)
+        return part
+
+    def _send(self, fn: Callable) -> None:
+        group = self._open.pop(fn, [])
+        if group:
+            future = self.pool.submit(_call_each, fn, [arg for arg, _ in group])
+            for i, (_, part) in enumerate(group):
+                part.future, part.index = future, i
+
+    def flush(self) -> None:
+        for fn in list(self._open):
+            self._send(fn)
 
     def wait(self, futures) -> None:
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        wait(futures, return_when=FIRST_COMPLETED)
+        self.flush()
+        wait({p.future for p in futures}, return_when=FIRST_COMPLETED)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -490,8 +515,9 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     elif workers == 1:
         ex = InlineExecutor()
     else:
-        ex = LocalExecutor(workers, config)
-    window = window or max(8, 8 * ex.slots)
+        ex = LocalExecutor(workers, config, batch=settings["run"]["chunk_size"])
+    # Enough units in flight for two batches per worker in each phase.
+    window = window or max(8, 8 * ex.slots, 4 * getattr(ex, "batch", 1) * ex.slots)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -507,7 +533,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     if settings["boilerplate"]["site_repeat_min_pages"] > 0:
         if not isinstance(inputs, (list, tuple)):
             inputs = list(inputs)
-        repeats, site_of_unit = collect_site_repeats(expand(inputs), ex, config, settings)
+        repeats, site_of_unit = collect_site_repeats(expand(inputs), ex, config, settings, window)
 
     def repeated_for(key: str) -> frozenset:
         if repeats is None or key not in site_of_unit:

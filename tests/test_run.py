@@ -285,15 +285,16 @@ def _committed(store: Path) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_kill_9_then_rerun_gives_the_uninterrupted_outputs(corpus, reference, tmp_path, seed):
+@pytest.mark.parametrize("seed, workers", [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2)])
+def test_kill_9_then_rerun_gives_the_uninterrupted_outputs(corpus, reference, tmp_path, seed, workers):
+    """Killed at a random point, with one worker or with a pool of two (batched tasks in flight), then re-run."""
     from pipeline.run import run
 
     rng = random.Random(seed)
     target = rng.randint(0, 33)  # kill once this many units are committed (0: while models still load)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(corpus), "--out", str(out), "--workers", "1",
-                             "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(corpus), "--out", str(out), "--workers",
+                             str(workers), "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while proc.poll() is None and time.time() < deadline and _committed(out / "run.sqlite") < target:
         time.sleep(0.02)
@@ -313,11 +314,12 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_outputs(corpus, reference, tm
 
 
 @pytest.mark.slow
-def test_process_pool_gives_the_same_outputs_as_one_worker(corpus, reference, tmp_path):
+@pytest.mark.parametrize("window", [4, None])  # a window smaller than a batch, and the default
+def test_process_pool_gives_the_same_outputs_as_one_worker(corpus, reference, tmp_path, window):
     from pipeline.run import run
 
     out = tmp_path / "out"
-    summary = run([str(corpus)], out, workers=2, window=4)
+    summary = run([str(corpus)], out, workers=2, window=window)
     assert summary.processed == 30
     assert (out / "documents.jsonl").read_bytes() == (reference / "documents.jsonl").read_bytes()
     assert (out / "entities.csv").read_bytes() == (reference / "entities.csv").read_bytes()
