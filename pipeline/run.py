@@ -737,9 +737,7 @@ def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Setting
         return ({"input": o.input, "reason": o.reason, **({"duplicate_of": o.duplicate_of} if status == "skipped" else {})}
                 for o in outcomes if o.status == status)
 
-    if streamed is None:
-        _clear_stale_temps(out_dir)
-    try:
+    try:  # run() cleared temporary files left by a killed run before it staged its own
         with (streamed.staged if streamed is not None else StagedOutputs(out_dir)) as staged:
             if streamed is not None:
                 for _ in doc_lines(build=False):

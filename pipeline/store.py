@@ -101,12 +101,11 @@ class RunStore:
         """Record the near-duplicate signature scheme; signatures stored under another one (an older PolicyMiner)
         cannot be compared with new ones and are dropped. Returns how many were dropped."""
         row = self.db.execute("SELECT value FROM meta WHERE name='minhash_scheme'").fetchone()
-        dropped = 0
-        if row is None or row[0] != scheme:
-            with self.transaction():
-                if row is not None or self.db.execute("SELECT 1 FROM units LIMIT 1").fetchone():
-                    dropped = self.db.execute("UPDATE units SET minhash=NULL WHERE minhash IS NOT NULL").rowcount
-                self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('minhash_scheme', ?)", (scheme,))
+        if row is not None and row[0] == scheme:
+            return 0
+        with self.transaction():
+            dropped = self.db.execute("UPDATE units SET minhash=NULL WHERE minhash IS NOT NULL").rowcount
+            self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('minhash_scheme', ?)", (scheme,))
         return dropped
 
     def signatures(self) -> Iterator[tuple[str, bytes]]:

@@ -154,12 +154,12 @@ def _check_piece_safe(words) -> None:
 PIECE_BREAKERS = re.compile(r"[。！？；!?;”’」』\"')）\s]")
 
 
-def subject_view(text: str, patterns, cues: dict, facts: Optional[PieceFacts] = None) -> dict[str, float]:
+def subject_view(text: str, patterns, cues: dict) -> dict[str, float]:
     """Per-sentence reading from the document subject's point of view: which sentences name the subject's own
     actors (我国, 全省, 中国科学院, a domestic city) and which a foreign one, whether an own sentence reports
     something done (了, 已, 首次 …, not 将/要/应), whether a foreign fact is followed by an own problem
     (…而我国差距较大). Sentences naming no actor carry the previous sentence's actor. Shares of the sentences."""
-    facts = facts or PieceFacts(cues, (), (), patterns)
+    facts = PieceFacts(cues, (), (), patterns)
     spans = split_sentences(text) or [(0, len(text))]
     return _subject_view_of([facts.of(text[s:e]) for s, e in spans])
 
@@ -305,6 +305,8 @@ def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], se
         if mitigated is not None:
             it = without_mitigated(it, mitigated)
         text = it.text
+        if it.heading not in heading_cats:  # a document's items share a few headings
+            heading_cats[it.heading] = heading_category(it.heading, heading_cues)
         words = it.tokens if it.tokens is not None else tokenize(text)
         if not all(map(str.strip, words)):  # whitespace tokens out (checked first: most texts have none)
             words = [t for t in words if t.strip()]
@@ -312,8 +314,7 @@ def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], se
             "text": normalise_text(text, norm),
             "tokens": normalise_text(" ".join(words), norm),
             "heading": it.heading or "",
-            "heading_cat": heading_cats.get(it.heading) or heading_cats.setdefault(
-                it.heading, heading_category(it.heading, heading_cues)),  # a document's items share headings
+            "heading_cat": heading_cats[it.heading],
             "position": float(it.position),
             "is_sentence": float(it.is_sentence),
             "length": min(len(text), 600) / 600.0,

@@ -248,8 +248,7 @@ class EntityRules:
         # Speed-ups only (same matches, same order): the institution suffixes by first character (for _suffix_at),
         # and one Aho-Corasick automaton telling which suffixes of either list a text contains.
         self._inst_first = _by_first_char(self.lex.inst_suffixes)
-        self._suffix_lists = (self.lex.inst_suffixes, self.lex.prog_suffixes)
-        self._suffix_automaton = _automaton({w for words in self._suffix_lists for w in words})
+        self._suffix_automaton = _automaton({*self.lex.inst_suffixes, *self.lex.prog_suffixes})
         self._known_prefixes = tuple(self.lex.known_prefixes)  # str.startswith takes a tuple: one call, not a loop
 
     # -- helpers -------------------------------------------------------------------------------------------
