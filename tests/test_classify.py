@@ -155,7 +155,7 @@ from pipeline.classify.hashing import BulkHasher, murmurhash3_32  # noqa: E402
 
 
 @hsettings(max_examples=80, deadline=None)
-@given(st.lists(st.text(max_size=30), max_size=20))
+@given(st.lists(st.text(max_size=80), max_size=20))
 def test_murmurhash_equals_sklearn(strings):
     from sklearn.utils import murmurhash3_32 as reference
 
@@ -178,22 +178,23 @@ def _vectorizers():
 @given(st.lists(_CJK_AND_SPACE, min_size=1, max_size=6))
 def test_bulk_hasher_counts_equal_hashing_vectorizer(docs):
     for hv in _vectorizers():
-        bulk = BulkHasher(hv)
-        for _ in range(2):  # the second pass reads the bucket cache
-            got, expected = bulk.transform(docs), hv.transform(docs)
-            assert got.shape == expected.shape and abs(got - expected).sum() == 0
+        got, expected = BulkHasher(hv).transform(docs), hv.transform(docs)
+        assert got.shape == expected.shape and abs(got - expected).sum() == 0
 
 
-def test_bulk_hasher_cache_is_bounded(monkeypatch):
+def test_bulk_hasher_long_tokens_and_wider_ranges_equal_hashing_vectorizer():
+    """Spans longer than the vectorised loop takes (hashed one by one), and n-gram ranges the classifier does not
+    train, still give HashingVectorizer's matrix."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
     import pipeline.classify.hashing as hashing
 
-    monkeypatch.setattr(hashing, "MAX_CACHED_KEYS", 50)
-    hv = _vectorizers()[0]
-    bulk = BulkHasher(hv)
-    docs = ["国家重点研发计划支持量子通信网络建设", "全省新增高新技术企业一千二百家"]
-    for _ in range(3):
-        assert abs(bulk.transform(docs) - hv.transform(docs)).sum() == 0
-        assert sum(len(c) for c in bulk.buckets) <= 50 + 3 * sum(len(d) for d in docs)
+    docs = ["https://www.example.gov.cn/" + "a" * 90 + " 国家重点研发计划 支持", "量子 通信 " + "网" * (hashing.MAX_VECTOR_SPAN + 5),
+            "", "单字"]
+    common = dict(n_features=2 ** 10, alternate_sign=False, norm=None, lowercase=False)
+    for hv in [HashingVectorizer(token_pattern=r"\S+", ngram_range=(1, 3), **common),
+               HashingVectorizer(analyzer="char", ngram_range=(2, 5), **common)]:
+        assert abs(BulkHasher(hv).transform(docs) - hv.transform(docs)).sum() == 0
 
 
 def test_fast_path_matches_pipeline_on_corpus_passages(classifier, settings):

@@ -1,20 +1,21 @@
 """Hashed n-gram counts computed in bulk, equal to scikit-learn's ``HashingVectorizer.transform``.
 
 HashingVectorizer builds every n-gram of every row as a Python string and hashes it (MurmurHash3 of its UTF-8
-bytes) one by one: on the benchmark corpus that was 40 % of the classifier's time. Here the n-grams of all rows are
-integer keys built with NumPy (character n-grams: code points packed 21 bits each; word n-grams: word ids packed 32
-bits each); only the *distinct* keys are looked up in a cache of their hash buckets, and only keys never seen before
-are turned back into strings and hashed (MurmurHash3 by mmh3, :func:`murmurhash3_32`, equal to scikit-learn's).
-The result is the same sparse count matrix (a test and the classifier's probe check compare it with
-HashingVectorizer).
+bytes) one by one: on the benchmark corpus that was 40 % of the classifier's time. Here no n-gram string is built.
+Every n-gram of a row is a contiguous byte span of the rows' UTF-8 text (character n-grams by definition; word
+n-grams because the tokens are joined by single spaces, as HashingVectorizer joins them), so the spans' starts and
+lengths are computed with NumPy, and MurmurHash3 (x86, 32 bits, seed 0, as sklearn.utils.murmurhash3_32) runs over
+all spans at once in NumPy's wrapping uint32 arithmetic (:func:`murmurhash3_spans`). The result is the same sparse
+count matrix (a test and the classifier's probe check compare it with HashingVectorizer), with no per-n-gram Python
+work and no cache of buckets to grow in a long batch.
 
-Only the configurations the classifier trains are supported (analyzer "char" up to 3-grams or "word" up to
-2-grams, no lowercasing, preprocessor, stop words or sign alternation); anything else raises
-:class:`UnsupportedVectorizer` and the caller uses the vectorizer itself."""
+Only the configurations the classifier trains are supported (analyzer "char" or "word", no lowercasing,
+preprocessor, stop words or sign alternation); anything else raises :class:`UnsupportedVectorizer` and the caller
+uses the vectorizer itself."""
 from __future__ import annotations
 
 import re
-from itertools import repeat
+from itertools import chain
 from typing import Optional, Sequence
 
 import mmh3
@@ -22,23 +23,84 @@ import numpy as np
 
 # HashingVectorizer's own whitespace normalisation for the char analyzer (VectorizerMixin._white_spaces).
 WHITE_SPACES = re.compile(r"\s\s+")
-CODE_BITS = 21  # Unicode code points are < 2**21: three fit in a 64-bit key
-WORD_BITS = 32
-# The caches are cleared when they outgrow this many keys (a long batch must not grow a worker's memory).
-MAX_CACHED_KEYS = 300_000
+# Spans longer than this many bytes (a URL or a run of Latin text taken as one word) are hashed one by one by
+# mmh3: the vectorised loop makes one pass per 4-byte block of the longest span.
+MAX_VECTOR_SPAN = 64
+
+# MurmurHash3 x86_32 constants (Austin Appleby's reference implementation, as in sklearn.utils.murmurhash).
+_C1, _C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
+_M, _N = np.uint32(5), np.uint32(0xE6546B64)
+_F1, _F2 = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35)
+_TAIL_MASKS = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF], dtype=np.uint32)
 
 
 # -- MurmurHash3 ---------------------------------------------------------------------------------------------------
+def _rotl(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+def _mix_block(k: np.ndarray) -> np.ndarray:
+    k = k * _C1
+    return _rotl(k, 15) * _C2
+
+
+def murmurhash3_spans(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Signed 32-bit MurmurHash3 (x86, seed 0) of each byte span ``data[start:start + length]``, as int64."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    buf = np.frombuffer(data + b"\0\0\0\0", dtype=np.uint8).astype(np.uint32)
+    # The little-endian 32-bit word at every byte offset: each block and tail is one gather from it.
+    words = buf[:-3] | (buf[1:-2] << np.uint32(8)) | (buf[2:-1] << np.uint32(16)) | (buf[3:] << np.uint32(24))
+    long = lengths > MAX_VECTOR_SPAN
+    # Spans sorted by their number of 4-byte blocks (a radix sort of small integers): the spans that have block j
+    # are then a suffix, updated in place by slicing.
+    order = np.argsort(np.where(long, 0, lengths >> 2).astype(np.uint8), kind="stable")
+    starts, lengths, long = starts[order], lengths[order], long[order]
+    short_len = np.where(long, 0, lengths)
+    blocks = short_len >> 2
+    h = np.zeros(len(starts), dtype=np.uint32)
+    for j in range(int(blocks[-1]) if len(blocks) else 0):
+        first = int(np.searchsorted(blocks, j + 1))
+        x = h[first:] ^ _mix_block(words[starts[first:] + 4 * j])
+        h[first:] = _rotl(x, 13) * _M + _N
+    tail = words[starts + 4 * blocks] & _TAIL_MASKS[short_len & 3]
+    h ^= _mix_block(tail)  # a zero tail mixes to zero, as the reference skips it
+    h ^= short_len.astype(np.uint32)
+    h ^= h >> np.uint32(16)
+    h *= _F1
+    h ^= h >> np.uint32(13)
+    h *= _F2
+    h ^= h >> np.uint32(16)
+    hashes = h.view(np.int32).astype(np.int64)
+    for i in np.flatnonzero(long).tolist():
+        hashes[i] = mmh3.hash(data[starts[i]:starts[i] + lengths[i]], 0, True)
+    out = np.empty_like(hashes)
+    out[order] = hashes
+    return out
+
+
 def murmurhash3_32(strings: Sequence[str]) -> np.ndarray:
-    """Signed 32-bit MurmurHash3 (seed 0) of each string's UTF-8 bytes, as sklearn.utils.murmurhash3_32. mmh3 is
-    a C implementation: one call per n-gram string, and no scikit-learn import at run time."""
-    return np.fromiter(map(mmh3.hash, strings), dtype=np.int64, count=len(strings))
+    """Signed 32-bit MurmurHash3 (seed 0) of each string's UTF-8 bytes, as sklearn.utils.murmurhash3_32."""
+    encoded = [s.encode("utf-8", "surrogatepass") for s in strings]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    starts = np.zeros(len(encoded), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return murmurhash3_spans(b"".join(encoded), starts, lengths)
 
 
-def hash_buckets(strings: Sequence[str], n_features: int) -> np.ndarray:
-    """The columns FeatureHasher (alternate_sign=False) gives these feature strings."""
-    h = murmurhash3_32(strings)
-    return np.where(h == -2147483648, (2147483647 - (n_features - 1)) % n_features, np.abs(h) % n_features)
+def hash_buckets(hashes: np.ndarray, n_features: int) -> np.ndarray:
+    """The columns FeatureHasher (alternate_sign=False) gives features with these signed hashes."""
+    return np.where(hashes == -2147483648, (2147483647 - (n_features - 1)) % n_features,
+                    np.abs(hashes) % n_features)
+
+
+def utf8_offsets(text: str) -> np.ndarray:
+    """Byte offset of each character of `text` in its UTF-8 form (surrogates kept), and the total at the end."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    widths = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
+    offsets = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(widths, out=offsets[1:])
+    return offsets
 
 
 class UnsupportedVectorizer(ValueError):
@@ -69,7 +131,7 @@ class BulkHasher:
 
     def _setup(self, analyzer, ngram_range, n_features, token_pattern, dtype) -> None:
         lo, hi = ngram_range
-        if analyzer not in ("char", "word") or not 1 <= lo <= hi or hi > (3 if analyzer == "char" else 2):
+        if analyzer not in ("char", "word") or not 1 <= lo <= hi:
             raise UnsupportedVectorizer(f"n-gram range {ngram_range} for {analyzer}")
         self.analyzer, self.lo, self.hi = analyzer, lo, hi
         self.n_features = n_features
@@ -78,85 +140,48 @@ class BulkHasher:
             self.tokens = re.compile(token_pattern or r"(?u)\b\w\w+\b")
             if self.tokens.groups > 1:
                 raise UnsupportedVectorizer("token pattern with several groups")
-        self._clear()
+            self.split_on_space = self.tokens.pattern in (r"\S+", r"(?u)\S+")
 
-    def _clear(self) -> None:
-        self.buckets: list[dict[int, int]] = [{} for _ in range(self.hi + 1)]  # per n: key → bucket
-        self.word_ids: dict[str, int] = {}
-        self.words: list[str] = []
+    # -- spans -------------------------------------------------------------------------------------------------
+    def _row_text(self, docs: Sequence[str]):
+        """The rows' n-gram units joined into one string: (joined, each unit's start and end character, units
+        per row). Char analyzer: units are the characters after whitespace normalisation, rows concatenated.
+        Word analyzer: units are the tokens, all joined by single spaces."""
+        if self.analyzer == "char":
+            texts = [WHITE_SPACES.sub(" ", d) for d in docs]
+            joined = "".join(texts)
+            per_row = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            starts = np.arange(len(joined), dtype=np.int64)
+            return joined, starts, starts + 1, per_row
+        # r"\S+" (the classifier's pattern) finds what str.split() gives: both split at str.isspace() characters.
+        rows = list(map(str.split if self.split_on_space else self.tokens.findall, docs))
+        per_row = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        tokens = list(chain.from_iterable(rows))
+        joined = " ".join(tokens)
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        starts = np.zeros(len(tokens), dtype=np.int64)
+        np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        return joined, starts, starts + lengths, per_row
 
-    # -- keys --------------------------------------------------------------------------------------------------
-    def _char_keys(self, docs: Sequence[str]):
-        """The n-grams of every character position, and a function giving the string of an n-gram from its
-        start position (rows are the docs after whitespace normalisation, concatenated)."""
-        texts = [WHITE_SPACES.sub(" ", d) for d in docs]
-        joined = "".join(texts)
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
-
-        def strings(n: int, starts: list[int]) -> list[str]:
-            return [joined[p:p + n] for p in starts]
-        return self._packed(codes, lengths, CODE_BITS), strings
-
-    def _word_keys(self, docs: Sequence[str]):
-        ids, lengths = [], []
-        get, word_ids, words = self.word_ids.get, self.word_ids, self.words
-        for doc in docs:
-            toks = self.tokens.findall(doc)
-            found = list(map(get, toks))
-            if None in found:
-                for k, (tok, i) in enumerate(zip(toks, found)):
-                    if i is None:
-                        i = word_ids.get(tok)
-                        if i is None:
-                            i = word_ids[tok] = len(words)
-                            words.append(tok)
-                        found[k] = i
-            ids.extend(found)
-            lengths.append(len(toks))
-        tokens = [words[i] for i in ids]
-
-        def strings(n: int, starts: list[int]) -> list[str]:
-            return [" ".join(tokens[p:p + n]) for p in starts]
-        return self._packed(np.asarray(ids, dtype=np.uint64), np.asarray(lengths, dtype=np.int64), WORD_BITS), strings
-
-    def _packed(self, codes, lengths, bits):
-        """(row, n, key, start) per n: every n-gram that stays inside its row, packed into one integer key."""
-        row_of = np.repeat(np.arange(len(lengths)), lengths)
-        ends = np.repeat(np.cumsum(lengths), lengths)  # each position's row end
-        pos = np.arange(len(codes))
-        out = []
-        for n in range(self.lo, self.hi + 1):
-            start = pos[pos + n <= ends]
-            key = codes[start].copy()
-            for k in range(1, n):
-                key |= codes[start + k] << np.uint64(bits * k)
-            out.append((row_of[start], n, key, start))
-        return out
-
-    # -- transform ---------------------------------------------------------------------------------------------
     def pairs(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(row, column) of every n-gram occurrence (repeats included)."""
-        if sum(len(c) for c in self.buckets) + len(self.words) > MAX_CACHED_KEYS:
-            self._clear()
-        parts, strings = self._char_keys(docs) if self.analyzer == "char" else self._word_keys(docs)
-        rows, cols = [], []
-        for row_of, n, key, start in parts:
-            distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-            cache = self.buckets[n]
-            distinct_keys = distinct.tolist()
-            found = np.fromiter(map(cache.get, distinct_keys, repeat(-1)), dtype=np.int64, count=len(distinct_keys))
-            missing = np.flatnonzero(found < 0)
-            if len(missing):
-                # New n-grams: their strings from their first occurrence, hashed as FeatureHasher does.
-                buckets = hash_buckets(strings(n, start[first[missing]].tolist()), self.n_features)
-                found[missing] = buckets
-                cache.update(zip(distinct[missing].tolist(), buckets.tolist()))
-            rows.append(row_of)
-            cols.append(found[inverse.reshape(-1)])
-        row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-        return row, col
+        joined, unit_start, unit_end, per_row = self._row_text(docs)
+        offsets = utf8_offsets(joined)
+        byte_start, byte_end = offsets[unit_start], offsets[unit_end]
+        row_of = np.repeat(np.arange(len(per_row)), per_row)
+        ends = np.repeat(np.cumsum(per_row), per_row)  # each unit's row end
+        pos = np.arange(len(unit_start))
+        data = joined.encode("utf-8", "surrogatepass")
+        rows, starts, lengths = [], [], []
+        for n in range(self.lo, self.hi + 1):
+            first = pos[pos + n <= ends]  # n-grams that stay inside their row
+            rows.append(row_of[first])
+            starts.append(byte_start[first])
+            lengths.append(byte_end[first + n - 1] - byte_start[first])
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        hashes = murmurhash3_spans(data, np.concatenate(starts), np.concatenate(lengths))
+        return np.concatenate(rows), hash_buckets(hashes, self.n_features)
 
     def counts(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, count) of each distinct cell, sorted by row then column."""
