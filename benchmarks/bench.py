@@ -47,13 +47,36 @@ def paragraph_pool() -> tuple[list[str], list[str]]:
     return titles, paras
 
 
+def varied(paragraph: str, round_no: int) -> str:
+    """The paragraph as another article of a later round would word it: its figures moved by the round number, or
+    (without figures) a round marker in front. Round 0 is the paragraph itself."""
+    if round_no == 0:
+        return paragraph
+    moved, count = re.subn(r"\d+", lambda m: str(int(m.group()) + round_no), paragraph)
+    return moved if count else f"（{round_no}）{paragraph}"
+
+
+def paragraph_deck(paras: list[str], rng: random.Random):
+    """Paragraphs dealt without replacement; each new round over the pool varies them (`varied`), so no body line
+    occurs on two articles. (A real crawl does not repeat article bodies across pages; a line on several pages of a
+    folder is site chrome to ingest, and removing it would leave the run fewer characters than jieba.lcut gets.)"""
+    round_no = 0
+    while True:
+        order = list(range(len(paras)))
+        rng.shuffle(order)
+        for i in order:
+            yield varied(paras[i], round_no)
+        round_no += 1
+
+
 def make_corpus(folder: Path, n: int, seed: int = 7) -> Path:
     titles, paras = paragraph_pool()
     rng = random.Random(seed)
+    deck = paragraph_deck(paras, rng)
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(n):
         title = f"{rng.choice(titles)}（{k + 1}）"
-        body = rng.sample(paras, min(len(paras), rng.randint(6, 12)))
+        body = [next(deck) for _ in range(rng.randint(6, 12))]
         body.append(f"截至{2018 + k % 6}年底，累计完成投资{100 + 7 * k}亿元，带动就业{400 + 37 * k}人，第{k + 1}批项目全部开工。")
         if k % 2:
             html = (f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><div class='nav'><a href='/'>首页"
