@@ -1,5 +1,7 @@
 """Near-duplicate detection across a batch with MinHash LSH (datasketch): the same article scraped from
-several sites is processed once; its copies point to the first one."""
+several sites is processed once; its copies point to the first one. Signatures are datasketch's MinHash values
+(seeded affine64 permutations, shingles hashed by MurmurHash3 x64), computed here in NumPy over all shingle
+positions at once; datasketch's MinHashLSH indexes them."""
 from __future__ import annotations
 
 import re
@@ -44,10 +46,81 @@ def _minhash(num_perm: int, hashvalues: Optional[np.ndarray] = None):
                    permutations=_permutations(num_perm))
 
 
+# MurmurHash3 x64-128 (Austin Appleby's reference) and datasketch's affine64 pre-mix, the same fmix64.
+_C1, _C2 = np.uint64(0x87C37B91114253D5), np.uint64(0x4CF5AD432745937F)
+_FMIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+_S33 = np.uint64(33)
+_BYTE_MASKS = np.array([(1 << (8 * n)) - 1 if n < 8 else (1 << 64) - 1 for n in range(9)], dtype=np.uint64)
+_MAX_HASH = np.uint64((1 << 64) - 1)  # datasketch's empty affine64 value
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> _S33)
+    h = h * _FMIX[0]
+    h = h ^ (h >> _S33)
+    h = h * _FMIX[1]
+    return h ^ (h >> _S33)
+
+
+def _rotl64(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
+
+
+def _hash64_short(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """mmh3.hash64(span, signed=False)[0] of byte spans shorter than 16 bytes (MurmurHash3 x64-128 has no full
+    block then: only its tail and finalisation run), for all spans at once."""
+    buf = np.frombuffer(data + bytes(16), dtype=np.uint8).astype(np.uint64)
+    # The little-endian 64-bit word at every byte offset.
+    words = buf[:-7].copy()
+    for i in range(1, 8):
+        words |= buf[i:len(buf) - 7 + i] << np.uint64(8 * i)
+    n = np.minimum(lengths, 8)
+    k1 = words[starts] & _BYTE_MASKS[n]
+    k2 = words[starts + 8] & _BYTE_MASKS[np.maximum(lengths - 8, 0)]
+    h2 = _rotl64(k2 * _C2, 33) * _C1  # a zero tail half mixes to zero, as the reference skips it
+    h1 = _rotl64(k1 * _C1, 31) * _C2
+    length = lengths.astype(np.uint64)
+    h1 ^= length
+    h2 ^= length
+    h1 = h1 + h2
+    h2 = h2 + h1
+    h1, h2 = _fmix64(h1), _fmix64(h2)
+    return h1 + h2
+
+
+def shingle_hashes(text: str, k: int) -> np.ndarray:
+    """_hash64 of every k-character shingle of the text's kept characters (repeats included; an empty array for a
+    text without any). Spans of 16 bytes or more (long shingles) are hashed one by one by mmh3."""
+    chars = "".join(_KEEP.findall(text))
+    if not chars:
+        return np.zeros(0, dtype=np.uint64)
+    data = chars.encode("utf-8")
+    if len(data) == len(chars):  # ASCII only
+        offsets = np.arange(len(chars) + 1, dtype=np.int64)
+    else:
+        codes = np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32)
+        offsets = np.zeros(len(chars) + 1, dtype=np.int64)
+        np.cumsum(1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000), out=offsets[1:])
+    first = np.arange(max(len(chars) - k + 1, 1))
+    starts = offsets[first]
+    lengths = offsets[np.minimum(first + k, len(chars))] - starts
+    long = lengths >= 16
+    hashes = _hash64_short(data, starts, np.where(long, 0, lengths))
+    for i in np.flatnonzero(long).tolist():
+        hashes[i] = mmh3.hash64(data[starts[i]:starts[i] + lengths[i]], signed=False)[0]
+    return hashes
+
+
 def signature(text: str, *, num_perm: int, k: int) -> np.ndarray:
-    mh = _minhash(num_perm)
-    mh.update_batch(shingles(text, k))
-    return mh.hashvalues.astype(np.uint64)
+    """The MinHash values datasketch gives for the text's shingles (MinHash(num_perm, seed=1, scheme affine64,
+    hashfunc=_hash64).update_batch(shingles(text, k)).hashvalues), computed in NumPy: one vectorised hash pass
+    over all shingle positions instead of a Python call per shingle (a test compares the two)."""
+    hashes = np.unique(shingle_hashes(text, k))  # a shingle set: repeats do not change a minimum
+    a, b = _permutations(num_perm)
+    if not len(hashes):
+        return np.full(num_perm, _MAX_HASH, dtype=np.uint64)
+    permuted = _fmix64(hashes)[:, np.newaxis] * a + b
+    return permuted.min(axis=0)
 
 
 class DuplicateIndex:
