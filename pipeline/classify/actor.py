@@ -15,17 +15,18 @@ def _actors(path: str) -> tuple[dict, bool]:
 
 
 def detect_actors(texts: Sequence[str], settings: Settings) -> list[Optional[str]]:
+    from pipeline.classify.features import word_counter
+
     actors, inherit = _actors(str(settings.path(settings["classify"]["actors"])))
+    codes = list(actors)
+    # Each code's sum(text.count(w) for w in words), for all codes in one Aho-Corasick pass.
+    count_words = word_counter(tuple(tuple(actors[code]) for code in codes))
     out: list[Optional[str]] = []
     previous: Optional[str] = None
     for text in texts:
         spans = split_sentences(text)
         first = text[spans[0][0]:spans[0][1]] if spans else text
-        counts = {}
-        for code, words in actors.items():
-            n = sum(text.count(w) for w in words) + sum(first.count(w) for w in words)
-            if n:
-                counts[code] = n
+        counts = {code: a + b for code, a, b in zip(codes, count_words(text), count_words(first)) if a + b}
         if counts:
             best = max(counts, key=counts.get)
             previous = best

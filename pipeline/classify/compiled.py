@@ -11,6 +11,7 @@ The n-gram hashing is pipeline.classify.hashing's (MurmurHash3 by mmh3)."""
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from pathlib import Path
 from typing import Sequence
 
@@ -115,32 +116,41 @@ class CompiledClassifier:
             w = self.arrays[f"b{k}_w"]
             col = entry["column"]
             if entry["kind"] == "text":
-                row, col_idx, counts = self.hashers[k].counts([r[col] for r in rows])
-                data = counts.astype(float)
-                if entry["sublinear"]:
-                    data = np.log(data) + 1.0
-                if entry["has_idf"]:
-                    data *= self.arrays[f"b{k}_idf"][col_idx]
-                if entry["norm"] == "l2":
-                    norms = np.sqrt(np.bincount(row, weights=data * data, minlength=n))
-                    norms[norms == 0.0] = 1.0
-                    data /= norms[row]
-                # Only cells of selected buckets add to the decision (the others' weights are 0: leaving them out
-                # changes no sum).
-                slots = self.arrays[f"b{k}_slot"][col_idx]
-                keep = np.flatnonzero(slots)
-                contrib = data[keep, None] * self.arrays[f"b{k}_wz"][slots[keep]]
-                for c in range(out.shape[1]):
-                    out[:, c] += np.bincount(row[keep], weights=contrib[:, c], minlength=n)
+                out += self._text_block(k, entry, [r[col] for r in rows])
             elif entry["kind"] == "onehot":
-                for i, r in enumerate(rows):
-                    j = self.lookups[k].get(str(r[col]))
-                    if j is not None:
-                        out[i] += w[j]
+                found = [self.lookups[k].get(str(r[col]), -1) for r in rows]
+                at = np.flatnonzero(np.asarray(found) >= 0)
+                out[at] += w[np.asarray(found)[at]]
             else:
-                X = np.array([[r[c] for c in col] for r in rows], dtype=float)
+                X = np.array(list(map(itemgetter(*col), rows)), dtype=float).reshape(n, len(col))
                 out += (X * self.arrays[f"b{k}_scale"] + self.arrays[f"b{k}_offset"]) @ w
         return out
+
+    def _text_block(self, k: int, entry: dict, texts: list[str]) -> np.ndarray:
+        """The block's decision values per row. Equal texts (a passage's heading on each of its sentences, a
+        one-sentence passage and its sentence) are computed once: a row's value depends on its text alone."""
+        index: dict[str, int] = {}
+        inverse = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
+        m = len(index)
+        row, col_idx, counts = self.hashers[k].counts(list(index))
+        data = counts.astype(float)
+        if entry["sublinear"]:
+            data = np.log(data) + 1.0
+        if entry["has_idf"]:
+            data *= self.arrays[f"b{k}_idf"][col_idx]
+        if entry["norm"] == "l2":
+            norms = np.sqrt(np.bincount(row, weights=data * data, minlength=m))
+            norms[norms == 0.0] = 1.0
+            data /= norms[row]
+        # Only cells of selected buckets add to the decision (the others' weights are 0: leaving them out changes
+        # no sum).
+        slots = self.arrays[f"b{k}_slot"][col_idx]
+        keep = np.flatnonzero(slots)
+        contrib = data[keep, None] * self.arrays[f"b{k}_wz"][slots[keep]]
+        per_text = np.empty((m, contrib.shape[1]))
+        for c in range(contrib.shape[1]):
+            per_text[:, c] = np.bincount(row[keep], weights=contrib[:, c], minlength=m)
+        return per_text[inverse]
 
     def predict_proba(self, rows: Sequence[dict]) -> np.ndarray:
         from pipeline.classify.fast import sigmoid_calibrated
