@@ -222,7 +222,11 @@ class PassageClassifier:
         sentences. A passage's probabilities mix its own and the mean of its sentences'; the context model then
         reads them beside the neighbours' (sections run in blocks: a passage amid challenges leans challenge)."""
         mixed, summaries, per_sentence = self.stage_one(passages, sentences)
-        out_s = [decide_all(sp, self.classes, self.settings) for sp in per_sentence]
+        # All sentences decided at once, then given back to their passages.
+        flat_s = decide_all(np.concatenate(per_sentence) if per_sentence else np.zeros((0, len(self.classes))),
+                            self.classes, self.settings)
+        bounds = np.cumsum([0] + [len(sp) for sp in per_sentence]).tolist()
+        out_s = [flat_s[a:b] for a, b in zip(bounds, bounds[1:])]
         if self.context_model is not None and len(passages):
             groups = list(groups) if groups is not None else [0] * len(passages)
             ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries)
