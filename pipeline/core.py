@@ -64,8 +64,11 @@ def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positi
 
     # Each passage's words once; a sentence's are the run of them inside its span (spans are sorted and disjoint).
     passage_words = None if token_spans is None else [[t[a:b] for a, b in spans] for t, spans in zip(texts, token_spans)]
-    starts = None if token_spans is None else [[a for a, _ in spans] for spans in token_spans]
-    ends = None if token_spans is None else [[b for _, b in spans] for spans in token_spans]
+    starts, ends = [], []
+    for spans in token_spans or ():
+        a, b = zip(*spans) if spans else ((), ())
+        starts.append(a)
+        ends.append(b)
 
     def words(i: int, lo: int, hi: int):
         if token_spans is None:

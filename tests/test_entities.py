@@ -134,3 +134,26 @@ def test_rule_only_route_equals_the_spacy_pipeline(settings, fixtures):
     assert fast.analyse(texts) == slow.analyse(texts)
     assert fast.entities(texts) == slow.entities(texts)
     assert sum(map(len, fast.entities(texts))) > 50
+
+
+# -- the trie-shaped word alternation: the same matches as the longest-first alternation --------------------------
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_LETTERS = st.sampled_from(list("中国科学院美欧盟省市.+*"))
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=_LETTERS, min_size=1, max_size=5), max_size=12),
+       st.text(alphabet=_LETTERS, max_size=40))
+def test_longest_word_pattern_matches_the_longest_first_alternation(words, text):
+    import re
+
+    from pipeline.nlp.rules import longest_word_pattern
+
+    plain = "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
+    trie = longest_word_pattern(words)
+    if not plain:
+        assert trie == ""
+        return
+    assert re.findall(trie, text) == re.findall(plain, text)
+    assert re.sub(trie, "_", text) == re.sub(plain, "_", text)

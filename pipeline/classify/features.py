@@ -69,8 +69,11 @@ def _subject_view(actors_path: str, places_path: str):
 
 @lru_cache(maxsize=16)
 def _alternation(words: frozenset[str]) -> re.Pattern:
-    """One regex for a word list, longest words first (findall counts whole words); never matches when empty."""
-    return re.compile("|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)) if w) or r"(?!)")
+    """One regex for a word list matching the longest word at each position (findall counts whole words), built
+    as a trie; never matches when empty."""
+    from pipeline.nlp.rules import longest_word_pattern
+
+    return re.compile(longest_word_pattern(words) or r"(?!)")
 
 
 SUBJECT_COLUMNS = ["sv_own", "sv_foreign", "sv_own_done", "sv_foreign_done", "sv_own_problem", "sv_contrast",
