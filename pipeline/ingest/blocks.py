@@ -8,7 +8,7 @@ from typing import Optional
 
 SENTENCE_END = "。！？!?；;…"
 CLOSERS = "”’」』）)】]》\"'"
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_NOT_CJK = re.compile(r"[^\u3400-\u9fff\uf900-\ufaff]+")  # counting by removing the runs between: 4x findall
 _PUNCT = re.compile(r"[，。！？；：、“”‘’（）《》,.!?;:]")
 
 
@@ -50,7 +50,7 @@ def ends_sentence(text: str) -> bool:
 # and without site repeats). A page's worth of lines: the cache holds the texts alive.
 @lru_cache(maxsize=4096)
 def cjk_count(text: str) -> int:
-    return len(_CJK.findall(text))
+    return len(_NOT_CJK.sub("", text))
 
 
 @lru_cache(maxsize=4096)

@@ -18,7 +18,7 @@ from pipeline.ingest.repair import join_broken, restore_spun
 from pipeline.ingest.text import text_to_blocks
 from pipeline.records import CleanDocument, Paragraph, RemovedBlock, Source
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
+_NOT_CJK = re.compile(r"[^\u3400-\u9fff]+")
 # Zero-width and bidi control characters carry no text and break matching; they are removed on input.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00]")
 
@@ -113,7 +113,7 @@ def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: 
     blocks, meta, kind, encoding, name = page_blocks(source, name=name, url=url, kind=kind, settings=settings)
     doc = _assemble(blocks, meta, kind, settings, name, site_repeats)
     doc.encoding = encoding
-    cjk = len(_CJK.findall(doc.body))
+    cjk = len(_NOT_CJK.sub("", doc.body))  # the CJK characters, counted by removing the runs between
     letters = sum(map(str.isalpha, doc.body))
     if cjk < settings["ingest"]["min_cjk_chars"] or cjk < settings["ingest"]["min_cjk_ratio"] * max(letters, 1):
         raise IngestError(name, f"not a Chinese article: {cjk} CJK characters in the extracted body")
