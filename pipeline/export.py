@@ -137,6 +137,11 @@ def entity_rows(docs: Iterable[dict]) -> Iterator[dict]:
             yield {"doc_id": d["doc_id"], **{k: e.get(k) for k in ENTITY_COLUMNS if k != "doc_id"}}
 
 
+def table_rows(doc: dict) -> tuple[list[dict], list[dict]]:
+    """One document's rows of the passages and entities tables (TableWriter.add_rows)."""
+    return list(passage_rows([doc])), list(entity_rows([doc]))
+
+
 def iter_documents(path: Path) -> Iterator[dict]:
     with open(path, encoding="utf-8") as fh:
         for line in fh:
@@ -171,10 +176,14 @@ class TableWriter:
     def add(self, doc: dict) -> None:
         # The documents' table rows are kept, not the documents (a run holds a batch of them while its workers
         # are at their peak memory).
+        self.add_rows(tuple(row_fn([doc]) for _, row_fn, *_rest in self.tables))
+
+    def add_rows(self, rows_per_table) -> None:
+        """One document's rows, per table in the order of `tables` (passages, entities: table_rows)."""
         if not self.buffer:
             self.buffer = [[] for _ in self.tables]
-        for rows, (_, row_fn, *_rest) in zip(self.buffer, self.tables):
-            rows.extend(row_fn([doc]))
+        for rows, new in zip(self.buffer, rows_per_table):
+            rows.extend(new)
         self.pending += 1
         if self.pending >= self.batch:
             self.flush()

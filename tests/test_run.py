@@ -167,7 +167,7 @@ def test_outputs_streamed_during_the_run_equal_those_written_after_it(corpus, re
     fails), write_outputs writes them from the store after the run. Both give the same bytes."""
     from pipeline import run as run_module
 
-    def broken(self, line):
+    def broken(self, line, rows=None):
         self.give_up(OSError("simulated"))
 
     monkeypatch.setattr(run_module._StreamedOutputs, "add", broken)
