@@ -7,7 +7,7 @@ TF-IDF weighting and a few matrix products. ``policyminer train classifier`` wri
 ``model.skops`` after checking that it gives the Pipeline's probabilities on corpus items; at run time the
 classifier reads it (SHA-256 checked like the skops files) and loads the Pipeline only when asked for it.
 
-The n-gram hashing is pipeline.classify.hashing's (MurmurHash3 by mmh3)."""
+The n-gram hashing is pipeline.classify.hashing's (MurmurHash3 over all n-grams at once, in NumPy)."""
 from __future__ import annotations
 
 import json
