@@ -161,14 +161,13 @@ class TableWriter:
         self.buffer: list[list[dict]] = []  # per table, the rows of the documents not yet written
         self.pending = 0  # documents in the buffer
         self.header = True
-        self.tables = []  # (name, row function, columns, Arrow schema, CSV file, Parquet writer)
+        self.tables = []  # (name, columns, Arrow schema, CSV file, Parquet writer), in table_rows' order
         try:
-            for name, row_fn, cols in (("passages", passage_rows, PASSAGE_COLUMNS),
-                                       ("entities", entity_rows, ENTITY_COLUMNS)):
+            for name, cols in (("passages", PASSAGE_COLUMNS), ("entities", ENTITY_COLUMNS)):
                 csv_tmp, pq_tmp = staged.temp(f"{name}.csv"), staged.temp(f"{name}.parquet")
                 schema_pa = _arrow_schema(name)
                 fh = open(csv_tmp, "w", encoding="utf-8", newline="")
-                self.tables.append((name, row_fn, cols, schema_pa, fh, pq.ParquetWriter(pq_tmp, schema_pa)))
+                self.tables.append((name, cols, schema_pa, fh, pq.ParquetWriter(pq_tmp, schema_pa)))
         except OSError as exc:
             self.abort()
             raise _export_error(self.out_dir / name, exc) from None
@@ -176,7 +175,7 @@ class TableWriter:
     def add(self, doc: dict) -> None:
         # The documents' table rows are kept, not the documents (a run holds a batch of them while its workers
         # are at their peak memory).
-        self.add_rows(tuple(row_fn([doc]) for _, row_fn, *_rest in self.tables))
+        self.add_rows(table_rows(doc))
 
     def add_rows(self, rows_per_table) -> None:
         """One document's rows, per table in the order of `tables` (passages, entities: table_rows)."""
@@ -194,7 +193,7 @@ class TableWriter:
         import pandas as pd
         import pyarrow as pa
 
-        for rows, (name, row_fn, cols, schema_pa, fh, writer) in zip(self.buffer, self.tables):
+        for rows, (name, cols, schema_pa, fh, writer) in zip(self.buffer, self.tables):
             try:
                 frame = pd.DataFrame(rows, columns=cols)
                 frame.to_csv(fh, index=False, header=self.header)
@@ -208,7 +207,7 @@ class TableWriter:
         import pandas as pd
 
         self.flush()
-        for name, _, cols, _, fh, writer in self.tables:
+        for name, cols, _, fh, writer in self.tables:
             try:
                 if self.header:
                     pd.DataFrame(columns=cols).to_csv(fh, index=False)
@@ -222,7 +221,7 @@ class TableWriter:
 
     def abort(self) -> None:
         """Close the files without finishing them (the staged set is being discarded)."""
-        for _, _, _, _, fh, writer in self.tables:
+        for _, _, _, fh, writer in self.tables:
             for closer in (fh.close, writer.close):
                 try:
                     closer()

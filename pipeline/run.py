@@ -644,7 +644,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
                 status, dup, doc = e.result["status"], e.result.get("duplicate_of"), e.result.get("doc")
             line, original = _output_line(store, status, dup, doc)
             if line is not None:
-                streamed.add(line, e.rows if status == "processed" else None)
+                streamed.add(line, e.rows)  # rows: only a unit processed in this run has them
             if original is not None:
                 streamed.originals[dup] = original["doc_id"]
         if bar is not None:

@@ -1,6 +1,7 @@
 """A fast predict path for the passage classifier: the same arithmetic as the fitted scikit-learn Pipeline
 (ColumnTransformer of hashed TF-IDF blocks, the hashing done in bulk by pipeline.classify.hashing, one-hot and
-min-max columns → the frozen feature mask → a sigmoid-calibrated linear model), without pandas, column indexing, hstack and per-call validation.
+min-max columns → the frozen feature mask → a sigmoid-calibrated linear model), without pandas, column indexing,
+hstack and per-call validation.
 
 Measured on the benchmark corpus, the Pipeline spent about 85 % of its predict time in that machinery, not in
 the arithmetic. The fast path is built only for the structure it knows (anything else raises

@@ -21,6 +21,8 @@ from typing import Optional, Sequence
 import mmh3
 import numpy as np
 
+from pipeline.utf8 import utf8_offsets
+
 # HashingVectorizer's own whitespace normalisation for the char analyzer (VectorizerMixin._white_spaces).
 WHITE_SPACES = re.compile(r"\s\s+")
 # Spans longer than this many bytes (a URL or a run of Latin text taken as one word) are hashed one by one by
@@ -92,15 +94,6 @@ def hash_buckets(hashes: np.ndarray, n_features: int) -> np.ndarray:
     """The columns FeatureHasher (alternate_sign=False) gives features with these signed hashes."""
     return np.where(hashes == -2147483648, (2147483647 - (n_features - 1)) % n_features,
                     np.abs(hashes) % n_features)
-
-
-def utf8_offsets(text: str) -> np.ndarray:
-    """Byte offset of each character of `text` in its UTF-8 form (surrogates kept), and the total at the end."""
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    widths = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
-    offsets = np.zeros(len(codes) + 1, dtype=np.int64)
-    np.cumsum(widths, out=offsets[1:])
-    return offsets
 
 
 class UnsupportedVectorizer(ValueError):

@@ -11,6 +11,8 @@ from typing import Optional
 import mmh3
 import numpy as np
 
+from pipeline.utf8 import utf8_offsets
+
 SCHEME = "affine64"  # datasketch >= 2.0 permutation scheme
 # Shingles are hashed with MurmurHash3 x64 (mmh3, C) instead of datasketch's default SHA-1, which was most of the
 # signature's cost. Signatures are comparable only under one scheme and hash: the run store records this name and
@@ -95,12 +97,7 @@ def shingle_hashes(text: str, k: int) -> np.ndarray:
     if not chars:
         return np.zeros(0, dtype=np.uint64)
     data = chars.encode("utf-8")
-    if len(data) == len(chars):  # ASCII only
-        offsets = np.arange(len(chars) + 1, dtype=np.int64)
-    else:
-        codes = np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32)
-        offsets = np.zeros(len(chars) + 1, dtype=np.int64)
-        np.cumsum(1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000), out=offsets[1:])
+    offsets = utf8_offsets(chars)
     first = np.arange(max(len(chars) - k + 1, 1))
     starts = offsets[first]
     lengths = offsets[np.minimum(first + k, len(chars))] - starts
