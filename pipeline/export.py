@@ -3,9 +3,12 @@ Every file is written to a temporary name and renamed, so a crash or a full disk
 outputs intact. Export computes nothing the stages did not."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -20,6 +23,14 @@ PASSAGE_COLUMNS = ["doc_id", "index", "kind", "heading", "text", "start", "end",
 ENTITY_COLUMNS = ["doc_id", "passage", "text", "type", "start", "end", "canonical", "source", "value", "unit", "approx",
                   "bound", "date_iso", "date_precision"]
 
+TABLES = (("passages", PASSAGE_COLUMNS), ("entities", ENTITY_COLUMNS))
+# The columns that are not strings (schema.json describes them); the Parquet files carry these types.
+COLUMN_TYPES = {
+    "passages": {"index": "int", "start": "int", "end": "int", "score_achievement": "float",
+                 "score_challenge": "float", "score_recommendation": "float", "score_background": "float"},
+    "entities": {"passage": "int", "start": "int", "end": "int", "value": "float", "approx": "bool"},
+}
+_FLOAT_COLUMNS = {name: tuple(COLUMN_TYPES[name].get(c) == "float" for c in cols) for name, cols in TABLES}
 
 class ExportError(OSError):
     """An output could not be written (disk full, permission denied); the message names the file."""
@@ -119,27 +130,60 @@ class StagedOutputs:
         return False
 
 
-def passage_rows(docs: Iterable[dict]) -> Iterator[dict]:
-    for d in docs:
-        for p in d["passages"]:
-            scores = p.get("scores") or {}
-            yield {"doc_id": d["doc_id"], "index": p["index"], "kind": p.get("kind"), "heading": p.get("heading"),
-                   "text": p["text"], "start": p["start"], "end": p["end"], "label": p["label"],
-                   "secondary": p.get("secondary"), "actor": p.get("actor"),
-                   **{f"score_{k}": scores.get(k) for k in ("achievement", "challenge", "recommendation", "background")},
-                   "title": d.get("title"), "published_at": d.get("published_at"),
-                   "source_path": (d.get("source") or {}).get("path"), "site": (d.get("source") or {}).get("site")}
+def passage_values(doc: dict) -> list[list]:
+    """One document's rows of the passages table, as lists in PASSAGE_COLUMNS order."""
+    title, published, source = doc.get("title"), doc.get("published_at"), doc.get("source") or {}
+    path, site = source.get("path"), source.get("site")
+    rows = []
+    for p in doc["passages"]:
+        scores = p.get("scores") or {}
+        rows.append([doc["doc_id"], p["index"], p.get("kind"), p.get("heading"), p["text"], p["start"], p["end"],
+                     p["label"], p.get("secondary"), p.get("actor"), scores.get("achievement"),
+                     scores.get("challenge"), scores.get("recommendation"), scores.get("background"), title,
+                     published, path, site])
+    return rows
 
 
-def entity_rows(docs: Iterable[dict]) -> Iterator[dict]:
-    for d in docs:
-        for e in d["entities"]:
-            yield {"doc_id": d["doc_id"], **{k: e.get(k) for k in ENTITY_COLUMNS if k != "doc_id"}}
+_ENTITY_FIELDS = ENTITY_COLUMNS[1:]  # after doc_id, the entity's own fields under the same names
 
 
-def table_rows(doc: dict) -> tuple[list[dict], list[dict]]:
-    """One document's rows of the passages and entities tables (TableWriter.add_rows)."""
-    return list(passage_rows([doc])), list(entity_rows([doc]))
+def entity_values(doc: dict) -> list[list]:
+    """One document's rows of the entities table, as lists in ENTITY_COLUMNS order."""
+    doc_id = doc["doc_id"]
+    return [[doc_id, *(e.get(k) for k in _ENTITY_FIELDS)] for e in doc["entities"]]
+
+
+@dataclass
+class TableChunk:
+    """One document's part of a table: its CSV lines and its values column by column (for Arrow)."""
+    csv: str
+    columns: list[list]
+
+
+def _csv_cell(value, is_float: bool) -> str:
+    # What pandas' to_csv writes for the column's dtype: NaN/None as "", float64 as numpy's shortest repr (the
+    # same digits as Python's repr), other values as str. tests/test_export.py checks this against pandas.
+    if value is None:
+        return ""
+    if is_float:
+        return repr(float(value))
+    return value if isinstance(value, str) else str(value)
+
+
+def _table_chunk(rows: list[list], float_columns: tuple[bool, ...]) -> TableChunk:
+    buf = io.StringIO()
+    # The dialect pandas' to_csv uses (csv.writer, QUOTE_MINIMAL, "\n" line ends on POSIX).
+    csv.writer(buf, lineterminator="\n").writerows(
+        [[_csv_cell(v, f) for v, f in zip(row, float_columns)] for row in rows])
+    columns = [list(col) for col in zip(*rows)] if rows else [[] for _ in float_columns]
+    return TableChunk(buf.getvalue(), columns)
+
+
+def table_chunks(doc: dict) -> tuple[TableChunk, TableChunk]:
+    """One document's parts of the passages and entities tables (TableWriter.add_chunks). A run's workers make
+    them, so the main process only joins CSV text and column lists."""
+    return (_table_chunk(passage_values(doc), _FLOAT_COLUMNS["passages"]),
+            _table_chunk(entity_values(doc), _FLOAT_COLUMNS["entities"]))
 
 
 def iter_documents(path: Path) -> Iterator[dict]:
@@ -151,19 +195,20 @@ def iter_documents(path: Path) -> Iterator[dict]:
 
 class TableWriter:
     """The passages and entities tables (CSV and Parquet), written batch by batch into a staged set: documents
-    go in one at a time (`add`), every `batch` documents become one CSV chunk and one Parquet row group, so memory
-    does not grow with the run. `close` finishes the files (the caller commits the staged set)."""
+    go in one at a time (`add`, or `add_chunks` with the parts a worker made), every `batch` documents become one
+    CSV chunk and one Parquet row group, so memory does not grow with the run. `close` finishes the files (the
+    caller commits the staged set)."""
 
     def __init__(self, staged: "StagedOutputs", batch: int = 200):
         import pyarrow.parquet as pq
 
         self.batch, self.out_dir = batch, staged.out_dir
-        self.buffer: list[list[dict]] = []  # per table, the rows of the documents not yet written
+        self.buffer: list[tuple[list[str], list[list]]] = []  # per table: CSV parts, columns not yet written
         self.pending = 0  # documents in the buffer
         self.header = True
-        self.tables = []  # (name, columns, Arrow schema, CSV file, Parquet writer), in table_rows' order
+        self.tables = []  # (name, columns, Arrow schema, CSV file, Parquet writer), in table_chunks' order
         try:
-            for name, cols in (("passages", PASSAGE_COLUMNS), ("entities", ENTITY_COLUMNS)):
+            for name, cols in TABLES:
                 csv_tmp, pq_tmp = staged.temp(f"{name}.csv"), staged.temp(f"{name}.parquet")
                 schema_pa = _arrow_schema(name)
                 fh = open(csv_tmp, "w", encoding="utf-8", newline="")
@@ -173,16 +218,18 @@ class TableWriter:
             raise _export_error(self.out_dir / name, exc) from None
 
     def add(self, doc: dict) -> None:
-        # The documents' table rows are kept, not the documents (a run holds a batch of them while its workers
+        # The documents' table parts are kept, not the documents (a run holds a batch of them while its workers
         # are at their peak memory).
-        self.add_rows(table_rows(doc))
+        self.add_chunks(table_chunks(doc))
 
-    def add_rows(self, rows_per_table) -> None:
-        """One document's rows, per table in the order of `tables` (passages, entities: table_rows)."""
+    def add_chunks(self, chunks: Iterable[TableChunk]) -> None:
+        """One document's parts, per table in the order of `tables` (passages, entities: table_chunks)."""
         if not self.buffer:
-            self.buffer = [[] for _ in self.tables]
-        for rows, new in zip(self.buffer, rows_per_table):
-            rows.extend(new)
+            self.buffer = [([], [[] for _ in cols]) for _, cols, *_ in self.tables]
+        for (parts, columns), chunk in zip(self.buffer, chunks):
+            parts.append(chunk.csv)
+            for column, values in zip(columns, chunk.columns):
+                column.extend(values)
         self.pending += 1
         if self.pending >= self.batch:
             self.flush()
@@ -190,27 +237,26 @@ class TableWriter:
     def flush(self) -> None:
         if not self.pending:
             return
-        import pandas as pd
         import pyarrow as pa
 
-        for rows, (name, cols, schema_pa, fh, writer) in zip(self.buffer, self.tables):
+        for (parts, columns), (name, cols, schema_pa, fh, writer) in zip(self.buffer, self.tables):
             try:
-                frame = pd.DataFrame(rows, columns=cols)
-                frame.to_csv(fh, index=False, header=self.header)
-                writer.write_table(pa.Table.from_pandas(frame, schema=schema_pa, preserve_index=False))
+                if self.header:
+                    fh.write(_csv_header(cols))
+                fh.write("".join(parts))
+                writer.write_table(pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema_pa)],
+                                                        schema=schema_pa))
             except OSError as exc:
                 raise _export_error(self.out_dir / name, exc) from None
         self.header = False
         self.buffer, self.pending = [], 0
 
     def close(self) -> None:
-        import pandas as pd
-
         self.flush()
         for name, cols, _, fh, writer in self.tables:
             try:
                 if self.header:
-                    pd.DataFrame(columns=cols).to_csv(fh, index=False)
+                    fh.write(_csv_header(cols))
                 fh.flush()
                 os.fsync(fh.fileno())
                 fh.close()
@@ -228,6 +274,10 @@ class TableWriter:
                 except Exception:  # noqa: BLE001 - the files are discarded anyway
                     pass
         self.tables = []
+
+
+def _csv_header(columns: list[str]) -> str:
+    return ",".join(columns) + "\n"  # the column names need no quoting
 
 
 def write_tables_streaming(docs_path: Path, out_dir: Path, batch: int = 200, *,
@@ -251,13 +301,8 @@ def write_tables_streaming(docs_path: Path, out_dir: Path, batch: int = 200, *,
 def _arrow_schema(name: str):
     import pyarrow as pa
 
-    s, i, f, b = pa.string(), pa.int64(), pa.float64(), pa.bool_()
-    if name == "passages":
-        types = {"index": i, "start": i, "end": i, "score_achievement": f, "score_challenge": f,
-                 "score_recommendation": f, "score_background": f}
-        return pa.schema([(c, types.get(c, s)) for c in PASSAGE_COLUMNS])
-    types = {"passage": i, "start": i, "end": i, "value": f, "approx": b}
-    return pa.schema([(c, types.get(c, s)) for c in ENTITY_COLUMNS])
+    arrow = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+    return pa.schema([(c, arrow[COLUMN_TYPES[name].get(c, "string")]) for c in dict(TABLES)[name]])
 
 
 def write_documents(lines: Iterable[str], path: Path, *, staged: "StagedOutputs | None" = None) -> int:

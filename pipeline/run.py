@@ -197,11 +197,11 @@ def ingest_unit(args: tuple) -> dict:
 
 
 def analyse_unit(args: tuple) -> dict:
-    """Phase 2 in a worker: CleanDocument → the Document's JSON line and its rows of the passages and entities
-    tables (made here, in parallel, from the dict the line is made of: the main process need not parse the line)."""
+    """Phase 2 in a worker: CleanDocument → the Document's JSON line and its parts of the passages and entities
+    tables (made here, in parallel, from the dict the line is made of: the main process only appends them)."""
     key, clean, config_file = args
     from pipeline.core import analyse
-    from pipeline.export import dumps_dict, table_rows
+    from pipeline.export import dumps_dict, table_chunks
 
     settings = _settings_for(config_file)
     started = time.perf_counter()
@@ -210,14 +210,14 @@ def analyse_unit(args: tuple) -> dict:
             doc = analyse(clean, settings)
             as_dict = doc.to_dict()
             line = dumps_dict(as_dict)
-            rows = table_rows(as_dict)
+            chunks = table_chunks(as_dict)
     except DocTimeout as exc:
         return {"key": key, "status": "failed", "reason": str(exc), "seconds": time.perf_counter() - started}
     except Exception as exc:
         log.debug("analysis of %s failed", key, exc_info=True)
         return {"key": key, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:300],
                 "seconds": time.perf_counter() - started}
-    return {"key": key, "status": "processed", "doc_id": doc.doc_id, "doc_json": line, "rows": rows,
+    return {"key": key, "status": "processed", "doc_id": doc.doc_id, "doc_json": line, "chunks": chunks,
             "seconds": time.perf_counter() - started}
 
 
@@ -365,7 +365,7 @@ _TRANSIENT = ("timed out", "worker error")  # failures retried by the next run i
 class _Entry:
     """One unit on its way through the window: ingest → duplicate check → analysis → commit."""
 
-    __slots__ = ("unit", "fp", "seq", "stage", "future", "ingest", "result", "rows")
+    __slots__ = ("unit", "fp", "seq", "stage", "future", "ingest", "result", "chunks")
 
     def __init__(self, unit: Unit, fp: str, seq: int):
         self.unit, self.fp, self.seq = unit, fp, seq
@@ -373,7 +373,7 @@ class _Entry:
         self.future = None
         self.ingest: Optional[dict] = None
         self.result: Optional[dict] = None  # what to commit
-        self.rows = None  # the document's table rows, made by the worker beside its JSON line
+        self.chunks = None  # the document's table parts, made by the worker beside its JSON line
 
 
 def _outcome_of(future) -> dict:
@@ -420,17 +420,17 @@ class _StreamedOutputs:
             self.tables = None
             self.give_up(exc)
 
-    def add(self, line: str, rows: Optional[tuple] = None) -> None:
-        """A document's line, and its table rows when the worker made them (else they come from the line)."""
+    def add(self, line: str, chunks: Optional[tuple] = None) -> None:
+        """A document's line, and its table parts when the worker made them (else they come from the line)."""
         if self.failed is not None:
             return
         try:
             self.docs.write(line)
             self.docs.write("\n")
-            if rows is None:
+            if chunks is None:
                 self.tables.add(json.loads(line))
             else:
-                self.tables.add_rows(rows)
+                self.tables.add_chunks(chunks)
             self.lines += 1
         except Exception as exc:  # noqa: BLE001 - write_outputs redoes the files and reports a lasting error
             self.give_up(exc)
@@ -591,7 +591,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
             e.result = dict(status="failed", reason=res["reason"], **common)
         else:
             e.result = dict(status="processed", doc_id=res["doc_id"], doc=res["doc_json"], **common)
-            e.rows = res.get("rows")
+            e.chunks = res.get("chunks")
         e.stage = "final"
 
     def pump(block: bool) -> None:
@@ -644,7 +644,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
                 status, dup, doc = e.result["status"], e.result.get("duplicate_of"), e.result.get("doc")
             line, original = _output_line(store, status, dup, doc)
             if line is not None:
-                streamed.add(line, e.rows)  # rows: only a unit processed in this run has them
+                streamed.add(line, e.chunks)  # only a unit processed in this run has them
             if original is not None:
                 streamed.originals[dup] = original["doc_id"]
         if bar is not None:
