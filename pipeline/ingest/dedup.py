@@ -112,11 +112,13 @@ def signature(text: str, *, num_perm: int, k: int) -> np.ndarray:
     """The MinHash values datasketch gives for the text's shingles (MinHash(num_perm, seed=1, scheme affine64,
     hashfunc=_hash64).update_batch(shingles(text, k)).hashvalues), computed in NumPy: one vectorised hash pass
     over all shingle positions instead of a Python call per shingle (a test compares the two)."""
-    hashes = np.unique(shingle_hashes(text, k))  # a shingle set: repeats do not change a minimum
+    # Repeated shingles stay in: they do not change a minimum, and dropping them costs more than they do.
+    hashes = shingle_hashes(text, k)
     a, b = _permutations(num_perm)
     if not len(hashes):
         return np.full(num_perm, _MAX_HASH, dtype=np.uint64)
-    permuted = _fmix64(hashes)[:, np.newaxis] * a + b
+    permuted = np.multiply.outer(_fmix64(hashes), a)
+    permuted += b
     return permuted.min(axis=0)
 
 

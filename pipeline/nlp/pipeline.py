@@ -250,7 +250,9 @@ class NlpStage:
         ents = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
         if not with_spans:
             return ents, []
-        return ents, [(end - len(w), end) for w, end in zip(words, ends) if not w.isspace()]  # Token.is_space
+        if any(map(str.isspace, words)):  # Token.is_space: not a token of the spans
+            return ents, [(end - len(w), end) for w, end in zip(words, ends) if not w.isspace()]
+        return ents, list(zip([0, *ends[:-1]], ends))
 
     def entity_parts(self, texts: list[str]) -> dict[str, list[list[Entity]]]:
         """One pass, three views per text: "merged" (the output), "rules" alone and "model" alone (empty

@@ -72,11 +72,11 @@ class Segmenter:
         pos = 0
         for m in ATOMIC.finditer(piece):
             if m.start() > pos:
-                out.extend(w for w in self._cut(piece[pos:m.start()]) if w)
+                out.extend(filter(None, self._cut(piece[pos:m.start()])))
             out.append(m.group())
             pos = m.end()
         if pos < len(piece):
-            out.extend(w for w in self._cut(piece[pos:]) if w)
+            out.extend(filter(None, self._cut(piece[pos:])))
         return out
 
 
