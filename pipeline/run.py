@@ -565,8 +565,8 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
         sig = np.frombuffer(res["minhash"], dtype=np.uint64) if res["minhash"] is not None else None
         dup = None
         if index is not None and sig is not None:
-            if e.unit.key in index.lsh.keys:  # redone because it changed: its old signature must not match it
-                index.lsh.remove(e.unit.key)
+            if e.unit.key in index:  # redone because it changed: its old signature must not match it
+                index.remove(e.unit.key)
             dup = index.check_and_add(e.unit.key, sig)
         if dup:
             part = {"source": asdict(clean.source), "title": clean.title, "title_raw": clean.title_raw,

@@ -1,8 +1,10 @@
-"""Near-duplicate signatures (pipeline.ingest.dedup): the NumPy MinHash equals datasketch's own, and the index
-finds copies of an article but not other articles."""
+"""Near-duplicate signatures and index (pipeline.ingest.dedup): the NumPy MinHash, its permutations, the band
+parameters and the index answer as datasketch's own (installed for the tests), and the index finds copies of an
+article but not other articles."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings as hsettings, strategies as st
 
 from pipeline.ingest import dedup
@@ -11,10 +13,59 @@ from pipeline.ingest import dedup
 _TEXT = st.text(alphabet=st.sampled_from(list("量子计算研究院所aZ09，。 \n😀é")), max_size=60)
 
 
+def _datasketch_minhash(num_perm: int, hashvalues=None):
+    from datasketch import MinHash
+
+    return MinHash(num_perm=num_perm, seed=1, scheme=dedup.SCHEME, hashfunc=dedup._hash64, hashvalues=hashvalues)
+
+
 def _datasketch_signature(text: str, num_perm: int, k: int) -> np.ndarray:
-    mh = dedup._minhash(num_perm)
+    mh = _datasketch_minhash(num_perm)
     mh.update_batch(dedup.shingles(text, k))
     return mh.hashvalues.astype(np.uint64)
+
+
+@pytest.mark.parametrize("num_perm", [16, 32, 128, 256])
+def test_permutations_are_datasketchs(num_perm):
+    a, b = dedup._permutations(num_perm)
+    expected = _datasketch_minhash(num_perm).permutations
+    assert np.array_equal(a, expected[0]) and np.array_equal(b, expected[1])
+
+
+@pytest.mark.parametrize("num_perm", [32, 64, 128, 256])
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95])
+def test_band_parameters_are_those_minhashlsh_chooses(threshold, num_perm):
+    from datasketch import MinHashLSH
+
+    try:
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    except ValueError:  # fewer than 2 bands: refused by both
+        with pytest.raises(ValueError, match="2 bands"):
+            dedup.DuplicateIndex(num_perm=num_perm, threshold=threshold)
+        return
+    assert dedup.lsh_bands(threshold, num_perm) == (lsh.b, lsh.r)
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcdef"), st.lists(st.integers(0, 3), min_size=32, max_size=32)),
+                max_size=12))
+def test_index_answers_as_minhashlsh(entries):
+    """The same candidates as datasketch's MinHashLSH (query, then insert when nothing is found), on signatures
+    whose bands often collide; a key redone is removed first, as the run does."""
+    from datasketch import MinHashLSH
+
+    ours = dedup.DuplicateIndex(num_perm=32, threshold=0.5)
+    theirs = MinHashLSH(threshold=0.5, num_perm=32)
+    for key, values in entries:
+        sig = np.array(values, dtype=np.uint64)
+        if key in ours:
+            ours.remove(key)
+            theirs.remove(key)
+        found = theirs.query(_datasketch_minhash(32, sig))
+        expected = min(found) if found else None
+        if expected is None:
+            theirs.insert(key, _datasketch_minhash(32, sig))
+        assert ours.check_and_add(key, sig) == expected
 
 
 @hsettings(max_examples=150, deadline=None)

@@ -1,7 +1,10 @@
-"""Near-duplicate detection across a batch with MinHash LSH (datasketch): the same article scraped from
-several sites is processed once; its copies point to the first one. Signatures are datasketch's MinHash values
-(seeded affine64 permutations, shingles hashed by MurmurHash3 x64), computed here in NumPy over all shingle
-positions at once; datasketch's MinHashLSH indexes them."""
+"""Near-duplicate detection across a batch with MinHash LSH: the same article scraped from several sites is
+processed once; its copies point to the first one. Signatures are the values datasketch's MinHash gives (seeded
+affine64 permutations, shingles hashed by MurmurHash3 x64), computed here in NumPy over all shingle positions at
+once; the index is datasketch's MinHashLSH banding with its optimal bands and rows. Both are reimplemented
+because datasketch's LSH module imports scipy.integrate, which cost each run's start 0.6 s of imports and 0.25 s
+of numerical integration; tests/test_dedup.py checks signatures, permutations and band parameters against
+datasketch itself."""
 from __future__ import annotations
 
 import re
@@ -19,6 +22,7 @@ SCHEME = "affine64"  # datasketch >= 2.0 permutation scheme
 # drops signatures made under another (RunStore.use_signature_scheme).
 SIGNATURE_SCHEME = f"{SCHEME}/mmh3-x64"
 _KEEP = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
+_SEED = 1
 
 
 def shingles(text: str, k: int) -> set[str]:
@@ -34,18 +38,13 @@ def _hash64(shingle: str) -> int:
 
 
 @lru_cache(maxsize=4)
-def _permutations(num_perm: int):
-    """The seeded permutation parameters: datasketch draws them anew for every MinHash it builds."""
-    from datasketch import MinHash
-
-    return MinHash(num_perm=num_perm, seed=1, scheme=SCHEME, hashfunc=_hash64).permutations
-
-
-def _minhash(num_perm: int, hashvalues: Optional[np.ndarray] = None):
-    from datasketch import MinHash
-
-    return MinHash(num_perm=num_perm, seed=1, scheme=SCHEME, hashfunc=_hash64, hashvalues=hashvalues,
-                   permutations=_permutations(num_perm))
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """The affine64 permutations h → a·h + b (mod 2^64) that datasketch's MinHash(num_perm, seed=1,
+    scheme="affine64") draws: odd multipliers a, then offsets b, from numpy's RandomState(seed)."""
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = gen.randint(0, 1 << 64, num_perm, dtype=np.uint64)
+    return a, b
 
 
 # MurmurHash3 x64-128 (Austin Appleby's reference) and datasketch's affine64 pre-mix, the same fmix64.
@@ -122,19 +121,69 @@ def signature(text: str, *, num_perm: int, k: int) -> np.ndarray:
     return permuted.min(axis=0)
 
 
+@lru_cache(maxsize=8)
+def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """The (bands, rows per band) that datasketch's MinHashLSH chooses for a Jaccard threshold: the pair that
+    minimises the false-positive probability mass below the threshold plus the false-negative mass above it
+    (equal weights). A pair matches with probability 1 − (1 − s^r)^b at similarity s; that is a polynomial of
+    degree b·r ≤ num_perm, so Gauss–Legendre quadrature with num_perm/2 + 1 nodes integrates it exactly."""
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+
+    def integral(f, lo: float, hi: float) -> float:
+        s = (hi - lo) / 2 * nodes + (hi + lo) / 2
+        return float((hi - lo) / 2 * np.dot(weights, f(s)))
+
+    best, best_error = (0, 0), float("inf")
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            false_pos = integral(lambda s: 1 - (1 - s ** float(r)) ** float(b), 0.0, threshold)
+            false_neg = integral(lambda s: (1 - s ** float(r)) ** float(b), threshold, 1.0)
+            error = 0.5 * false_pos + 0.5 * false_neg
+            if error < best_error:
+                best, best_error = (b, r), error
+    return best
+
+
 class DuplicateIndex:
-    """Insert signatures in a fixed order; `check` returns the key of an earlier near-duplicate or None."""
+    """Insert signatures in a fixed order; `check_and_add` returns the key of an earlier near-duplicate or None.
+    Banded LSH as datasketch's MinHashLSH: a signature is cut into `bands` runs of `rows` values, and two
+    signatures are candidates when any band is equal. Like MinHashLSH.query, candidates are not verified."""
 
     def __init__(self, *, num_perm: int, threshold: float):
-        from datasketch import MinHashLSH
-
         self.num_perm = num_perm
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        bands, rows = lsh_bands(threshold, num_perm)
+        if bands < 2:  # as MinHashLSH: one band would make every candidate an exact copy
+            raise ValueError(f"[dedup] threshold {threshold} with {num_perm} permutations gives fewer than 2 bands")
+        self.ranges = [(i * rows, (i + 1) * rows) for i in range(bands)]
+        self.buckets: list[dict[bytes, set[str]]] = [{} for _ in self.ranges]
+        self.bands_of: dict[str, list[bytes]] = {}  # key → its band values, to remove it
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.bands_of
+
+    def _bands(self, hashvalues: np.ndarray) -> list[bytes]:
+        if len(hashvalues) != self.num_perm:
+            raise ValueError(f"a signature of {len(hashvalues)} values, expected {self.num_perm}")
+        data = np.ascontiguousarray(hashvalues, dtype=np.uint64).tobytes()
+        return [data[8 * lo:8 * hi] for lo, hi in self.ranges]
 
     def check_and_add(self, key: str, hashvalues: np.ndarray) -> Optional[str]:
-        mh = _minhash(self.num_perm, hashvalues)
-        found = self.lsh.query(mh)
+        bands = self._bands(hashvalues)
+        found: set[str] = set()
+        for table, band in zip(self.buckets, bands):
+            found.update(table.get(band, ()))
         if found:
             return min(found)
-        self.lsh.insert(key, mh)
+        if key in self.bands_of:
+            raise ValueError(f"{key} is already in the index")
+        for table, band in zip(self.buckets, bands):
+            table.setdefault(band, set()).add(key)
+        self.bands_of[key] = bands
         return None
+
+    def remove(self, key: str) -> None:
+        for table, band in zip(self.buckets, self.bands_of.pop(key)):
+            bucket = table[band]
+            bucket.discard(key)
+            if not bucket:
+                del table[band]
