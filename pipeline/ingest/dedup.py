@@ -147,7 +147,11 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
 class DuplicateIndex:
     """Insert signatures in a fixed order; `check_and_add` returns the key of an earlier near-duplicate or None.
     Banded LSH as datasketch's MinHashLSH: a signature is cut into `bands` runs of `rows` values, and two
-    signatures are candidates when any band is equal. Like MinHashLSH.query, candidates are not verified."""
+    signatures are candidates when any band is equal. Like MinHashLSH.query, candidates are not verified.
+
+    A signature is inserted only when none of its bands is in the index, so every bucket holds one key: a bucket
+    maps the band's bytes to that key (no set per bucket, half the memory of MinHashLSH's dict storage; a run of
+    millions of pages keeps this index in the main process)."""
 
     def __init__(self, *, num_perm: int, threshold: float):
         self.num_perm = num_perm
@@ -155,7 +159,7 @@ class DuplicateIndex:
         if bands < 2:  # as MinHashLSH: one band would make every candidate an exact copy
             raise ValueError(f"[dedup] threshold {threshold} with {num_perm} permutations gives fewer than 2 bands")
         self.ranges = [(i * rows, (i + 1) * rows) for i in range(bands)]
-        self.buckets: list[dict[bytes, set[str]]] = [{} for _ in self.ranges]
+        self.buckets: list[dict[bytes, str]] = [{} for _ in self.ranges]
         self.bands_of: dict[str, list[bytes]] = {}  # key → its band values, to remove it
 
     def __contains__(self, key: str) -> bool:
@@ -169,21 +173,17 @@ class DuplicateIndex:
 
     def check_and_add(self, key: str, hashvalues: np.ndarray) -> Optional[str]:
         bands = self._bands(hashvalues)
-        found: set[str] = set()
-        for table, band in zip(self.buckets, bands):
-            found.update(table.get(band, ()))
+        found = [hit for table, band in zip(self.buckets, bands) if (hit := table.get(band)) is not None]
         if found:
             return min(found)
         if key in self.bands_of:
             raise ValueError(f"{key} is already in the index")
         for table, band in zip(self.buckets, bands):
-            table.setdefault(band, set()).add(key)
+            table[band] = key
         self.bands_of[key] = bands
         return None
 
     def remove(self, key: str) -> None:
         for table, band in zip(self.buckets, self.bands_of.pop(key)):
-            bucket = table[band]
-            bucket.discard(key)
-            if not bucket:
+            if table.get(band) == key:
                 del table[band]
