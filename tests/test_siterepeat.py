@@ -89,3 +89,31 @@ def test_site_key_prefers_the_host():
     assert site_key("/data/crawl/x.html", "https://www.example.gov.cn/a/b.html", None) == "example.gov.cn"
     assert site_key("/data/crawl/x.html", None, "news.example.cn") == "news.example.cn"
     assert site_key("/data/crawl/x.txt", None, None) == "/data/crawl"
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_KEYS = st.sampled_from([0, 1, 7, 2**63 - 1, 2**63, 2**64 - 1, block_key(SLOGAN)])
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a.gov.cn", "b.gov.cn"]), st.lists(_KEYS, max_size=5),
+                          st.integers(0, 6)), max_size=30),
+       st.integers(1, 4), st.integers(1, 3))
+def test_site_repeats_count_as_a_counter_of_distinct_pages(adds, min_pages, merge_every):
+    """The NumPy counts (merged every few pages, queried between adds) equal a plain count of distinct pages."""
+    from collections import Counter
+
+    repeats = SiteRepeats(min_pages=min_pages)
+    repeats.MERGE_EVERY = merge_every
+    counts: dict[str, Counter] = {}
+    pages: dict[str, set] = {}
+    for site, keys, page in adds:
+        repeats.add(site, keys, f"page{page}")
+        if f"page{page}" not in pages.setdefault(site, set()):
+            pages[site].add(f"page{page}")
+            counts.setdefault(site, Counter()).update(set(keys))
+        for s in ("a.gov.cn", "b.gov.cn"):
+            expected = frozenset() if len(pages.get(s, ())) < min_pages else \
+                frozenset(k for k, n in counts.get(s, Counter()).items() if n >= min_pages)
+            assert repeats.repeated(s) == expected
