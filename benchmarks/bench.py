@@ -4,8 +4,9 @@ Builds a corpus of N articles from this project's fixtures (tests/fixtures/batch
 ../shared/eval/policy_text/*.txt when present (read at run time, never copied into the repo); then measures
  - per stage, in this process: ingest, segment, entities, classify, export (docs/s, chars/s of body text);
  - bare `jieba.lcut` (an own jieba.Tokenizer, default dictionary) on the same body characters;
- - the whole pipeline (`policyminer run`) at 1 and 2 workers, start-up (model loading) subtracted, each timed
-   run repeated (--repeat, default 3) and the fastest kept;
+ - the whole pipeline (`policyminer run`) at 1 and 2 workers, start-up (a run of one article) subtracted, in
+   --repeat (default 3) interleaved rounds, each also timing bare jieba.lcut: the fastest of each kind is
+   reported, and each round's own ratios with their median;
  - peak RSS of the run's process tree at two corpus sizes 10x apart;
  - our ingest against trafilatura.extract on the same HTML pages.
 Prints a table and writes outputs/benchmarks/bench-<n>.json."""
@@ -16,6 +17,7 @@ import json
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -134,17 +136,20 @@ def stage_timings(folder: Path, limit: int, repeat: int = 1) -> dict:
     t["export"] = time.perf_counter() - start
     tok = jieba.Tokenizer()
     tok.initialize()
-    passes = []
-    for _ in range(max(1, repeat)):  # the reference is timed like the pipeline runs: the fastest of `repeat`
+
+    def jieba_pass() -> float:
         start = time.perf_counter()
         for ts in texts:
             for x in ts:
                 tok.lcut(x)
-        passes.append(time.perf_counter() - start)
+        return time.perf_counter() - start
+
+    passes = [jieba_pass() for _ in range(max(1, repeat))]  # timed like the pipeline runs: the fastest kept
     t["jieba_lcut"] = min(passes)
     out = {name: {"seconds": round(s, 3), "docs_per_s": round(len(files) / s, 1), "chars_per_s": round(chars / s)}
            for name, s in t.items()}
     out["_sample"] = {"docs": len(files), "body_chars": chars}
+    out["_jieba_pass"] = jieba_pass  # for the rounds of the whole-pipeline runs (main); not written out
     # ingest against trafilatura on the same HTML pages: the real scraped pages of ../shared/eval/html when present
     # (GBK and broken markup included), else the generated ones. One page first warms both up (lazy imports, our
     # jieba POS tagger), as a batch does once per worker.
@@ -190,12 +195,14 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def best_run(folder: Path, workers: int, repeat: int) -> dict:
-    """The fastest of `repeat` timed runs (as timeit reports the minimum: on a shared machine the slower runs
-    measure the other load), with the number of runs and the spread of their wall times."""
-    runs = [timed_run(folder, workers) for _ in range(max(1, repeat))]
+def _fastest(runs: list[dict]) -> dict:
+    """The fastest of several timed runs, with their number and the spread of their wall times."""
     best = min(runs, key=lambda r: r["wall_s"])
     return {**best, "runs": len(runs), "wall_s_all": [r["wall_s"] for r in runs]}
+
+
+def _rate(seconds: float, chars: int, docs: int) -> dict:
+    return {"seconds": round(seconds, 3), "docs_per_s": round(docs / seconds, 1), "chars_per_s": round(chars / seconds)}
 
 
 def timed_run(folder: Path, workers: int) -> dict:
@@ -235,11 +242,39 @@ def main(argv=None) -> int:
     corpus = make_corpus(work / f"c{args.n}", args.n)
     one = make_corpus(work / "c1", 1)
     result["stages"] = stage_timings(corpus, min(args.n, 200), args.repeat)
+    jieba_pass = result["stages"].pop("_jieba_pass")
     print("stages:", json.dumps(result["stages"]), flush=True)
+    jieba_chars = result["stages"]["_sample"]["body_chars"]
+    # Interleaved rounds: each round times bare jieba.lcut, then start-up and the full run at 1 and at 2 workers,
+    # so that a machine that slows down or speeds up during the benchmark changes every figure alike. The table
+    # keeps the fastest of each kind (as timeit does: slower runs measure other load); each round's own ratios
+    # are kept too, with their median.
+    timed: dict[tuple[int, str], list[dict]] = {}
+    jieba_s = []
+    for k in range(max(1, args.repeat)):
+        jieba_s.append(jieba_pass())
+        for w in (1, 2):
+            timed.setdefault((w, "startup"), []).append(timed_run(one, w))
+            timed.setdefault((w, "full"), []).append(timed_run(corpus, w))
+        print(f"round {k + 1}: jieba.lcut {jieba_s[-1]:.2f}s, full runs 1w {timed[(1, 'full')][-1]['wall_s']}s, "
+              f"2w {timed[(2, 'full')][-1]['wall_s']}s", flush=True)
+    # A round's own ratios: its full runs and jieba pass, net of the fastest start-up (a fixed cost, which its
+    # fastest run estimates best: one slow start-up would otherwise swing a round's figures by ±10 %).
+    startup_s = {w: min(r["wall_s"] for r in timed[(w, "startup")]) for w in (1, 2)}
+    rounds = []
+    for k, js in enumerate(jieba_s):
+        net = {w: max(timed[(w, "full")][k]["wall_s"] - startup_s[w], 1e-6) for w in (1, 2)}
+        rounds.append({"jieba_lcut_s": round(js, 3), "net_s_1w": round(net[1], 2), "net_s_2w": round(net[2], 2),
+                       "pipeline_1w_vs_jieba_lcut": round((timed[(1, "full")][k]["chars"] / net[1])
+                                                          / (jieba_chars / js), 3),
+                       "speedup_2w_vs_1w": round(net[1] / net[2], 2)})
+    result["stages"]["jieba_lcut"] = _rate(min([result["stages"]["jieba_lcut"]["seconds"]]
+                                               + jieba_s), jieba_chars,
+                                          result["stages"]["_sample"]["docs"])
     runs = {}
     for w in (1, 2):
-        startup = best_run(one, w, args.repeat)
-        full = best_run(corpus, w, args.repeat)
+        startup = _fastest(timed[(w, "startup")])
+        full = _fastest(timed[(w, "full")])
         net = max(full["wall_s"] - startup["wall_s"], 1e-6)
         runs[w] = {**full, "startup_s": startup["wall_s"], "startup_cpu_s": startup["cpu_s"],
                    "docs_per_s": round(full["processed"] / net, 2), "chars_per_s": round(full["chars"] / net),
@@ -248,10 +283,13 @@ def main(argv=None) -> int:
                    "cpu_s_per_doc": round(max(full["cpu_s"] - startup["cpu_s"], 0) / max(full["processed"], 1), 4)}
         print(f"pipeline {w} worker(s):", json.dumps(runs[w]), flush=True)
     result["pipeline"] = runs
+    result["rounds"] = rounds
     jieba_cps = result["stages"]["jieba_lcut"]["chars_per_s"]
     result["ratios"] = {"pipeline_1w_vs_jieba_lcut": round(runs[1]["chars_per_s"] / jieba_cps, 3),
                         "speedup_2w_vs_1w": round(runs[2]["docs_per_s"] / runs[1]["docs_per_s"], 2),
-                        "cpu_per_doc_2w_vs_1w": round(runs[2]["cpu_s_per_doc"] / max(runs[1]["cpu_s_per_doc"], 1e-9), 2)}
+                        "cpu_per_doc_2w_vs_1w": round(runs[2]["cpu_s_per_doc"] / max(runs[1]["cpu_s_per_doc"], 1e-9), 2),
+                        "median_of_rounds": {k: round(statistics.median(r[k] for r in rounds), 3)
+                                             for k in ("pipeline_1w_vs_jieba_lcut", "speedup_2w_vs_1w")}}
     rss = {}
     for size in (small, large):
         rss[size] = timed_run(make_corpus(work / f"r{size}", size), 2)
@@ -274,6 +312,10 @@ def main(argv=None) -> int:
         print(f"{'pipeline ' + str(w) + 'w':<20}{r['docs_per_s']:>10}{r['chars_per_s']:>12}"
               f"{r['chars_per_s'] / jieba_cps:>15.2f}   (wall {r['wall_s']}s of {r['wall_s_all']}, start-up {r['startup_s']}s,"
               f" peak RSS {r['peak_rss_mb']} MB, CPU/doc {r['cpu_s_per_doc']}s)")
+    med = result["ratios"]["median_of_rounds"]
+    print(f"rounds (each: jieba.lcut, then 1 and 2 workers): 1w/jieba {[r['pipeline_1w_vs_jieba_lcut'] for r in rounds]}"
+          f" median {med['pipeline_1w_vs_jieba_lcut']}; 2w/1w {[r['speedup_2w_vs_1w'] for r in rounds]} median "
+          f"{med['speedup_2w_vs_1w']}")
     print(f"2 workers / 1 worker: {result['ratios']['speedup_2w_vs_1w']}x (CPU per document 2w/1w: "
           f"{result['ratios']['cpu_per_doc_2w_vs_1w']}; near 1 means the work parallelises, and the wall-clock "
           "speed-up is limited by the cores actually free)")
