@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
+from pipeline.nlp import figures
 from pipeline.nlp.figures import find_dates, find_figures
 from pipeline.nlp.numbers import parse_chinese_integer, parse_number, to_chinese
 
@@ -90,3 +91,12 @@ def test_decimal_with_multiplier(whole, frac):
 def test_thousands_separators_and_fullwidth(n):
     assert parse_number(f"{n:,}") == n
     assert parse_number(str(n).translate(str.maketrans("0123456789", "０１２３４５６７８９"))) == n
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("约近超过逾达不足以上0123456789０９.,，%万亿千百十一二两三零余多个元吨人家年月第上数成几 aK")),
+               max_size=40))
+def test_figure_scan_finds_what_finditer_finds(text):
+    """The candidate-position scan (figures._matches) yields the same matches as the regex's own finditer."""
+    rx, _, first = figures._figure_regex(figures._cfg_path())
+    assert [m.span() for m in figures._matches(rx, first, text)] == [m.span() for m in rx.finditer(text)]

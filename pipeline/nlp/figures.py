@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import Iterator, Optional
 
 from pipeline.config import CONFIG_DIR, load_toml_data
 from pipeline.nlp.numbers import CN_NUM_CHARS, parse_number
@@ -46,14 +46,31 @@ def _figure_regex(path: str):
            rf"|[上数成几]?[{CN_NUM_CHARS}]+)")
     mult = r"(?:万亿|亿|万|千|百)?"
     spaced_mult = r"(?:[ \u00a0]?(?=[万亿]))?"  # "约900 万平方公里"
-    prefix = _alt(set(cfg["prefix_approx"]) | set(cfg["prefix_min"]) | set(cfg["prefix_max"]))
+    prefixes = set(cfg["prefix_approx"]) | set(cfg["prefix_min"]) | set(cfg["prefix_max"])
+    prefix = _alt(prefixes)
     pct = r"(?:[%％‰]|个百分点|百分点)"
     unit_alt = _alt(units)
     tail = _alt(cfg["suffix_approx"] + cfg["suffix_min"] + cfg["suffix_max"])
     rx = re.compile(
         rf"(?P<prefix>{prefix})?(?P<num>{num})(?P<inner0>余|多)?{spaced_mult}(?P<mult>{mult})(?P<inner>余|多)?"
         rf"(?:(?P<pct>{pct})|[ \u00a0]?(?P<unit>{unit_alt}))?(?P<tail>{tail})?")
-    return rx, cfg
+    # Every match starts with a prefix word or the number: the characters that can begin one, to jump between
+    # candidate positions (re tries a pattern that opens with an optional group at every position, 2x slower).
+    firsts = {w[0] for w in prefixes} | set("0123456789０１２３４５６７８９上数成几") | set(CN_NUM_CHARS)
+    first = re.compile("[" + "".join(re.escape(c) for c in sorted(firsts)) + "]")
+    return rx, cfg, first
+
+
+def _matches(rx: re.Pattern, first: re.Pattern, text: str) -> Iterator[re.Match]:
+    """rx.finditer(text), trying rx only where `first` finds a character a match can begin with."""
+    pos = 0
+    while (c := first.search(text, pos)) is not None:
+        m = rx.match(text, c.start())
+        if m is None:
+            pos = c.start() + 1
+        else:
+            yield m
+            pos = max(m.end(), c.start() + 1)
 
 
 _CFG_PATH = str(CONFIG_DIR / "entities.toml")  # built once: find_figures and find_dates run per passage
@@ -77,11 +94,11 @@ def _counted_nouns(path: str) -> list[str]:
 
 
 def find_figures(text: str) -> list[Figure]:
-    rx, cfg = _figure_regex(_cfg_path())
+    rx, cfg, first = _figure_regex(_cfg_path())
     currency = cfg["currency"]
     unitless = cfg.get("unitless_multipliers", ["万亿", "亿", "万"])
     out: list[Figure] = []
-    for m in rx.finditer(text):
+    for m in _matches(rx, first, text):
         num = m.group("num")
         # Chinese-numeral matches must carry a unit or percent; a lone 一 in 一个 is no figure worth keeping
         # unless it has a multiplier; year-like numbers followed by 年 are excluded by the unit list.
