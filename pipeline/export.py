@@ -160,23 +160,23 @@ class TableChunk:
     columns: list[list]
 
 
-def _csv_cell(value, is_float: bool) -> str:
+def _csv_column(values: tuple, is_float: bool) -> list[str]:
     # What pandas' to_csv writes for the column's dtype: NaN/None as "", float64 as numpy's shortest repr (the
     # same digits as Python's repr), other values as str. tests/test_export.py checks this against pandas.
-    if value is None:
-        return ""
     if is_float:
-        return repr(float(value))
-    return value if isinstance(value, str) else str(value)
+        return ["" if v is None else repr(float(v)) for v in values]
+    return [v if type(v) is str else ("" if v is None else str(v)) for v in values]
 
 
 def _table_chunk(rows: list[list], float_columns: tuple[bool, ...]) -> TableChunk:
+    if not rows:
+        return TableChunk("", [[] for _ in float_columns])
+    columns = list(zip(*rows))
     buf = io.StringIO()
     # The dialect pandas' to_csv uses (csv.writer, QUOTE_MINIMAL, "\n" line ends on POSIX).
     csv.writer(buf, lineterminator="\n").writerows(
-        [[_csv_cell(v, f) for v, f in zip(row, float_columns)] for row in rows])
-    columns = [list(col) for col in zip(*rows)] if rows else [[] for _ in float_columns]
-    return TableChunk(buf.getvalue(), columns)
+        zip(*(_csv_column(col, f) for col, f in zip(columns, float_columns))))
+    return TableChunk(buf.getvalue(), [list(col) for col in columns])
 
 
 def table_chunks(doc: dict) -> tuple[TableChunk, TableChunk]:
