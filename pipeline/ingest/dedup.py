@@ -22,6 +22,7 @@ SCHEME = "affine64"  # datasketch >= 2.0 permutation scheme
 # drops signatures made under another (RunStore.use_signature_scheme).
 SIGNATURE_SCHEME = f"{SCHEME}/mmh3-x64"
 _KEEP = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
+_DROP = re.compile(r"[^\u3400-\u9fffA-Za-z0-9]+")  # the complement: removing it keeps what _KEEP finds, in order
 _SEED = 1
 
 
@@ -92,7 +93,7 @@ def _hash64_short(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.nd
 def shingle_hashes(text: str, k: int) -> np.ndarray:
     """_hash64 of every k-character shingle of the text's kept characters (repeats included; an empty array for a
     text without any). Spans of 16 bytes or more (long shingles) are hashed one by one by mmh3."""
-    chars = "".join(_KEEP.findall(text))
+    chars = _DROP.sub("", text)  # "".join(_KEEP.findall(text)), without a string per character
     if not chars:
         return np.zeros(0, dtype=np.uint64)
     data = chars.encode("utf-8")
