@@ -199,69 +199,113 @@ def ingest_unit(args: tuple) -> dict:
 def analyse_unit(args: tuple) -> dict:
     """Phase 2 in a worker: CleanDocument → the Document's JSON line and its parts of the passages and entities
     tables (made here, in parallel, from the dict the line is made of: the main process only appends them)."""
-    key, clean, config_file = args
-    from pipeline.core import analyse
+    return analyse_units([args])[0]
+
+
+def analyse_units(batch: Sequence[tuple]) -> list[dict]:
+    """analyse_unit for a batch of units (a worker's chunk), with one analyse_many call: the classifier's cost per
+    call is shared, and each document comes out as analyse() makes it alone. Each unit's seconds are the batch's
+    shared equally. Should the batch fail or run out of time (the documents' timeouts added up), each unit is
+    analysed again alone, so that only a bad unit fails, with its own reason."""
+    from pipeline.core import analyse_many
     from pipeline.export import dumps_dict, table_chunks
 
-    settings = _settings_for(config_file)
+    settings = _settings_for(batch[0][2])
     started = time.perf_counter()
     try:
-        with _Alarm(settings["limits"]["doc_timeout"]):
-            doc = analyse(clean, settings)
-            as_dict = doc.to_dict()
-            line = dumps_dict(as_dict)
-            chunks = table_chunks(as_dict)
-    except DocTimeout as exc:
-        return {"key": key, "status": "failed", "reason": str(exc), "seconds": time.perf_counter() - started}
-    except Exception as exc:
-        log.debug("analysis of %s failed", key, exc_info=True)
-        return {"key": key, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:300],
-                "seconds": time.perf_counter() - started}
-    return {"key": key, "status": "processed", "doc_id": doc.doc_id, "doc_json": line, "chunks": chunks,
-            "seconds": time.perf_counter() - started}
+        with _Alarm(settings["limits"]["doc_timeout"] * len(batch)):
+            docs = analyse_many([clean for _, clean, _ in batch], settings)
+            parts = []
+            for doc in docs:
+                as_dict = doc.to_dict()
+                parts.append((doc.doc_id, dumps_dict(as_dict), table_chunks(as_dict)))
+    except (DocTimeout, Exception) as exc:
+        if len(batch) > 1:
+            return [out for args in batch for out in analyse_units([args])]
+        key = batch[0][0]
+        if not isinstance(exc, DocTimeout):
+            log.debug("analysis of %s failed", key, exc_info=True)
+        reason = str(exc) if isinstance(exc, DocTimeout) else f"{type(exc).__name__}: {exc}"[:300]
+        return [{"key": key, "status": "failed", "reason": reason, "seconds": time.perf_counter() - started}]
+    seconds = (time.perf_counter() - started) / len(batch)
+    return [{"key": key, "status": "processed", "doc_id": doc_id, "doc_json": line, "chunks": chunks,
+             "seconds": seconds} for (key, _, _), (doc_id, line, chunks) in zip(batch, parts)]
+
+
+# The steps whose calls run together when they come as a batch (a worker's chunk, or the in-process executor's
+# waiting calls): step → its batch function (list of arguments → list of results, in order).
+_BATCHED: dict[Callable, Callable] = {analyse_unit: analyse_units}
 
 
 # -- executors: submit(fn, arg) → a future with done()/result(); wait(futures) blocks until one is done --------
 
 class _Deferred:
-    """The in-process 'future': computed when first asked for, so one worker does no work ahead of need."""
+    """The in-process 'future': computed when first asked for, so one worker does no work ahead of need. A call of
+    a batched step runs together with the others of that step waiting in the executor (up to its batch size)."""
 
-    __slots__ = ("fn", "arg", "value")
+    __slots__ = ("fn", "arg", "value", "owner")
     _UNSET = object()
 
-    def __init__(self, fn: Callable, arg):
-        self.fn, self.arg, self.value = fn, arg, self._UNSET
+    def __init__(self, fn: Callable, arg, owner: "InlineExecutor"):
+        self.fn, self.arg, self.value, self.owner = fn, arg, self._UNSET, owner
 
     def done(self) -> bool:
         return self.value is not self._UNSET
 
     def result(self):
         if self.value is self._UNSET:
-            self.value = self.fn(self.arg)
+            if self.fn in _BATCHED:
+                self.owner.run_batch(self)
+            else:
+                self.value = self.fn(self.arg)
             self.fn = self.arg = None
         return self.value
 
 
 class InlineExecutor:
-    """One worker: the functions run in this process (models load here, once)."""
+    """One worker: the functions run in this process (models load here, once). Calls of a batched step (analysis)
+    wait until one is needed, and then up to `batch` of them run together, as in a worker's chunk."""
 
     slots = 1
 
+    def __init__(self, batch: int = 1):
+        self.batch = max(1, int(batch))
+        self._waiting: list[_Deferred] = []  # calls of batched steps not run yet, in the order submitted
+
     def submit(self, fn: Callable, arg) -> _Deferred:
-        return _Deferred(fn, arg)
+        d = _Deferred(fn, arg, self)
+        if fn in _BATCHED:
+            self._waiting.append(d)
+        return d
+
+    def run_batch(self, first: _Deferred) -> None:
+        """Run `first` with the calls of its step that wait after it (up to the batch size)."""
+        group = [d for d in self._waiting if d.fn is first.fn and d is not first][:self.batch - 1]
+        group.insert(0, first)
+        values = _BATCHED[first.fn]([d.arg for d in group])
+        for d, value in zip(group, values):
+            d.value = value
+        done = set(map(id, group))
+        self._waiting = [d for d in self._waiting if id(d) not in done]
+        for d in group[1:]:
+            d.fn = d.arg = None
 
     def wait(self, futures: Sequence[_Deferred]) -> None:
-        for f in futures:
-            if not f.done():
-                f.result()
-                return
+        # A call of an unbatched step first (an ingest): finishing it can add one more analysis to the next batch.
+        todo = [f for f in futures if not f.done()]
+        first = next((f for f in todo if f.fn not in _BATCHED), todo[0] if todo else None)
+        if first is not None:
+            first.result()
 
     def close(self) -> None:
         pass
 
 
 def _call_each(fn: Callable, args: list) -> list:
-    """In a worker: a batch of calls of one function."""
+    """In a worker: a batch of calls of one function (together, when the step is batched)."""
+    batched = _BATCHED.get(fn)
+    if batched is not None:
+        return batched(args)
     return [fn(arg) for arg in args]
 
 
@@ -521,7 +565,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     if executor == "dask":
         ex = DaskExecutor(scheduler, workers)
     elif workers == 1:
-        ex = InlineExecutor()
+        ex = InlineExecutor(batch=settings["run"]["chunk_size"])
     else:
         ex = LocalExecutor(workers, config, batch=settings["run"]["chunk_size"])
     # Enough units in flight for two batches per worker in each phase.

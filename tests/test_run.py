@@ -338,12 +338,17 @@ class _OutOfOrderExecutor:
     def submit(self, fn, arg):
         from pipeline.run import _Deferred
 
-        f = _Deferred(fn, arg)
+        f = _Deferred(fn, arg, self)
         if self.first is None:
             self.first = f
         else:
             f.result()
         return f
+
+    def run_batch(self, first) -> None:  # a batched step's call runs alone here
+        from pipeline.run import _BATCHED
+
+        first.value = _BATCHED[first.fn]([first.arg])[0]
 
     def wait(self, futures) -> None:
         self.waits += 1
@@ -361,7 +366,33 @@ def test_window_waits_on_running_futures_only(corpus, reference, tmp_path, monke
     import pipeline.run as run_mod
 
     ex = _OutOfOrderExecutor()
-    monkeypatch.setattr(run_mod, "InlineExecutor", lambda: ex)
+    monkeypatch.setattr(run_mod, "InlineExecutor", lambda batch=1: ex)
     run_mod.run([str(corpus)], tmp_path / "o", workers=1)
     assert ex.first.done() and ex.waits <= 34
     assert (tmp_path / "o" / "documents.jsonl").read_bytes() == (reference / "documents.jsonl").read_bytes()
+
+
+def test_analysis_runs_in_batches_and_a_broken_document_fails_alone(corpus, reference, tmp_path, monkeypatch):
+    """Analyses run in batches of [run] chunk_size (here in the calling process); a document that breaks its batch
+    is analysed again alone and fails with its own reason, and every other document comes out as in the
+    reference run."""
+    import pipeline.core as core
+    from pipeline.run import run
+
+    real, sizes = core.analyse_many, []
+
+    def breaks_on_doc007(cleans, settings=None):
+        sizes.append(len(cleans))
+        if any(c.source.path.endswith("doc007.html") for c in cleans):
+            raise ValueError("broken on purpose")
+        return real(cleans, settings)
+
+    monkeypatch.setattr(core, "analyse_many", breaks_on_doc007)
+    run([str(corpus)], tmp_path / "o", workers=1)
+    assert max(sizes) > 1 and max(sizes) <= 8  # batched, at most chunk_size documents per call
+    failed = {o["input"]: o["reason"] for o in run_json(tmp_path / "o")["inputs"] if o["status"] == "failed"}
+    assert [k for k in failed if k.endswith("doc007.html")] and \
+        failed[next(k for k in failed if k.endswith("doc007.html"))] == "ValueError: broken on purpose"
+    expected = [line for line in (reference / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+                if "doc007.html" not in line]
+    assert (tmp_path / "o" / "documents.jsonl").read_text(encoding="utf-8").splitlines() == expected

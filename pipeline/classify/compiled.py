@@ -132,6 +132,8 @@ class CompiledClassifier:
         index: dict[str, int] = {}
         inverse = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
         m = len(index)
+        if not any(index):  # only empty texts (no heading anywhere): no n-gram, nothing to add
+            return np.zeros((len(texts), self.arrays[f"b{k}_wz"].shape[1]))
         row, col_idx, counts = self.hashers[k].counts(list(index))
         data = counts.astype(float)
         if entry["sublinear"]:

@@ -1,0 +1,35 @@
+"""pipeline.core: analyse_many gives each document what analyse gives it alone."""
+from __future__ import annotations
+
+from pipeline.core import analyse, analyse_many
+from pipeline.ingest import ingest
+
+# Our own small articles. The first ends on a passage whose actor is a foreign one; the second opens with a
+# passage that names no actor, so it would inherit that actor if documents shared their context.
+FOREIGN_LAST = """美国半导体产业政策观察
+美国商务部近日公布芯片法案的第二批补贴名单，涉及先进封装和成熟制程项目。
+欧盟委员会随后表示，将加快审批成员国的半导体国家援助计划，以免产能外流。
+美国国会预算办公室估计，相关税收抵免在十年内的成本将超过此前预期。"""
+NO_ACTOR_FIRST = """关于推进数字乡村建设的几点建议
+当前，农村宽带覆盖已取得明显进展，但数据要素流通和应用场景开发仍然滞后。
+下一步，建议省农业农村厅会同通信管理局，统筹建设县域数据平台，完善运营维护机制。
+同时，应加大对基层干部数字技能的培训力度，建立常态化的考核评价制度。"""
+SHORT = """市统计局发布三季度经济运行情况
+前三季度，全市地区生产总值同比增长5.2%，规模以上工业增加值增长6.1%，社会消费品零售总额增长4.8%。
+从结构看，高技术制造业投资保持较快增长，服务业对经济增长的贡献率继续提高，外贸进出口总体平稳。"""
+
+
+def test_analyse_many_equals_analyse_of_each_document(settings):
+    cleans = [ingest(text, name=f"doc{i}.txt", settings=settings) for i, text in
+              enumerate((FOREIGN_LAST, NO_ACTOR_FIRST, SHORT))]
+    together = analyse_many(cleans, settings)
+    alone = [analyse(c, settings) for c in cleans]
+    assert [d.to_dict() for d in together] == [d.to_dict() for d in alone]
+    # Passage indices count within each document, and no actor crosses from one document into the next.
+    assert [p.index for p in together[1].passages] == list(range(len(together[1].passages)))
+    assert together[1].passages[0].actor == alone[1].passages[0].actor
+    assert together[0].passages[-1].actor is not None
+
+
+def test_analyse_many_of_no_documents(settings):
+    assert analyse_many([], settings) == []
