@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -90,8 +91,9 @@ def make_corpus(folder: Path, n: int, seed: int = 7) -> Path:
     return folder
 
 
-def stage_timings(folder: Path, limit: int, repeat: int = 1) -> dict:
-    """Per-stage throughput in this process, models loaded before timing."""
+def stage_timings(folder: Path, limit: int, repeat: int = 1) -> tuple[dict, Callable[[], float]]:
+    """Per-stage throughput in this process, models loaded before timing; and a function timing one bare
+    jieba.lcut pass over the same texts (for the rounds of the whole-pipeline runs)."""
     import jieba
 
     from pipeline.config import load_settings
@@ -146,10 +148,8 @@ def stage_timings(folder: Path, limit: int, repeat: int = 1) -> dict:
 
     passes = [jieba_pass() for _ in range(max(1, repeat))]  # timed like the pipeline runs: the fastest kept
     t["jieba_lcut"] = min(passes)
-    out = {name: {"seconds": round(s, 3), "docs_per_s": round(len(files) / s, 1), "chars_per_s": round(chars / s)}
-           for name, s in t.items()}
+    out = {name: _rate(s, chars, len(files)) for name, s in t.items()}
     out["_sample"] = {"docs": len(files), "body_chars": chars}
-    out["_jieba_pass"] = jieba_pass  # for the rounds of the whole-pipeline runs (main); not written out
     # ingest against trafilatura on the same HTML pages: the real scraped pages of ../shared/eval/html when present
     # (GBK and broken markup included), else the generated ones. One page first warms both up (lazy imports, our
     # jieba POS tagger), as a batch does once per worker.
@@ -175,7 +175,7 @@ def stage_timings(folder: Path, limit: int, repeat: int = 1) -> dict:
                                   "trafilatura_s": round(theirs, 3), "speed_ratio": round(theirs / ours, 2)}
     except ImportError:
         out["_vs_trafilatura"] = None
-    return out
+    return out, jieba_pass
 
 
 def _tree_rss(pid: int) -> int:
@@ -241,8 +241,7 @@ def main(argv=None) -> int:
               "argv": sys.argv}
     corpus = make_corpus(work / f"c{args.n}", args.n)
     one = make_corpus(work / "c1", 1)
-    result["stages"] = stage_timings(corpus, min(args.n, 200), args.repeat)
-    jieba_pass = result["stages"].pop("_jieba_pass")
+    result["stages"], jieba_pass = stage_timings(corpus, min(args.n, 200), args.repeat)
     print("stages:", json.dumps(result["stages"]), flush=True)
     jieba_chars = result["stages"]["_sample"]["body_chars"]
     # Interleaved rounds: each round times bare jieba.lcut, then start-up and the full run at 1 and at 2 workers,

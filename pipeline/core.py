@@ -101,7 +101,7 @@ def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positi
                   for i, (t, h, pos, spans) in enumerate(zip(texts, headings, positions, sent_spans))]
     p_preds, s_preds = classifier.classify(items, sent_items, groups)
     # Actors per document: a passage without an actor word inherits the previous one of its own document only.
-    bounds = [i for i in range(1, len(texts)) if groups is not None and groups[i] != groups[i - 1]]
+    bounds = [] if groups is None else [i for i in range(1, len(texts)) if groups[i] != groups[i - 1]]
     actors = [a for lo, hi in zip([0, *bounds], [*bounds, len(texts)]) for a in detect_actors(texts[lo:hi], settings)]
     out = []
     for i, text in enumerate(texts):

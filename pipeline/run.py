@@ -219,7 +219,7 @@ def analyse_units(batch: Sequence[tuple]) -> list[dict]:
             for doc in docs:
                 as_dict = doc.to_dict()
                 parts.append((doc.doc_id, dumps_dict(as_dict), table_chunks(as_dict)))
-    except (DocTimeout, Exception) as exc:
+    except Exception as exc:  # DocTimeout included
         if len(batch) > 1:
             return [out for args in batch for out in analyse_units([args])]
         key = batch[0][0]
@@ -285,8 +285,7 @@ class InlineExecutor:
         values = _BATCHED[first.fn]([d.arg for d in group])
         for d, value in zip(group, values):
             d.value = value
-        done = set(map(id, group))
-        self._waiting = [d for d in self._waiting if id(d) not in done]
+        self._waiting = [d for d in self._waiting if not d.done()]
         for d in group[1:]:
             d.fn = d.arg = None
 

@@ -21,21 +21,9 @@ SCHEME = "affine64"  # datasketch >= 2.0 permutation scheme
 # signature's cost. Signatures are comparable only under one scheme and hash: the run store records this name and
 # drops signatures made under another (RunStore.use_signature_scheme).
 SIGNATURE_SCHEME = f"{SCHEME}/mmh3-x64"
-_KEEP = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
-_DROP = re.compile(r"[^\u3400-\u9fffA-Za-z0-9]+")  # the complement: removing it keeps what _KEEP finds, in order
+# Shingles are taken over the kept characters (Han, Latin letters, digits): everything else is dropped.
+_DROP = re.compile(r"[^\u3400-\u9fffA-Za-z0-9]+")
 _SEED = 1
-
-
-def shingles(text: str, k: int) -> set[str]:
-    chars = "".join(_KEEP.findall(text))
-    if len(chars) <= k:
-        return {chars} if chars else set()
-    return {chars[i:i + k] for i in range(len(chars) - k + 1)}
-
-
-def _hash64(shingle: str) -> int:
-    """A shingle's unsigned 64-bit hash (the first half of MurmurHash3 x64-128 of its UTF-8 bytes)."""
-    return mmh3.hash64(shingle, signed=False)[0]
 
 
 @lru_cache(maxsize=4)
@@ -91,9 +79,10 @@ def _hash64_short(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.nd
 
 
 def shingle_hashes(text: str, k: int) -> np.ndarray:
-    """_hash64 of every k-character shingle of the text's kept characters (repeats included; an empty array for a
-    text without any). Spans of 16 bytes or more (long shingles) are hashed one by one by mmh3."""
-    chars = _DROP.sub("", text)  # "".join(_KEEP.findall(text)), without a string per character
+    """The unsigned 64-bit hash (first half of MurmurHash3 x64-128 of the UTF-8 bytes: mmh3.hash64) of every
+    k-character shingle of the text's kept characters (repeats included; an empty array for a text without any).
+    Spans of 16 bytes or more (long shingles) are hashed one by one by mmh3."""
+    chars = _DROP.sub("", text)
     if not chars:
         return np.zeros(0, dtype=np.uint64)
     data = chars.encode("utf-8")
@@ -110,7 +99,7 @@ def shingle_hashes(text: str, k: int) -> np.ndarray:
 
 def signature(text: str, *, num_perm: int, k: int) -> np.ndarray:
     """The MinHash values datasketch gives for the text's shingles (MinHash(num_perm, seed=1, scheme affine64,
-    hashfunc=_hash64).update_batch(shingles(text, k)).hashvalues), computed in NumPy: one vectorised hash pass
+    hashfunc=the shingle hash).update_batch(the shingles).hashvalues), computed in NumPy: one vectorised hash pass
     over all shingle positions instead of a Python call per shingle (a test compares the two)."""
     # Repeated shingles stay in: they do not change a minimum, and dropping them costs more than they do.
     hashes = shingle_hashes(text, k)
