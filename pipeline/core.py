@@ -38,7 +38,7 @@ def analyse(clean: CleanDocument, settings: Optional[Settings] = None) -> Docume
 def analyse_many(cleans: Sequence[CleanDocument], settings: Optional[Settings] = None) -> list[Document]:
     """analyse() of each document, with one classifier call for all their passages and sentences: the classifier
     has a cost per call, whatever the number of rows, that a batch of documents shares (a worker's chunk of 8
-    classifies in about 0.8 of the time of 8 calls). Each document keeps its own context (neighbours, positions,
+    classifies in about 0.83 of the time of 8 calls: benchmarks/parts.py). Each document keeps its own context (neighbours, positions,
     actors): every Document equals analyse() of that document alone."""
     settings = settings or load_settings()
     nlp, _ = _stages(settings)

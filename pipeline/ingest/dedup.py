@@ -2,8 +2,8 @@
 processed once; its copies point to the first one. Signatures are the values datasketch's MinHash gives (seeded
 affine64 permutations, shingles hashed by MurmurHash3 x64), computed here in NumPy over all shingle positions at
 once; the index is datasketch's MinHashLSH banding with its optimal bands and rows. Both are reimplemented
-because datasketch's LSH module imports scipy.integrate, which cost each run's start 0.6 s of imports and 0.25 s
-of numerical integration; tests/test_dedup.py checks signatures, permutations and band parameters against
+because datasketch's LSH module imports scipy.integrate, which cost each run's start about 0.7 s
+(benchmarks/parts.py); tests/test_dedup.py checks signatures, permutations and band parameters against
 datasketch itself."""
 from __future__ import annotations
 
