@@ -44,10 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--with-corrections", nargs="*", default=[], metavar="DIR",
                    help="run folders whose review corrections join the training data")
     t.add_argument("--out", help="model folder (default models/<what>)")
+    t.add_argument("--pool", help="the real document pool the stand-off labels point into "
+                                  "(default: $POLICYMINER_POOL or ../shared/corpus/policy)")
 
     e = sub.add_parser("evaluate", help="score against gold")
-    e.add_argument("what", choices=["ingest", "classifier", "entities"])
-    e.add_argument("gold", help="ingest: a folder of X.html/X.txt with X.gold.txt; classifier/entities: gold JSONL")
+    e.add_argument("what", choices=["ingest", "classifier", "entities", "agreement"])
+    e.add_argument("gold", nargs="?", help="ingest: a folder of X.html/X.txt with X.gold.txt; classifier/entities: "
+                                         "gold JSONL (not with --cv / --pool)")
+    e.add_argument("--cv", action="store_true", help="classifier: grouped cross-validation by document on the "
+                                                     "pool's stand-off labels (corpora/labels)")
+    e.add_argument("--pool", help="the real document pool (default: $POLICYMINER_POOL or ../shared/corpus/policy)")
+    e.add_argument("--save", action="store_true", help="classifier --cv: write the table to models/classifier/cv.json")
     e.add_argument("--compare", action="store_true", help="ingest: also score readability, trafilatura, GNE, jusText")
     e.add_argument("--texts", help="classifier: folder with each gold 'doc' as <doc>.txt, to score end to end")
     e.add_argument("--format", choices=["auto", "policyminer", "msra", "peoples_daily", "cluener"], default="auto",
@@ -214,7 +221,7 @@ def cmd_train(args, argv) -> int:
                                                        out_dir=Path(args.out) if args.out else None)
             print(report)
             return 0
-        meta = train_classifier(settings=settings, out_dir=Path(args.out) if args.out else None)
+        meta = train_classifier(settings=settings, out_dir=Path(args.out) if args.out else None, pool=args.pool)
         h, b = meta["heldout"], meta["baseline_tfidf_lr_no_context"]
         print(f"classifier: {meta['data']['records']} passages; held-out macro-F1 {h['macro_f1']:.3f} "
               f"(baseline {b['macro_f1']:.3f}) → {args.out or 'models/classifier'}")

@@ -243,6 +243,17 @@ def main(args) -> int:
     from pipeline.config import load_settings
 
     settings = load_settings(getattr(args, "config", None))
+    if args.what == "agreement":
+        from pipeline.evaluate_pool import agreement_report
+
+        return agreement_report(args.pool, args.json)
+    if args.what == "classifier" and args.cv:
+        from pipeline.evaluate_pool import classifier_cv
+
+        return classifier_cv(settings, args.pool, save=args.save, as_json=args.json)
+    if args.gold is None:
+        print(f"error: evaluate {args.what} needs a gold file or folder", file=sys.stderr)
+        return 2
     gold = Path(args.gold)
     if not gold.exists():
         print(f"error: {gold}: no such file or folder", file=sys.stderr)

@@ -13,6 +13,7 @@ import numpy as np
 
 from pipeline.config import CONFIG_DIR, MODELS_DIR, PROJECT_DIR, Settings, load_settings, load_toml_data
 from pipeline.corpora import check_classifier_record, read_jsonl
+from pipeline.pool import find_pool, load_labelled_documents
 from pipeline.records import LABELS
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,44 @@ def corpus_items(records: Sequence[dict], *, sentences: bool):
         n = max(int(r.get("n_passages") or 1), 1)
         pos = float(r.get("index", 0)) / max(n - 1, 1)
         out.append((Item(r["text"], r.get("heading"), pos, False), r["label"], r["doc"]))
-        if sentences and len(r["sentences"]) > 1:
+        if sentences and len(r["sentences"]) > 1 and r.get("sentences_labelled", True):
             for s in r["sentences"]:
                 out.append((Item(s["text"], r.get("heading"), pos, True), s["label"], r["doc"]))
+    return out
+
+
+def pool_records(pool: Path, settings: Settings, params: dict) -> list[dict]:
+    """Training records of the labelled pool documents (see document_records)."""
+    docs, labels = load_labelled_documents(pool)
+    by_doc: dict[str, dict[int, object]] = {}
+    for (slug, line), lab in labels.items():
+        by_doc.setdefault(slug, {})[line] = lab
+    return [r for slug in sorted(by_doc) for r in document_records(docs[slug], settings, params, by_doc[slug])]
+
+
+def document_records(doc, settings: Settings, params: dict, labels: Optional[dict]) -> list[dict]:
+    """Records of one pool document built from what inference sees: the document goes through ingest as text,
+    and each kept paragraph takes the label of its first source line (lines labelled heading/other, and
+    headings, are context, not records). With labels None, every body paragraph is a record with label None.
+    Heading and position are computed as core.analyse_many computes them."""
+    from pipeline.ingest import ingest
+    from pipeline.sentences import split_sentences
+
+    clean = ingest(doc.path.read_text(encoding="utf-8"), name=str(doc.path), kind="text", settings=settings)
+    genre = params.get("genres", {}).get(doc.doc_type, doc.doc_type)
+    heading, n, out = None, len(clean.paragraphs), []
+    for i, para in enumerate(clean.paragraphs):
+        lab = labels.get(para.lines[0]) if labels is not None and para.lines else None
+        wanted = (para.kind != "heading") if labels is None else (lab is not None and lab.label in LABELS)
+        if wanted:
+            spans = split_sentences(para.text) or [(0, len(para.text))]
+            label = lab.label if lab is not None else None
+            out.append({"id": f"{doc.slug}:{para.lines[0] if para.lines else i}", "doc": doc.slug, "genre": genre,
+                        "text": para.text, "label": label, "secondary": lab.secondary if lab is not None else None,
+                        "heading": heading, "index": i, "n_passages": n, "sentences_labelled": False,
+                        "sentences": [{"text": para.text[a:b], "label": label} for a, b in spans]})
+        if para.kind == "heading":
+            heading = para.text
     return out
 
 
@@ -114,7 +150,8 @@ def _write_compiled(pipeline, context_model, recs, path: Path, settings: Setting
     expected = pipeline.predict_proba(build_frame(items, tokenize, settings, normalise))
     got = compiled.predict_proba(feature_rows(items, tokenize, settings, normalise))
     probs, passage_items, summaries, _ = mixed_probs(pipeline, recs)
-    ctx = context_matrix(probs, [r["doc"] for r in recs], [i.position for i, _, _ in passage_items], summaries)
+    ctx = context_matrix(probs, [r["doc"] for r in recs], [i.position for i, _, _ in passage_items], summaries,
+                         [r.get("heading") for r in recs])
     if not (np.allclose(got, expected, rtol=0, atol=1e-9)
             and np.allclose(compiled.context_proba(ctx), context_model.predict_proba(ctx), rtol=0, atol=1e-9)):
         path.unlink()
@@ -123,50 +160,50 @@ def _write_compiled(pipeline, context_model, recs, path: Path, settings: Setting
     return sha256_of(path)
 
 
-def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Settings] = None,
-                     extra_records: Sequence[dict] = (), corpus_paths: Optional[Sequence[Path]] = None) -> dict:
-    """Fit on corpora/classifier/*.jsonl (+ corrections), report held-out metrics, then refit on all data."""
-    from pipeline.classify.features import Item, build_frame, context_matrix
-    from pipeline.classify.model import (FORMAT_VERSION, Prediction, build_estimator, closing_judgement, first_stage,
-                                         freeze_selection)
-    from pipeline.modelio import dump_sklearn
-    from pipeline.nlp.pipeline import get_nlp_stage
+class Trainer:
+    """Fits and applies the passage classifier the way inference runs it: first stage (passage mixed with its
+    sentences), the neighbour-context model on out-of-fold probabilities, then the closing-judgement rule."""
 
-    settings = settings or load_settings()
-    params = load_toml_data(str(CONFIG_DIR / "train_classifier.toml"))
-    seed = int(params["seed"])
-    random.seed(seed)
-    np.random.seed(seed)
-    paths = list(corpus_paths or sorted((CORPORA_DIR / "classifier").glob("*.jsonl")))
-    records = load_classifier_corpus(paths) + list(extra_records)
-    if not records:
-        raise ValueError("no classifier training records found in corpora/classifier/")
-    tokenize = get_nlp_stage(settings, use_model=False).segmenter.cut
-    train_docs, dev_docs = _split_docs(records, params["holdout_share"], seed)
-    started = time.time()
+    def __init__(self, settings: Settings, params: dict):
+        from pipeline.nlp.pipeline import get_nlp_stage
 
-    normalise = tuple(params.get("normalise", ()))
+        self.settings, self.params = settings, params
+        self.tokenize = get_nlp_stage(settings, use_model=False).segmenter.cut
+        self.normalise = tuple(params.get("normalise", ()))
+        self.closing = float(params.get("closing_judgement_min", 0) or 0)
 
-    def fit(recs, context=True):
-        items = corpus_items(recs, sentences=params["use_sentences"])
+    def fit(self, recs: Sequence[dict], context: bool = True):
+        from pipeline.classify.features import build_frame
+        from pipeline.classify.model import build_estimator, freeze_selection
+
+        items = corpus_items(recs, sentences=self.params["use_sentences"])
         if context:
-            items += corpus_items(joined_passages(recs, int(params.get("join_passages", 0))), sentences=False)
-        frame = build_frame([i for i, _, _ in items], tokenize, settings, normalise if context else ())
-        est = build_estimator(params, context=context)
+            items += corpus_items(joined_passages(recs, int(self.params.get("join_passages", 0))), sentences=False)
+        frame = build_frame([i for i, _, _ in items], self.tokenize, self.settings, self.normalise if context else ())
+        est = build_estimator(self.params, context=context)
         est.fit(frame, [l for _, l, _ in items])
         return freeze_selection(est) if context else est
 
-    def mixed_probs(est, recs):
+    def mixed_probs(self, est, recs: Sequence[dict]):
         """Passage probabilities as inference makes them (first_stage): the passage's own mixed with its
         sentences', the sentences' summary and their own rows."""
+        from pipeline.classify.features import Item
+        from pipeline.classify.model import first_stage
+
         items = corpus_items(recs, sentences=False)
         sentences = [[Item(s["text"], r.get("heading"), items[k][0].position, True) for s in r["sentences"]]
                      for k, r in enumerate(recs)]
-        probs, summaries, per_sentence = first_stage(est, [i for i, _, _ in items], sentences, settings, tokenize,
-                                                     normalise)
+        probs, summaries, per_sentence = first_stage(est, [i for i, _, _ in items], sentences, self.settings,
+                                                     self.tokenize, self.normalise)
         return probs, items, summaries, per_sentence
 
-    def fit_context(recs):
+    def context_frame(self, probs, recs, items, summaries):
+        from pipeline.classify.features import context_matrix
+
+        return context_matrix(probs, [r["doc"] for r in recs], [i.position for i, _, _ in items], summaries,
+                              [r.get("heading") for r in recs])
+
+    def fit_context(self, recs: Sequence[dict]):
         """Out-of-fold probabilities over whole documents, then the context model on top of them."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GroupKFold
@@ -174,69 +211,94 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
         docs = [r["doc"] for r in recs]
         oof = np.zeros((len(recs), len(LABELS)))
         oof_summary = np.zeros((len(recs), 3 * len(LABELS)))
-        classes = None
-        for tr, te in GroupKFold(n_splits=params["context_folds"]).split(recs, groups=docs):
-            est = fit([recs[i] for i in tr])
-            probs, _, summ, _ = mixed_probs(est, [recs[i] for i in te])
-            oof[te] = probs
-            oof_summary[te] = summ
-            classes = list(est.classes_)
+        for tr, te in GroupKFold(n_splits=self.params["context_folds"]).split(recs, groups=docs):
+            probs, _, summ, _ = self.mixed_probs(self.fit([recs[i] for i in tr]), [recs[i] for i in te])
+            oof[te], oof_summary[te] = probs, summ
         items = corpus_items(recs, sentences=False)
-        ctx = context_matrix(oof, docs, [i.position for i, _, _ in items], oof_summary)
-        model = LogisticRegression(max_iter=2000, C=params["context_C"], class_weight="balanced")
-        model.fit(ctx, [l for _, l, _ in items])
-        assert list(model.classes_) == classes
+        model = LogisticRegression(max_iter=2000, C=self.params["context_C"], class_weight="balanced")
+        model.fit(self.context_frame(oof, recs, items, oof_summary), [l for _, l, _ in items])
         return model
 
-    def evaluate(est, recs, context_model=None, closing=float(params.get("closing_judgement_min", 0) or 0)):
-        probs, items, summ, per_sentence = mixed_probs(est, recs)
+    def predict(self, est, recs: Sequence[dict], context_model=None, closing: Optional[float] = None) -> list[str]:
+        from pipeline.classify.model import Prediction, closing_judgement
+
+        closing = self.closing if closing is None else closing
+        probs, items, summ, per_sentence = self.mixed_probs(est, recs)
         if context_model is not None:
-            probs = context_model.predict_proba(context_matrix(probs, [r["doc"] for r in recs],
-                                                               [i.position for i, _, _ in items], summ))
+            probs = context_model.predict_proba(self.context_frame(probs, recs, items, summ))
         classes = [str(c) for c in est.classes_]
         pred = [classes[j] for j in probs.argmax(axis=1)]
         if closing and context_model is not None:
             pred = [closing_judgement(Prediction(p, None, {}), sp, classes, closing).label
                     for p, sp in zip(pred, per_sentence)]
-        return _metrics([l for _, l, _ in items], pred)
+        return pred
 
-    def evaluate_plain(est, recs):
+    def predict_plain(self, est, recs: Sequence[dict]) -> list[str]:
+        from pipeline.classify.features import build_frame
+
         items = corpus_items(recs, sentences=False)
-        frame = build_frame([i for i, _, _ in items], tokenize, settings)
-        return _metrics([l for _, l, _ in items], list(est.predict(frame)))
+        return list(est.predict(build_frame([i for i, _, _ in items], self.tokenize, self.settings)))
 
+
+def training_params(overrides: Optional[dict] = None) -> dict:
+    params = load_toml_data(str(CONFIG_DIR / "train_classifier.toml"))
+    return {**params, **(overrides or {})}
+
+
+def training_records(params: dict, settings: Settings, *, pool: Optional[str] = None,
+                     corpus_paths: Optional[Sequence[Path]] = None, extra_records: Sequence[dict] = ()) -> list[dict]:
+    """The records `params["sources"]` names: "pool" (stand-off labels joined with the document pool), "corpus"
+    (the project's own corpora/classifier/*.jsonl), plus reviewer corrections."""
+    records: list[dict] = []
+    sources = params.get("sources", ["corpus"])
+    if "pool" in sources:
+        records += pool_records(find_pool(pool), settings, params)
+    if "corpus" in sources:
+        records += load_classifier_corpus(list(corpus_paths or sorted((CORPORA_DIR / "classifier").glob("*.jsonl"))))
+    return records + list(extra_records)
+
+
+def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Settings] = None,
+                     extra_records: Sequence[dict] = (), corpus_paths: Optional[Sequence[Path]] = None,
+                     pool: Optional[str] = None, params: Optional[dict] = None) -> dict:
+    """Fit on the configured sources, report held-out metrics, then refit on all data and save."""
+    from pipeline.classify.model import FORMAT_VERSION
+    from pipeline.modelio import dump_sklearn
+
+    settings = settings or load_settings()
+    params = params or training_params()
+    seed = int(params["seed"])
+    random.seed(seed)
+    np.random.seed(seed)
+    records = training_records(params, settings, pool=pool, corpus_paths=corpus_paths, extra_records=extra_records)
+    if not records:
+        raise ValueError("no classifier training records found")
+    trainer = Trainer(settings, params)
+    train_docs, dev_docs = _split_docs(records, params["holdout_share"], seed)
+    started = time.time()
     train_recs = [r for r in records if r["doc"] in train_docs]
     dev_recs = [r for r in records if r["doc"] in dev_docs]
-    base = fit(train_recs)
-    heldout_no_context = evaluate(base, dev_recs)
-    context = fit_context(train_recs)
-    heldout = evaluate(base, dev_recs, context)
-    heldout_no_closing = evaluate(base, dev_recs, context, closing=0.0)
-    baseline = evaluate_plain(fit(train_recs, context=False), dev_recs)
-    final = fit(records)
-    final_context = fit_context(records)
+    gold = [r["label"] for r in dev_recs]
+    base = trainer.fit(train_recs)
+    context = trainer.fit_context(train_recs)
+    heldout = _metrics(gold, trainer.predict(base, dev_recs, context))
+    heldout_no_context = _metrics(gold, trainer.predict(base, dev_recs))
+    heldout_no_closing = _metrics(gold, trainer.predict(base, dev_recs, context, closing=0.0))
+    baseline = _metrics(gold, trainer.predict_plain(trainer.fit(train_recs, context=False), dev_recs))
+    final = trainer.fit(records)
+    final_context = trainer.fit_context(records)
     out_dir = out_dir or MODELS_DIR / settings["classify"]["model_dir"]
     out_dir.mkdir(parents=True, exist_ok=True)
-    digest = dump_sklearn(final, out_dir / "model.skops")
-    context_digest = dump_sklearn(final_context, out_dir / "context.skops")
-    digests = {"model.skops": digest, "context.skops": context_digest}
+    digests = {"model.skops": dump_sklearn(final, out_dir / "model.skops"),
+               "context.skops": dump_sklearn(final_context, out_dir / "context.skops")}
     compiled_digest = _write_compiled(final, final_context, records[:400], out_dir / "compiled.npz", settings,
-                                      tokenize, normalise, mixed_probs)
+                                      trainer.tokenize, trainer.normalise, trainer.mixed_probs)
     if compiled_digest:
         digests["compiled.npz"] = compiled_digest
-    from collections import Counter
-
     meta = {
-        "name": "policyminer-passage-classifier",
-        "format_version": FORMAT_VERSION,
-        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seed": seed,
-        "params": params,
-        "data": {"files": [p.name for p in paths], "records": len(records), "documents": len({r['doc'] for r in records}),
-                 "labels": dict(Counter(r["label"] for r in records)),
-                 "genres": dict(Counter(r.get("genre") for r in records)),
-                 "sectors": dict(Counter(r.get("sector") for r in records)),
-                 "corrections": len(extra_records)},
+        "name": "policyminer-passage-classifier", "format_version": FORMAT_VERSION,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": seed, "params": params,
+        "data": _data_summary(records, params, extra_records),
         "heldout": {"documents": len(dev_docs), **heldout},
         "baseline_tfidf_lr_no_context": baseline,
         "heldout_without_context_model": heldout_no_context,
@@ -244,9 +306,22 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
         "sha256": digests,
         "seconds": round(time.time() - started, 1),
     }
+    cv_path = out_dir / "cv.json"
+    if cv_path.exists():  # the grouped cross-validation table of `evaluate classifier --cv --save`
+        meta["cross_validation"] = json.loads(cv_path.read_text(encoding="utf-8"))
     (out_dir / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     (out_dir / "MODEL_CARD.md").write_text(_card(meta), encoding="utf-8")
     return meta
+
+
+def _data_summary(records: Sequence[dict], params: dict, extra_records: Sequence[dict]) -> dict:
+    from collections import Counter
+
+    return {"sources": params.get("sources", ["corpus"]), "records": len(records),
+            "documents": len({r["doc"] for r in records}),
+            "labels": dict(Counter(r["label"] for r in records)),
+            "genres": dict(Counter(r.get("genre") for r in records)),
+            "corrections": len(extra_records)}
 
 
 def _card(meta: dict) -> str:
