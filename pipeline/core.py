@@ -14,7 +14,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.export import SCHEMA_VERSION
 from pipeline.ingest import ingest
 from pipeline.nlp.linking import link_document
-from pipeline.records import CleanDocument, Document, Entity, Passage, Sentence
+from pipeline.records import ENTITY_ATTRS, CleanDocument, Document, Entity, Passage, Sentence
 from pipeline.sentences import split_sentences
 
 try:
@@ -162,6 +162,4 @@ def annotate(records: Iterable[dict], *, settings: Optional[Settings] = None) ->
 
 
 def _entity_dict(e: Entity) -> dict:
-    d = {k: getattr(e, k) for k in ("text", "type", "start", "end", "canonical", "source", "value", "unit", "approx",
-                                     "bound", "date_iso", "date_precision")}
-    return d
+    return {k: getattr(e, k) for k in ("text", "type", "start", "end", *ENTITY_ATTRS)}

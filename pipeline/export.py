@@ -15,20 +15,20 @@ from typing import Iterable, Iterator
 
 from pipeline.records import Document
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 PASSAGE_COLUMNS = ["doc_id", "index", "kind", "heading", "text", "start", "end", "label", "secondary", "actor",
                    "score_achievement", "score_challenge", "score_recommendation", "score_background",
                    "title", "published_at", "source_path", "site"]
 ENTITY_COLUMNS = ["doc_id", "passage", "text", "type", "start", "end", "canonical", "source", "value", "unit", "approx",
-                  "bound", "date_iso", "date_precision"]
+                  "bound", "low", "date_iso", "date_precision"]
 
 TABLES = (("passages", PASSAGE_COLUMNS), ("entities", ENTITY_COLUMNS))
 # The columns that are not strings (schema.json describes them); the Parquet files carry these types.
 COLUMN_TYPES = {
     "passages": {"index": "int", "start": "int", "end": "int", "score_achievement": "float",
                  "score_challenge": "float", "score_recommendation": "float", "score_background": "float"},
-    "entities": {"passage": "int", "start": "int", "end": "int", "value": "float", "approx": "bool"},
+    "entities": {"passage": "int", "start": "int", "end": "int", "value": "float", "low": "float", "approx": "bool"},
 }
 _FLOAT_COLUMNS = {name: tuple(COLUMN_TYPES[name].get(c) == "float" for c in cols) for name, cols in TABLES}
 

@@ -70,6 +70,11 @@ class Entity:
     bound: Optional[str] = None
     date_iso: Optional[str] = None
     date_precision: Optional[str] = None
+    low: Optional[float] = None  # a range's lower end (3至5家: low 3, value 5)
+
+
+# What an entity carries beyond its text, type and offsets: one list for the NLP stage, export and annotate.
+ENTITY_ATTRS = ("canonical", "value", "unit", "approx", "bound", "low", "source", "date_iso", "date_precision")
 
 
 @dataclass

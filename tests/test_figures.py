@@ -12,7 +12,7 @@ CASES = [
     # text, span, value, unit, approx, bound
     ("全省共有十余家企业", "十余家", 10, "家", True, None),
     ("吸引上千人参加", "上千人", 1000, "人", True, None),
-    ("投入一千二百万用于", "一千二百万", 12_000_000, None, False, None),
+    ("投入一千二百万用于", "一千二百万", 12_000_000, "个", False, None),
     ("获得3.35亿美元投资", "3.35亿美元", 335_000_000, "USD", False, None),
     ("规模达2.3万亿元。", "2.3万亿元", 2.3e12, "CNY", False, None),
     ("共计１２０家单位", "１２０家", 120, "家", False, None),
@@ -25,13 +25,38 @@ CASES = [
     ("增速6%左右", "6%左右", 6, "%", True, None),
     ("新增80余项", "80余项", 80, "项", True, None),
     ("培养200多名人才", "200多名", 200, "名", True, None),
-    ("惠及8900多万农民", "8900多万", 89_000_000, None, True, None),
+    ("惠及8900多万农民", "8900多万", 89_000_000, "个", True, None),
     ("粮食产量1.5万亿斤", "1.5万亿斤", 1.5e12, "斤", False, None),
     ("面积约600 万平方公里", "约600 万平方公里", 6_000_000, "平方公里", True, None),
     ("减少数十亿美元", "数十亿美元", 1e9, "USD", True, None),
-    ("占全国的1/5", "1/5", 0.2, None, False, None),
+    ("占全国的1/5", "1/5", 0.2, "ratio", False, None),
     ("冷却到15 mK", "15 mK", 15, "mK", False, None),
+    # Negated comparisons keep their meaning: the longest qualifier wins.
+    ("装机不低于600万千瓦", "不低于600万千瓦", 6_000_000, "千瓦", False, "min"),
+    ("排放不高于0.45吨", "不高于0.45吨", 0.45, "吨", False, "max"),
+    ("不多于3家", "不多于3家", 3, "家", False, "max"),
+    ("提升0.5个等级", "0.5个等级", 0.5, "个", False, None),
+    ("峰值每秒4万亿亿次", "4万亿亿次", 4e20, "次", False, None),
 ]
+
+RANGES = [
+    # text, span, low, value, unit
+    ("新建3至5家研究院", "3至5家", 3, 5, "家"),
+    ("占比10%至20%之间", "10%至20%", 10, 20, "%"),
+    ("投资3-5亿元", "3-5亿元", 3e8, 5e8, "CNY"),
+    ("培育3至5万家企业", "3至5万家", 3e4, 5e4, "家"),
+]
+
+
+@pytest.mark.parametrize("text,span,low,value,unit", RANGES)
+def test_range_is_one_figure_with_both_ends(text, span, low, value, unit):
+    figs = find_figures(text)
+    assert [(f.text, f.low, f.value, f.unit) for f in figs] == [(span, pytest.approx(low), pytest.approx(value), unit)]
+
+
+@pytest.mark.parametrize("text", ["坚持四个面向", "做到两个维护", "第3至5条规定", "COVID-19疫情"])
+def test_slogans_ordinals_and_codes_are_no_figures(text):
+    assert find_figures(text) == []
 
 
 @pytest.mark.parametrize("text,span,value,unit,approx,bound", CASES)

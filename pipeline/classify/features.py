@@ -361,27 +361,38 @@ def sentence_summary(sentence_probs):
     return np.concatenate([sp[0], sp[-1], sp.max(axis=0)])
 
 
-def context_matrix(probs, groups, positions, summaries=None):
+def context_matrix(probs, groups, positions, summaries=None, sections=None):
     """Second-stage features for each passage: its own probabilities, its sentences' summary, its neighbours'
-    (previous, next, and a ±2 window), and position. Passages of a document are given in order; `groups`
-    names their document."""
+    (previous, next, and a ±2 window), the mean over its section (the run of passages under the same heading)
+    and over its whole document, and position. Passages of a document are given in order; `groups` names their
+    document and `sections` (optional) each passage's heading."""
     import numpy as np
 
     probs = np.asarray(probs, dtype=float)
     n, k = probs.shape if probs.size else (0, len(LABELS))
     summaries = np.tile(probs, 3) if summaries is None else np.asarray(summaries, dtype=float).reshape(n, 3 * k)
-    out = np.zeros((n, 7 * k + 1))
-    start = 0
-    while start < n:
-        end = start
-        while end < n and groups[end] == groups[start]:
-            end += 1
+    sections = [None] * n if sections is None else list(sections)
+    out = np.zeros((n, 9 * k + 1))
+    for start, end in _runs(groups, 0, n):
         block = probs[start:end]
+        section_means = np.empty_like(block)
+        for a, b in _runs(sections, start, end):
+            section_means[a - start:b - start] = probs[a:b].mean(axis=0)
+        doc_mean = block.mean(axis=0)
         for i in range(end - start):
             prev = block[i - 1] if i > 0 else block[i]
             nxt = block[i + 1] if i + 1 < len(block) else block[i]
             window = block[max(0, i - 2):i + 3].mean(axis=0)
-            out[start + i] = np.concatenate([block[i], summaries[start + i], prev, nxt, window,
-                                             [positions[start + i]]])
-        start = end
+            out[start + i] = np.concatenate([block[i], summaries[start + i], prev, nxt, window, section_means[i],
+                                             doc_mean, [positions[start + i]]])
     return out
+
+
+def _runs(keys, start, end):
+    """(first, end) index pairs of the runs of equal consecutive keys in keys[start:end]."""
+    while start < end:
+        stop = start + 1
+        while stop < end and keys[stop] == keys[start]:
+            stop += 1
+        yield start, stop
+        start = stop

@@ -229,7 +229,7 @@ class PassageClassifier:
         out_s = [flat_s[a:b] for a, b in zip(bounds, bounds[1:])]
         if self.context_model is not None and len(passages):
             groups = list(groups) if groups is not None else [0] * len(passages)
-            ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries)
+            ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries, [p.heading for p in passages])
             mixed = self.context_model.predict_proba(ctx)
         preds = decide_all(mixed, self.classes, self.settings)
         if self.closing_min:

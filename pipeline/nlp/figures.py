@@ -22,6 +22,7 @@ class Figure:
     unit: Optional[str]
     approx: bool
     bound: Optional[str]
+    low: Optional[float] = None  # a range's lower end
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def _figure_regex(path: str):
     units = list(currency) + cfg["physical_units"] + cfg["measure_words"]
     num = (r"(?:[0-9０-９]+(?:[,，][0-9０-９]{3})*(?:[.．][0-9０-９]+)?"
            rf"|[上数成几]?[{CN_NUM_CHARS}]+)")
-    mult = r"(?:万亿|亿|万|千|百)?"
+    mult = r"(?:万亿亿|亿亿|万亿|亿|万|千|百)?"  # 4万亿亿次 is 4e20
     spaced_mult = r"(?:[ \u00a0]?(?=[万亿]))?"  # "约900 万平方公里"
     prefixes = set(cfg["prefix_approx"]) | set(cfg["prefix_min"]) | set(cfg["prefix_max"])
     prefix = _alt(prefixes)
@@ -135,7 +136,8 @@ def find_figures(text: str) -> list[Figure]:
             continue
         start, end = m.start(), m.end()
         # Arabic numbers glued to Latin letters (H1-2, COVID-19) are not figures.
-        if start > 0 and _LATIN_OR_DASH.match(text[start - 1]) and not m.group("prefix"):
+        if start > 0 and _LATIN_OR_DASH.match(text[start - 1]) and not m.group("prefix") \
+                and not (text[start - 1] == "-" and text[start - 2:start - 1].isdigit()):  # 3-5亿元 is a range
             continue
         raw = (num + (m.group("mult") or "")).translate(_FW)
         value = parse_number(raw)
@@ -146,7 +148,7 @@ def find_figures(text: str) -> list[Figure]:
         if m.group("pct"):
             unit = "百分点" if "百分点" in m.group("pct") else "%"
         elif not unit_word:
-            unit = None
+            unit = cfg["count_unit"]
         elif unit_word in currency:
             unit = currency[unit_word]
         elif unit_word in ("万千瓦", "万吨", "万亩", "万人次"):
@@ -163,12 +165,13 @@ def find_figures(text: str) -> list[Figure]:
             bound = "max"
         # 个 + counted noun ("28个国家和…"): keep the noun when the phrase ends right after it.
         if unit_word == "个" and not tail:
-            for noun in _counted_nouns(_cfg_path()):
-                if text.startswith(noun, end):
-                    after = text[end + len(noun):end + len(noun) + 1]
-                    if not after or after in cfg["noun_terminators"]:
-                        end += len(noun)
-                    break
+            noun = next((n for n in _counted_nouns(_cfg_path()) if text.startswith(n, end)), None)
+            if noun is None and is_cn and value <= cfg["numbered_slogan_max"] and _HAN_CHAR.match(text[end:end + 1] or " "):
+                continue  # 四个面向, 两个维护: a numbered slogan, not a quantity
+            if noun is not None:
+                after = text[end + len(noun):end + len(noun) + 1]
+                if not after or after in cfg["noun_terminators"]:
+                    end += len(noun)
         # Detached qualifiers: "至少约有182家".
         before = text[max(0, start - 5):start]
         if not prefix:
@@ -181,11 +184,52 @@ def find_figures(text: str) -> list[Figure]:
     taken = [False] * len(text)
     for f in out:
         taken[f.start:f.end] = [True] * (f.end - f.start)
-    for f in _spaced_figures(text, cfg) + _fractions(text):
+    for f in _spaced_figures(text, cfg) + _fractions(text, cfg["fraction_unit"]):
         if not any(taken[f.start:f.end]):
             taken[f.start:f.end] = [True] * (f.end - f.start)
             out.append(f)
-    return sorted(out, key=lambda f: f.start)
+    return _join_ranges(sorted(out, key=lambda f: f.start), text, cfg)
+
+
+def _join_ranges(figures: list[Figure], text: str, cfg: dict) -> list[Figure]:
+    """Ranges as one FIGURE: two figures joined by a connector (10%至20%), or a bare number before one
+    (3至5家, 3至5万家: the lower end takes the upper end's multiplier when it has none)."""
+    connectors = tuple(cfg["range_connectors"])
+    out: list[Figure] = []
+    for f in figures:
+        prev = out[-1] if out else None
+        if prev is not None and prev.low is None and text[prev.end:f.start] in connectors \
+                and prev.unit in (f.unit, cfg["count_unit"]):
+            out[-1] = _range(prev.start, f, prev.value, text, prev.approx)
+            continue
+        bare = _BARE_LOW.search(text, max(0, f.start - 24), f.start)
+        if bare is not None and text[bare.start() - 1:bare.start()] == "第":
+            continue  # 第3至5条: an ordinal range, no quantity
+        if bare is not None and bare.group("conn") in connectors and (prev is None or prev.end <= bare.start()):
+            low = parse_number(bare.group("num").translate(_FW))
+            if low is not None:
+                out.append(_range(bare.start(), f, low * _multiplier(f, low, bare.group("num")), text, False))
+                continue
+        out.append(f)
+    return out
+
+
+# A bare number (with an optional multiplier) and a connector right before a figure: the low end of a range.
+_BARE_LOW = re.compile(r"(?P<num>[0-9０-９]+(?:[.．][0-9０-９]+)?(?:万亿|亿|万|千|百)?)\s*(?P<conn>[至到—–\-~～－])\s*$")
+
+
+def _multiplier(f: Figure, low: float, low_text: str) -> float:
+    """The upper end's multiplier when the lower end has none (3至5万家: 3 means 3万)."""
+    if any(ch in low_text for ch in "万亿千百"):
+        return 1.0
+    m = re.search(r"[0-9０-９]+(?:[.．][0-9０-９]+)?", f.text)
+    base = parse_number(m.group().translate(_FW)) if m else None
+    return f.value / base if base and f.value >= base else 1.0
+
+
+def _range(start: int, upper: Figure, low: float, text: str, approx: bool) -> Figure:
+    return Figure(start, upper.end, text[start:upper.end], upper.value, upper.unit, approx or upper.approx,
+                  upper.bound, low)
 
 
 _FRACTION = re.compile(r"(?<![\d./])(\d{1,3})\s?/\s?(\d{1,3})(?![\d./%])")
@@ -235,14 +279,14 @@ def _spaced_figures(text: str, cfg: dict) -> list[Figure]:
     return out
 
 
-def _fractions(text: str) -> list[Figure]:
+def _fractions(text: str, unit: str) -> list[Figure]:
     out = []
     if "/" not in text:  # the regex needs one; its look-behind makes the scan slow
         return out
     for m in _FRACTION.finditer(text):
         a, b = int(m.group(1)), int(m.group(2))
         if 0 < a < b <= 100:
-            out.append(Figure(m.start(), m.end(), m.group(), a / b, None, False, None))
+            out.append(Figure(m.start(), m.end(), m.group(), a / b, unit, False, None))
     return out
 
 

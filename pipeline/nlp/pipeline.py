@@ -43,19 +43,19 @@ from spacy.tokens import Doc, Span
 from pipeline.config import MODELS_DIR, Settings, load_settings
 from pipeline.nlp.rules import EntityRules, Mention
 from pipeline.nlp.segment import JiebaSpacyTokenizer, Segmenter
-from pipeline.records import Entity
+from pipeline.records import ENTITY_ATTRS, Entity
 
 log = logging.getLogger(__name__)
 MODEL_TYPES = ("INSTITUTION", "PROGRAMME", "PERSON", "GPE")
 # The pipe names of a pipeline without the statistical model (or with it disabled): NlpStage then skips spaCy.
 RULE_ONLY_PIPES = ["keep_model_entities", "policy_rules", "policy_merge"]
 
-for attr in ("canonical", "value", "unit", "approx", "bound", "source", "date_iso", "date_precision"):
+for attr in ENTITY_ATTRS:
     if not Span.has_extension(attr):
         Span.set_extension(attr, default=None)
 
 
-_ATTRS = ("canonical", "value", "unit", "approx", "bound", "source", "date_iso", "date_precision")
+_ATTRS = ENTITY_ATTRS
 
 
 @Language.component("keep_model_entities")
@@ -273,16 +273,15 @@ def _token_spans(doc: Doc) -> list[tuple[int, int]]:
 def _mention_entity(m: Mention, text: str, passage: int) -> Entity:
     """_to_entity of the span a rule mention becomes (policy_rules copies these attributes onto it)."""
     surface = text[m.start:m.end]
-    return Entity(text=surface, type=m.type, start=m.start, end=m.end, passage=passage,
-                  canonical=m.canonical or surface, source=m.source or "model", value=m.value, unit=m.unit,
-                  approx=m.approx, bound=m.bound, date_iso=m.date_iso, date_precision=m.date_precision)
+    attrs = {a: getattr(m, a) for a in ENTITY_ATTRS}
+    attrs.update(canonical=m.canonical or surface, source=m.source or "model")
+    return Entity(text=surface, type=m.type, start=m.start, end=m.end, passage=passage, **attrs)
 
 
 def _to_entity(ent: Span, passage: int) -> Entity:
-    return Entity(text=ent.text, type=ent.label_, start=ent.start_char, end=ent.end_char, passage=passage,
-                  canonical=ent._.canonical or ent.text, source=ent._.source or "model", value=ent._.value,
-                  unit=ent._.unit, approx=ent._.approx, bound=ent._.bound, date_iso=ent._.date_iso,
-                  date_precision=ent._.date_precision)
+    attrs = {a: getattr(ent._, a) for a in ENTITY_ATTRS}
+    attrs.update(canonical=ent._.canonical or ent.text, source=ent._.source or "model")
+    return Entity(text=ent.text, type=ent.label_, start=ent.start_char, end=ent.end_char, passage=passage, **attrs)
 
 
 @lru_cache(maxsize=2)

@@ -37,6 +37,7 @@ class Mention:
     bound: Optional[str] = None
     date_iso: Optional[str] = None
     date_precision: Optional[str] = None
+    low: Optional[float] = None
 
     def __iter__(self):  # (start, end) unpacking for the tokenizer's boundary finder
         yield self.start
@@ -316,7 +317,7 @@ class EntityRules:
         for m in _QUOTED_ARTICLES.finditer(text):
             add(Mention(m.start(), m.end(), "PROGRAMME", "pattern", m.group()))
         for f in find_figures(text):
-            add(Mention(f.start, f.end, "FIGURE", "pattern", f.text, f.value, f.unit, f.approx, f.bound))
+            add(Mention(f.start, f.end, "FIGURE", "pattern", f.text, f.value, f.unit, f.approx, f.bound, low=f.low))
         for d in find_dates(text):
             if text[d.end:d.end + 1] in ("年",):
                 continue
