@@ -10,10 +10,20 @@ from pathlib import Path
 from typing import Optional
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("policyminer")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="policyminer", description="Text mining for Chinese policy documents.")
     p.add_argument("--config", help="TOML file overlaying configs/default.toml")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    p.add_argument("--version", action="version", version=f"policyminer {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="process a batch of files, folders, globs, JSONL or WARC into an output folder")
@@ -226,11 +236,11 @@ def cmd_train(args, argv) -> int:
         print(f"classifier: {meta['data']['records']} passages; held-out macro-F1 {h['macro_f1']:.3f} "
               f"(baseline {b['macro_f1']:.3f}) → {args.out or 'models/classifier'}")
         return 0
-    from pipeline.nlp.ner import train_ner
+    from pipeline.nlp.tagger_training import train_tagger
 
-    meta = train_ner(settings=settings, out_dir=Path(args.out) if args.out else None,
-                     corrections=args.with_corrections)
-    print(json.dumps(meta.get("heldout"), ensure_ascii=False))
+    meta = train_tagger(settings=settings, out_dir=Path(args.out) if args.out else None, pool=args.pool)
+    print(f"name tagger: {meta['data']['pool_paragraphs']} pool paragraphs + {meta['data']['public_records']} public "
+          f"records → {args.out or 'models/ner'}")
     return 0
 
 

@@ -12,8 +12,17 @@ from typing import Any, Optional
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
-CONFIG_DIR = PROJECT_DIR / "configs"
-MODELS_DIR = PROJECT_DIR / "models"
+
+
+def _data_dir(name: str, marker: str) -> Path:
+    """configs/ or models/: the source tree's (a checkout or an editable install), else the copy a wheel ships
+    inside the package (pyproject's package-dir maps them to pipeline/configs and pipeline/models)."""
+    source = PROJECT_DIR / name
+    return source if (source / marker).exists() else PACKAGE_DIR / name
+
+
+CONFIG_DIR = _data_dir("configs", "default.toml")
+MODELS_DIR = _data_dir("models", "classifier")
 
 
 class ConfigError(ValueError):

@@ -251,6 +251,10 @@ def main(args) -> int:
         from pipeline.evaluate_pool import classifier_cv
 
         return classifier_cv(settings, args.pool, save=args.save, as_json=args.json)
+    if args.what == "entities" and args.cv:
+        from pipeline.evaluate_pool import entities_cv
+
+        return entities_cv(settings, args.pool, save=args.save, as_json=args.json)
     if args.gold is None:
         print(f"error: evaluate {args.what} needs a gold file or folder", file=sys.stderr)
         return 2

@@ -67,3 +67,25 @@ def classifier_cv(settings: Settings, pool: Optional[str], *, save: bool, as_jso
             json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     print(json.dumps(result, ensure_ascii=False, indent=2) if as_json else crossval.format_table(result))
     return 0
+
+
+def entities_cv(settings: Settings, pool: Optional[str], *, save: bool, as_json: bool, quiet: bool = False) -> int:
+    """Grouped cross-validation by pool document of rules only, the tagger only and their merge."""
+    from pipeline.nlp.tagger_training import cross_validate, ner_params
+
+    result = cross_validate(settings, pool, ner_params(), progress=_progress(quiet))
+    if save:
+        (MODELS_DIR / "ner_cv.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    types = list(next(iter(result["systems"].values()))["per_type"])
+    print(f"grouped {result['folds']}-fold CV by document: {result['paragraphs']} pool paragraphs, "
+          f"{result['documents']} documents (+{result['public_records']} public records in training)")
+    print(f"{'system':<8} " + " ".join(f"{t:>12}" for t in types) + "  figures value+unit")
+    for name, s in result["systems"].items():
+        print(f"{name:<8} " + " ".join(f"{s['per_type'][t]['f1']:>12.3f}" for t in types)
+              + f"  {s['figures']['value_unit']}")
+    for g, row in result["merged_by_genre"].items():
+        print(f"merged, {g}: " + ", ".join(f"{t} {v:.3f}" for t, v in row.items()))
+    return 0

@@ -94,6 +94,25 @@ def _units_of_file(p: Path) -> Iterator[Unit]:
         yield Unit(key=str(p), path=str(p))
 
 
+def _crawl_record(line: str) -> tuple[dict, Optional[str]]:
+    """A JSONL crawl record {url, html} or {url, text}, or the reason it cannot be one. Any parse failure
+    (invalid JSON, nesting too deep for the parser) and any field of the wrong type fails this record only."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return {}, f"invalid JSON ({exc.msg})"
+    except (RecursionError, ValueError) as exc:
+        return {}, f"unreadable JSON ({type(exc).__name__})"
+    if not isinstance(rec, dict) or not (rec.get("html") or rec.get("text")):
+        return {}, "record has neither 'html' nor 'text'"
+    for field in ("html", "text"):
+        if field in rec and rec[field] is not None and not isinstance(rec[field], str):
+            return {}, f"'{field}' must be a string, not {type(rec[field]).__name__}"
+    if rec.get("url") is not None and not isinstance(rec["url"], str):
+        return {}, f"'url' must be a string, not {type(rec['url']).__name__}"
+    return rec, None
+
+
 def _jsonl_records(p: Path) -> Iterator[Unit]:
     try:
         fh = open(p, encoding="utf-8", errors="replace")
@@ -107,13 +126,9 @@ def _jsonl_records(p: Path) -> Iterator[Unit]:
                 continue
             found += 1
             key = f"{p}#{no}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Unit(key=key, path=str(p), error=f"line {no}: invalid JSON ({exc.msg})")
-                continue
-            if not isinstance(rec, dict) or not (rec.get("html") or rec.get("text")):
-                yield Unit(key=key, path=str(p), error=f"line {no}: record has neither 'html' nor 'text'")
+            rec, problem = _crawl_record(line)
+            if problem:
+                yield Unit(key=key, path=str(p), error=f"line {no}: {problem}")
                 continue
             kind = "html" if rec.get("html") else "text"
             yield Unit(key=key, path=str(p), content=rec.get("html") or rec.get("text"), url=rec.get("url"), kind=kind)

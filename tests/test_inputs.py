@@ -103,3 +103,20 @@ def test_read_list_skips_blanks_and_comments(tmp_path):
     lst = tmp_path / "list.txt"
     lst.write_text("# inputs\n/a.txt\n\n  /b.html  \n", encoding="utf-8")
     assert list(read_list(str(lst))) == ["/a.txt", "/b.html"]
+
+
+@pytest.mark.parametrize("line,reason", [
+    ("[" * 100_000, "unreadable JSON"),
+    ('{"url": "u", "html": 42}', "'html' must be a string, not int"),
+    ('{"url": "u", "text": ["a"]}', "'text' must be a string, not list"),
+    ('{"url": "u", "text": {"a": 1}}', "'text' must be a string, not dict"),
+    ('{"url": "u", "html": true}', "'html' must be a string, not bool"),
+    ('{"url": 7, "text": "正文"}', "'url' must be a string, not int"),
+])
+def test_hostile_jsonl_lines_fail_only_their_record(tmp_path, line, reason):
+    path = tmp_path / "crawl.jsonl"
+    good = json.dumps({"url": "http://a.example/1", "text": "这是一篇关于政策的文章。"}, ensure_ascii=False)
+    path.write_text(good + "\n" + line + "\n" + good + "\n", encoding="utf-8")
+    units = list(expand([str(path)]))
+    assert [u.error is None for u in units] == [True, False, True]
+    assert reason in units[1].error and units[1].error.startswith("line 2:")

@@ -186,13 +186,13 @@ class NlpStage:
         self.nlp.tokenizer = JiebaSpacyTokenizer(self.nlp.vocab, self.segmenter, self.rules.find)
         use_model = cfg["use_model"] if use_model is None else use_model
         self.model_info: dict = {"ner": None}
+        self.tagger = None
+        self.merge_policy = cfg.get("merge", "model_first")
         model_dir = Path(model_dir) if model_dir is not None else MODELS_DIR / "ner"
         if use_model and (model_dir / "meta.json").exists():
-            from pipeline.nlp.ner import load_ner_model
+            from pipeline.nlp.tagger import load_tagger
 
-            trained, info = load_ner_model(model_dir)
-            self.nlp.add_pipe("ner", source=trained)
-            self.model_info["ner"] = info
+            self.tagger, self.model_info["ner"] = load_tagger(model_dir, self.rules.lex)
         self.nlp.add_pipe("keep_model_entities")
         self.nlp.add_pipe("policy_rules")
         merge = self.nlp.add_pipe("policy_merge")
@@ -248,11 +248,27 @@ class NlpStage:
         ends = list(accumulate(map(len, words)))
         edges = {0, *ends}
         ents = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
+        if self.tagger is not None:
+            names = [Entity(text=text[a:b], type=t, start=a, end=b, passage=passage, canonical=text[a:b],
+                            source="model") for a, b, t in self.tagger.spans(words, mentions)]
+            ents = merge_views(ents, names, self.merge_policy)
         if not with_spans:
             return ents, []
         if any(map(str.isspace, words)):  # Token.is_space: not a token of the spans
             return ents, [(end - len(w), end) for w, end in zip(words, ends) if not w.isspace()]
         return ents, list(zip([0, *ends[:-1]], ends))
+
+    def entity_views(self, text: str, passage: int, tagger=None, policy: str = "model_first") -> dict[str, list[Entity]]:
+        """Rules alone, the tagger alone and their merge for one text (see merge_views)."""
+        mentions = self.rules.find(text)
+        words = self.segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
+        ends = list(accumulate(map(len, words)))
+        edges = {0, *ends}
+        rules = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
+        spans = tagger.spans(words, mentions) if tagger is not None and "".join(words) == text else []
+        model = [Entity(text=text[a:b], type=t, start=a, end=b, passage=passage, canonical=text[a:b], source="model")
+                 for a, b, t in spans]
+        return {"rules": rules, "model": model, "merged": merge_views(rules, model, policy)}
 
     def entity_parts(self, texts: list[str]) -> dict[str, list[list[Entity]]]:
         """One pass, three views per text: "merged" (the output), "rules" alone and "model" alone (empty
@@ -264,6 +280,28 @@ class NlpStage:
             out["model"].append([_to_entity(Span(doc, a, b, label=l), idx)
                                  for a, b, l in doc.user_data.get("model_ents", [])])
         return out
+
+
+def merge_views(rules: list[Entity], model: list[Entity], policy: str = "model_first") -> list[Entity]:
+    """The tagger's names and the rules' mentions as one non-overlapping list. model_first: a tagged name wins
+    over a rule name it overlaps (a rule mention with the same span and type is kept for its canonical name);
+    rule names fill where the tagger found none; a FIGURE or DATE yields to an overlapping name only when the
+    name is longer. rules_first: rule mentions win, tagged names fill the gaps."""
+    rule_keys = {(e.start, e.end, e.type): e for e in rules}
+    if policy == "rules_first":
+        first, second = rules, model
+    else:
+        first = [rule_keys.get((m.start, m.end, m.type), m) for m in model]
+        second = rules
+    kept = list(first)
+    for e in second:
+        clash = [k for k in kept if k.start < e.end and e.start < k.end]
+        if not clash:
+            kept.append(e)
+        elif policy != "rules_first" and e.type in ("FIGURE", "DATE") and all(
+                (k.end - k.start) < (e.end - e.start) and k.source == "model" for k in clash):
+            kept = [k for k in kept if k not in clash] + [e]
+    return sorted(kept, key=lambda e: e.start)
 
 
 def _token_spans(doc: Doc) -> list[tuple[int, int]]:
