@@ -238,7 +238,8 @@ def cmd_train(args, argv) -> int:
         return 0
     from pipeline.nlp.tagger_training import train_tagger
 
-    meta = train_tagger(settings=settings, out_dir=Path(args.out) if args.out else None, pool=args.pool)
+    meta = train_tagger(settings=settings, out_dir=Path(args.out) if args.out else None, pool=args.pool,
+                        corrections=args.with_corrections)
     print(f"name tagger: {meta['data']['pool_paragraphs']} pool paragraphs + {meta['data']['public_records']} public "
           f"records → {args.out or 'models/ner'}")
     return 0

@@ -77,9 +77,10 @@ def pseudo_labelled(trainer, est, context_model, unlabelled: Sequence[dict], min
 
 
 def cross_validate(records: Sequence[dict], trainer, *, folds: int, old_model_dir: Optional[Path] = None,
-                   unlabelled: Sequence[dict] = (), progress=None) -> dict:
+                   unlabelled: Sequence[dict] = (), always_train: Sequence[dict] = (), progress=None) -> dict:
     """Predictions of every learner for every record, each from a model that never saw the record's document,
-    and their macro-F1 table."""
+    and their macro-F1 table. `always_train` (the self-written corpus, when configured) joins every fold's
+    training side and is never scored."""
     from sklearn.model_selection import GroupKFold
 
     records = list(records)
@@ -88,7 +89,7 @@ def cross_validate(records: Sequence[dict], trainer, *, folds: int, old_model_di
     preds: dict[str, list] = {k: [None] * len(records) for k in learners}
     min_prob = float(trainer.params.get("self_training_min_prob", 0.9))
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(records, groups=docs)):
-        train, test = [records[i] for i in tr], [records[i] for i in te]
+        train, test = [records[i] for i in tr] + list(always_train), [records[i] for i in te]
         base, context = trainer.fit(train), trainer.fit_context(train)
         got = {"linear": trainer.predict(base, test), "context": trainer.predict(base, test, context)}
         if unlabelled:

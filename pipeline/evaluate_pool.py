@@ -59,8 +59,10 @@ def classifier_cv(settings: Settings, pool: Optional[str], *, save: bool, as_jso
     if int(params.get("self_training_docs", 0)):
         unlabelled = crossval.unlabelled_records(pool_dir, settings, params, {r["doc"] for r in records},
                                                  int(params["self_training_docs"]))
+    corpus = train.training_records({**params, "sources": ["corpus"]}, settings) if "corpus" in params["sources"] else []
     result = crossval.cross_validate(records, trainer, folds=int(params["cv_folds"]), unlabelled=unlabelled,
-                                     progress=_progress(quiet))
+                                     always_train=corpus, progress=_progress(quiet))
+    result["sources"] = params["sources"]
     result["learners"]["corpus_only"] = crossval.macro_table(records, crossval.old_way_predictions(records, settings))
     if save:
         (MODELS_DIR / settings["classify"]["model_dir"] / "cv.json").write_text(

@@ -324,6 +324,25 @@ def _data_summary(records: Sequence[dict], params: dict, extra_records: Sequence
             "corrections": len(extra_records)}
 
 
+def _cv_section(cv: Optional[dict]) -> str:
+    """The grouped cross-validation table (`policyminer evaluate classifier --cv --save`) for the model card."""
+    if not cv:
+        return ""
+    genres = sorted(cv["genres"])
+    rows = "\n".join(f"| {name} | {t['all']['macro_f1']:.3f} | " + " | ".join(f"{t[g]['macro_f1']:.3f}" for g in genres)
+                     + " |" for name, t in cv["learners"].items())
+    return f"""
+## Grouped cross-validation on the real labels ({cv['folds']} folds by document: {cv['passages']} passages, {cv['documents']} documents)
+
+Macro-F1 of each learner on the same folds (`policyminer evaluate classifier --cv`); the shipped model is the
+configuration in `params` above.
+
+| learner | all | {' | '.join(genres)} |
+|---|---|{'---|' * len(genres)}
+{rows}
+"""
+
+
 def _card(meta: dict) -> str:
     h = meta["heldout"]
     b = meta["baseline_tfidf_lr_no_context"]
@@ -348,11 +367,13 @@ def _card(meta: dict) -> str:
   {meta['params'].get('closing_judgement_min', 0)}) takes that label, the facts' label becoming the secondary.
 - **Format:** `{meta['format_version']}`, stored with skops (no pickle), SHA-256 in meta.json, checked on load.
 - **Trained:** {meta['trained_at']} with seed {meta['seed']} by `policyminer train classifier`.
-- **Data:** {meta['data']['records']} passages in {meta['data']['documents']} documents written by this project
-  (corpora/classifier/: {', '.join(meta['data']['files'])}); {meta['data']['corrections']} reviewer corrections.
-  Labels: {meta['data']['labels']}.
-
-## Held-out metrics (whole documents held out: {h['documents']} docs, {h['n']} passages)
+- **Data:** {meta['data']['records']} passages in {meta['data']['documents']} documents from
+  {' and '.join(meta['data']['sources'])} ("pool": real policy documents labelled by this project, stand-off
+  records in corpora/labels/ joined with ../shared/corpus/policy; "corpus": the project's self-written
+  corpora/classifier/); {meta['data']['corrections']} reviewer corrections. Labels: {meta['data']['labels']};
+  genres: {meta['data']['genres']}.
+{_cv_section(meta.get('cross_validation'))}
+## One held-out split (whole documents held out: {h['documents']} docs, {h['n']} passages)
 
 Macro-F1 **{h['macro_f1']:.3f}**; without the closing-judgement rule {meta['heldout_without_closing_rule']['macro_f1']:.3f}
 (the rule only acts on passages of facts that close with a judgement); without the neighbour-context

@@ -108,10 +108,10 @@ def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings, m
 
 
 def test_ner_training_reads_entity_corrections_from_a_run(reviewed_run):
-    from pipeline.nlp.ner import _correction_records
+    from pipeline.nlp.tagger_training import correction_records
 
-    records = _correction_records([reviewed_run])
+    records = correction_records([reviewed_run])
     assert len(records) == 1
     rec = records[0]
-    spans = {rec["text"][s:e]: t for s, e, t in rec["spans"]}
+    spans = {rec["text"][e["start"]:e["end"]]: e["type"] for e in rec["entities"]}
     assert spans.get("关键材料") == "INSTITUTION" and "零部" not in spans

@@ -187,12 +187,13 @@ class NlpStage:
         use_model = cfg["use_model"] if use_model is None else use_model
         self.model_info: dict = {"ner": None}
         self.tagger = None
-        self.merge_policy = cfg.get("merge", "model_first")
+        self.merge_policy = "model_first"
         model_dir = Path(model_dir) if model_dir is not None else MODELS_DIR / "ner"
         if use_model and (model_dir / "meta.json").exists():
             from pipeline.nlp.tagger import load_tagger
 
             self.tagger, self.model_info["ner"] = load_tagger(model_dir, self.rules.lex)
+            self.merge_policy = self.model_info["ner"].get("params", {}).get("merge", "model_first")
         self.nlp.add_pipe("keep_model_entities")
         self.nlp.add_pipe("policy_rules")
         merge = self.nlp.add_pipe("policy_merge")

@@ -145,7 +145,7 @@ class TaggerModel:
 
 
 def fit(rows: Iterable[tuple[dict[str, list[str]], list[str]]], *, C: float, min_count: int,
-        max_iter: int, seed: int) -> TaggerModel:
+        max_iter: int, seed: int, weights: Optional[Sequence[float]] = None) -> TaggerModel:
     """Multinomial logistic regression over one-hot template values; its coefficients become the tables."""
     from collections import Counter
 
@@ -162,20 +162,21 @@ def fit(rows: Iterable[tuple[dict[str, list[str]], list[str]]], *, C: float, min
             if c >= min_count:
                 vocab[t][v] = next_row
                 next_row += 1
-    indices, y = [], []
-    for f, tags in rows:
+    indices, y, w = [], [], []
+    for k, (f, tags) in enumerate(rows):
         for i, tag in enumerate(tags):
             if tag is None:  # optional gold mention: no lesson either way
                 continue
             indices.append([vocab[t].get(f[t][i], 0) for t in TEMPLATES])
             y.append(TAGS.index(tag))
+            w.append(1.0 if weights is None else weights[k])
     ind = np.asarray(indices, dtype=np.int64)
     X = csr_matrix((np.ones(ind.size), ind.ravel(), np.arange(0, ind.size + 1, len(TEMPLATES))),
                    shape=(len(ind), next_row))
     X.data[X.indices == 0] = 0.0  # row 0 is "unseen": no weight learned for it
     X.eliminate_zeros()
     model = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
-    model.fit(X, np.asarray(y))
+    model.fit(X, np.asarray(y), sample_weight=np.asarray(w))
     weights = np.zeros((next_row, len(TAGS)))
     intercept = np.full(len(TAGS), -1e3)  # a tag never seen in training is never predicted
     for k, cls in enumerate(model.classes_):
@@ -203,14 +204,15 @@ def gold_tags(words: Sequence[str], entities: Sequence[dict]) -> list[Optional[s
 class Tagger:
     """Words → name spans, for the NLP stage: rules' mentions and jieba's words in, character spans out."""
 
-    def __init__(self, model: TaggerModel, lex):
-        self.model, self.facts = model, WordFacts(lex)
+    def __init__(self, model: TaggerModel, lex, types: Sequence[str] = TAG_TYPES):
+        self.model, self.facts, self.types = model, WordFacts(lex), set(types)
 
     def spans(self, words: Sequence[str], mentions) -> list[tuple[int, int, str]]:
         feats = features(words, rule_tags(words, mentions), self.facts)
         ends = np.cumsum([len(w) for w in words]).tolist()
         starts = [e - len(w) for w, e in zip(words, ends)]
-        return [(starts[a], ends[b - 1], kind) for a, b, kind in spans_from_tags(self.model.tag(feats))]
+        return [(starts[a], ends[b - 1], kind) for a, b, kind in spans_from_tags(self.model.tag(feats))
+                if kind in self.types]
 
 
 def training_row(rec: dict, rules, segmenter, facts: WordFacts):
@@ -230,4 +232,5 @@ def load_tagger(model_dir: Path, lex) -> tuple[Tagger, dict]:
 
     meta = read_meta(model_dir)
     check_version(meta, FORMAT_VERSION, model_dir)
-    return Tagger(TaggerModel.load(model_dir, meta.get("sha256")), lex), meta
+    types = meta.get("params", {}).get("model_types", TAG_TYPES)
+    return Tagger(TaggerModel.load(model_dir, meta.get("sha256")), lex, types), meta

@@ -78,6 +78,23 @@ def _cluener_record(rec: dict) -> dict:
     return {"text": rec["text"], "entities": ents}
 
 
+def correction_records(corrections: Sequence) -> list[dict]:
+    """Reviewers' entity corrections ({text, entities}) from run folders or exports (the review module's loader)."""
+    if not corrections:
+        return []
+    from pipeline.corpora import check_ner_record, locate_entities
+    from pipeline.review.corrections import load_corrections
+
+    _, ner_records = load_corrections([Path(c) for c in corrections])
+    out = []
+    for rec in ner_records:
+        if check_ner_record(rec):
+            continue
+        out.append({"text": rec["text"], "entities": [{"start": s, "end": e, "type": ent["type"]} for ent, (s, e)
+                                                      in zip(rec["entities"], locate_entities(rec))]})
+    return out
+
+
 def pool_entity_records(pool: Optional[str]) -> list[dict]:
     from pipeline.pool import entity_label_files, find_pool, read_entity_labels, read_manifest, resolved_entities
 
@@ -90,9 +107,13 @@ def rows_of(stage, records: Sequence[dict]) -> list:
     return [training_row(r, stage.rules, stage.segmenter, facts) for r in records]
 
 
-def fit_rows(rows: Sequence, params: dict):
-    return fit([r for r in rows if r is not None], C=float(params["C"]), min_count=int(params["min_count"]),
-               max_iter=int(params["max_iter"]), seed=int(params["seed"]))
+def fit_rows(pool_rows: Sequence, public_rows: Sequence, params: dict):
+    """The tagger from pool rows (weighted by pool_weight: they carry the project's conventions) and public rows."""
+    rows = [r for r in pool_rows if r is not None] + [r for r in public_rows if r is not None]
+    n_pool = sum(r is not None for r in pool_rows)
+    weights = [float(params["pool_weight"])] * n_pool + [1.0] * (len(rows) - n_pool)
+    return fit(rows, C=float(params["C"]), min_count=int(params["min_count"]), max_iter=int(params["max_iter"]),
+               seed=int(params["seed"]), weights=weights)
 
 
 def predict_systems(stage, tagger: Optional[Tagger], texts: Sequence[str], policy: str) -> dict[str, list[list[dict]]]:
@@ -125,9 +146,9 @@ def cross_validate(settings: Settings, pool: Optional[str], params: dict, progre
                               "merged": [None] * len(records)}
     folds = int(params["cv_folds"])
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(records, groups=docs)):
-        model = fit_rows([pool_rows[i] for i in tr] + public_rows, params)
-        got = predict_systems(stage, Tagger(model, stage.rules.lex), [records[i]["text"] for i in te],
-                              params["merge"])
+        model = fit_rows([pool_rows[i] for i in tr], public_rows, params)
+        got = predict_systems(stage, Tagger(model, stage.rules.lex, params["model_types"]),
+                              [records[i]["text"] for i in te], params["merge"])
         for name, lists in got.items():
             for i, p in zip(te, lists):
                 preds[name][i] = p
@@ -153,7 +174,7 @@ def find_shared_ner(pool: Optional[str]) -> Path:
 
 
 def train_tagger(*, settings: Optional[Settings] = None, out_dir: Optional[Path] = None, pool: Optional[str] = None,
-                 params: Optional[dict] = None) -> dict:
+                 params: Optional[dict] = None, corrections: Sequence = ()) -> dict:
     """Fit on all pool paragraphs plus the public samples and write models/ner (tables, vocabulary, card)."""
     from pipeline.nlp.pipeline import NlpStage
 
@@ -163,7 +184,8 @@ def train_tagger(*, settings: Optional[Settings] = None, out_dir: Optional[Path]
     stage = NlpStage(settings, use_model=False)
     records = pool_entity_records(pool)
     public = public_records(find_shared_ner(pool), params)
-    model = fit_rows(rows_of(stage, records + public), params)
+    extra = correction_records(corrections)
+    model = fit_rows(rows_of(stage, records + extra), rows_of(stage, public), params)
     out_dir = out_dir or MODELS_DIR / "ner"
     for old in out_dir.glob("*") if out_dir.exists() else ():
         if old.is_file():
@@ -172,7 +194,7 @@ def train_tagger(*, settings: Optional[Settings] = None, out_dir: Optional[Path]
     meta = {"name": "policyminer-name-tagger", "format_version": FORMAT_VERSION, "types": list(TAG_TYPES),
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "params": params,
             "data": {"pool_paragraphs": len(records), "pool_documents": len({r["slug"] for r in records}),
-                     "public_records": len(public)},
+                     "public_records": len(public), "corrections": len(extra)},
             "sha256": digests, "seconds": round(time.time() - started, 1)}
     cv_path = out_dir.parent / "ner_cv.json"
     if cv_path.exists():
