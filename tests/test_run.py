@@ -211,14 +211,15 @@ def test_failures_are_recorded_and_the_batch_goes_on(corpus, tmp_path):
     out = tmp_path / "out"
     args = ["run", str(corpus / "doc000.txt"), str(tmp_path / "missing.txt"), str(corpus / "empty.txt"),
             str(corpus / "image.html"), str(corpus / "english.html"), "--out", str(out), "--quiet"]
-    assert main(args) == 0
+    assert main(args) == 1  # some inputs failed
     data = run_json(out)
     failed = {f["input"]: f["reason"] for f in data["failed"]}
     assert failed == {str(tmp_path / "missing.txt"): "no such file or folder", str(corpus / "empty.txt"): "empty file",
                       str(corpus / "image.html"): "binary file, not text or HTML"}
     assert [s["input"] for s in data["skipped"]] == [str(corpus / "english.html")]
     assert data["counts"]["processed"] == 1
-    assert main(args + ["--strict"]) == 1
+    assert main(args + ["--strict"]) == 1  # --strict is kept for old scripts
+    assert main(["run", str(corpus / "doc000.txt"), str(corpus / "english.html"), "--out", str(out), "-q"]) == 0
     assert main(["run", str(tmp_path / "missing.txt"), str(corpus / "empty.txt"), "--out", str(tmp_path / "o2"),
                  "--quiet"]) == 1
 
