@@ -19,46 +19,116 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="policyminer", description="Text mining for Chinese policy documents.")
-    p.add_argument("--config", help="TOML file overlaying configs/default.toml")
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    p.add_argument("--version", action="version", version=f"policyminer {_version()}")
-    sub = p.add_subparsers(dest="command", required=True)
+# Exit codes, the same for every command (README.md, "Exit codes and errors").
+EXIT_OK = 0  # all done
+EXIT_FAILED = 1  # some inputs failed, nothing was processed, or a file or folder named is missing
+EXIT_USAGE = 2  # the command line is wrong: unknown option, bad value, unreadable --config, --host without --token
 
-    r = sub.add_parser("run", help="process a batch of files, folders, globs, JSONL or WARC into an output folder")
+
+class CommandError(Exception):
+    """A failure the command reports as one line on stderr ("error: FILE: reason") and an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.code = code
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 1–65535."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, not {n}")
+    return n
+
+
+def out_folder(text: str) -> str:
+    """argparse type: an output folder, existing or not, but neither a file nor inside one."""
+    for path in (Path(text), *Path(text).parents):
+        if path.exists():
+            if not path.is_dir():
+                raise argparse.ArgumentTypeError(f"{path} is a file, not a folder")
+            break
+    return text
+
+
+def out_file(text: str) -> str:
+    """argparse type: an output file, existing or not, but not a folder."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    return text
+
+
+def _add_global_flags(p: argparse.ArgumentParser, on_command: bool) -> None:
+    """--config and -v, on the main parser and on every command, so that they go before or after the command. On a
+    command their default is SUPPRESS: a flag given before the command is not reset by the command's parser."""
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS if on_command else None,
+                   help="TOML file overlaying configs/default.toml")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if on_command else False,
+                   help="log debug messages")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="policyminer", description="Text mining for Chinese policy documents.",
+                                epilog="exit codes: 0 all done; 1 some inputs failed, nothing processed, or a file "
+                                       "or folder is missing; 2 usage error")
+    _add_global_flags(p, on_command=False)
+    p.add_argument("--version", action="version", version=f"policyminer {_version()}")
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_flags(common, on_command=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common])
+
+    r = command("run", "process a batch of files, folders, globs, JSONL or WARC into an output folder")
     r.add_argument("inputs", nargs="*", help="files, folders (recursive), globs; '-' reads paths from stdin")
-    r.add_argument("--out", required=True, help="output folder")
-    r.add_argument("--from-list", help="file listing one input per line ('-' for stdin)")
-    r.add_argument("--workers", type=int, help="worker processes (default: all cores)")
-    r.add_argument("--executor", choices=["local", "dask"], default="local")
+    r.add_argument("-o", "--out", required=True, type=out_folder, help="output folder")
+    r.add_argument("--from-list", metavar="FILE", help="file listing one input per line ('-' for stdin)")
+    r.add_argument("-w", "--workers", type=positive_int, help="worker processes, at least 1 (default: all cores)")
+    r.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where workers run: local processes (default) or a Dask cluster (--scheduler)")
     r.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     r.add_argument("--force", action="store_true", help="re-process inputs already done")
-    r.add_argument("--strict", action="store_true", help="exit non-zero if any input failed")
-    r.add_argument("--quiet", action="store_true", help="no progress bar, errors only")
+    r.add_argument("--strict", action="store_true",
+                   help="kept for old scripts: any failed input now exits 1 without it")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary, errors only")
     r.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
 
-    pr = sub.add_parser("process", help="print one document's JSON ('-' reads stdin)")
-    pr.add_argument("file")
+    pr = command("process", "print one document's JSON ('-' reads stdin)")
+    pr.add_argument("file", help="an HTML or text file ('-' reads stdin)")
     pr.add_argument("--url", help="the page's URL (for site and date)")
-    pr.add_argument("--pretty", action="store_true")
+    pr.add_argument("--pretty", action="store_true", help="indent the JSON")
 
-    a = sub.add_parser("annotate", help="tag passages given as JSONL records {id, text[, doc, heading]}")
+    a = command("annotate", "tag passages given as JSONL records {id, text[, doc, heading]}")
     a.add_argument("input", help="JSONL file ('-' for stdin)")
-    a.add_argument("--out", help="output JSONL (default stdout)")
+    a.add_argument("-o", "--out", type=out_file, help="output JSONL (default stdout)")
 
-    sub.add_parser("schema", help="print the JSON Schema of documents.jsonl lines")
+    command("schema", "print the JSON Schema of documents.jsonl lines")
 
-    t = sub.add_parser("train", help="train a model from corpora/")
-    t.add_argument("what", choices=["classifier", "ner"])
+    t = command("train", "train a model from corpora/")
+    t.add_argument("what", choices=["classifier", "ner"], help="the model to train")
     t.add_argument("--with-corrections", nargs="*", default=[], metavar="DIR",
                    help="run folders whose review corrections join the training data")
-    t.add_argument("--out", help="model folder (default models/<what>)")
+    t.add_argument("-o", "--out", type=out_folder, help="model folder (default models/<what>)")
     t.add_argument("--pool", help="the real document pool the stand-off labels point into "
                                   "(default: $POLICYMINER_POOL or ../shared/corpus/policy)")
 
-    e = sub.add_parser("evaluate", help="score against gold")
-    e.add_argument("what", choices=["ingest", "classifier", "entities", "agreement"])
+    e = command("evaluate", "score against gold")
+    e.add_argument("what", choices=["ingest", "classifier", "entities", "agreement"], help="what to score")
     e.add_argument("gold", nargs="?", help="ingest: a folder of X.html/X.txt with X.gold.txt; classifier/entities: "
                                          "gold JSONL (not with --cv / --pool)")
     e.add_argument("--cv", action="store_true", help="classifier: grouped cross-validation by document on the "
@@ -69,23 +139,23 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--texts", help="classifier: folder with each gold 'doc' as <doc>.txt, to score end to end")
     e.add_argument("--format", choices=["auto", "policyminer", "msra", "peoples_daily", "cluener"], default="auto",
                    help="entities: gold format")
-    e.add_argument("--limit", type=int, help="entities: score at most this many records")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--limit", type=positive_int, help="entities: score at most this many records")
+    e.add_argument("--json", action="store_true", help="print the scores as JSON")
 
-    rv = sub.add_parser("review", help="serve the review web app over a run folder")
-    rv.add_argument("out_dir")
-    rv.add_argument("--host", default="127.0.0.1")
-    rv.add_argument("--port", type=int, default=8765)
+    rv = command("review", "serve the review web app over a run folder")
+    rv.add_argument("out_dir", help="a `policyminer run` output folder")
+    rv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --token)")
+    rv.add_argument("--port", type=port_number, default=8765, help="port, 1-65535 (default 8765)")
     rv.add_argument("--token", help="access token (required when binding to a non-loopback host)")
     rv.add_argument("--reviewer", default=None, help="name recorded with corrections")
 
-    ec = sub.add_parser("export-corrections", help="write reviewed corrections as training JSONL")
-    ec.add_argument("out_dir")
-    ec.add_argument("--out", help="output folder (default OUT_DIR/corrections)")
+    ec = command("export-corrections", "write reviewed corrections as training JSONL")
+    ec.add_argument("out_dir", help="a `policyminer run` output folder")
+    ec.add_argument("-o", "--out", type=out_folder, help="output folder (default OUT_DIR/corrections)")
 
-    rp = sub.add_parser("report", help="write a self-contained HTML report with charts")
-    rp.add_argument("out_dir")
-    rp.add_argument("--out", help="report folder (default OUT_DIR/report)")
+    rp = command("report", "write a self-contained HTML report with charts")
+    rp.add_argument("out_dir", help="a `policyminer run` output folder")
+    rp.add_argument("-o", "--out", type=out_folder, help="report folder (default OUT_DIR/report)")
     return p
 
 
@@ -98,24 +168,78 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose, getattr(args, "quiet", False))
-    from pipeline.config import ConfigError
-    from pipeline.modelio import ModelError
-
     try:
-        return COMMANDS[args.command](args, argv)
-    except (ConfigError, ModelError) as exc:
+        return _dispatch(args, argv)
+    except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.code
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return 0
+        return EXIT_OK
+
+
+def _dispatch(args, argv) -> int:
+    """Run the command, turning the errors a user can meet into CommandError (one line, an exit code)."""
+    from pipeline.config import ConfigError
+    from pipeline.modelio import ModelError
+    from pipeline.review.data import RunFolderError
+
+    try:
+        return COMMANDS[args.command](args, argv)
+    except ConfigError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    except (ModelError, RunFolderError) as exc:
+        raise CommandError(str(exc)) from None
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise CommandError(os_error_text(exc)) from None
+
+
+def os_error_text(exc: OSError) -> str:
+    """'FILE: reason' for an OSError ('x.txt: no such file or directory'), without the '[Errno N]' prefix."""
+    if not exc.strerror:
+        return str(exc)
+    reason = exc.strerror[0].lower() + exc.strerror[1:]
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+def _need_folder(path: str) -> Path:
+    """A folder named on the command line, or CommandError naming it."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CommandError(f"{path}: {'not a folder' if folder.exists() else 'no such folder'}")
+    return folder
 
 
 def cmd_run(args, argv) -> int:
-    from pipeline.inputs import read_list
     from pipeline.run import run
+
+    inputs = _run_inputs(args)
+    progress = not args.quiet and not args.json and sys.stderr.isatty()
+    try:
+        summary = run(inputs, args.out, config=args.config, workers=args.workers, force=args.force,
+                      executor=args.executor, scheduler=args.scheduler, progress=progress,
+                      argv=["policyminer", *argv])
+    except RuntimeError as exc:  # RunError names the file and reason (OSErrors: see _dispatch)
+        raise CommandError(str(exc)) from None
+    if summary.processed + summary.skipped + summary.failed == 0:
+        raise CommandError(f"no input documents found in {' '.join(inputs)}")
+    _print_outcomes(summary, args.out, args.quiet)
+    if args.json:
+        print(json.dumps({"out_dir": summary.out_dir, "processed": summary.processed, "skipped": summary.skipped,
+                          "failed": summary.failed, "reused": summary.reused, "seconds": summary.seconds}))
+    elif not args.quiet:
+        print(f"{summary.processed} processed, {summary.skipped} skipped, {summary.failed} failed "
+              f"({summary.reused} already done) in {summary.seconds:.1f}s → {args.out}", file=sys.stderr)
+    return EXIT_FAILED if summary.failed or not summary.processed else EXIT_OK
+
+
+def _run_inputs(args) -> list[str]:
+    """The inputs named on the command line, on stdin ('-') and in --from-list."""
+    from pipeline.inputs import read_list
 
     inputs = list(args.inputs)
     if "-" in inputs:
@@ -124,34 +248,28 @@ def cmd_run(args, argv) -> int:
     if args.from_list:
         inputs += list(read_list(args.from_list))
     if not inputs:
-        print("policyminer run: no inputs given", file=sys.stderr)
-        return 2
-    progress = not args.quiet and not args.json and sys.stderr.isatty()
-    try:
-        summary = run(inputs, args.out, config=args.config, workers=args.workers, force=args.force,
-                      executor=args.executor, scheduler=args.scheduler, progress=progress,
-                      argv=["policyminer", *argv])
-    except (OSError, RuntimeError) as exc:  # ExportError/StoreError (OSError) and RunError name file and reason
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if summary.processed + summary.skipped + summary.failed == 0:
-        print(f"error: no input documents found in {' '.join(inputs)}", file=sys.stderr)
-        return 1
+        raise CommandError("run: no inputs given", EXIT_USAGE)
+    return inputs
+
+
+SKIPPED_SHOWN = 10  # skipped inputs listed on stderr; run.json lists them all
+
+
+def _print_outcomes(summary, out_dir: str, quiet: bool) -> None:
+    """One line per failed input (always), per skipped input (unless quiet, or when nothing was processed: then
+    they are why the run exits 1), and one error line when nothing was processed and nothing failed."""
     for o in summary.outcomes:
-        if o.status == "failed" and not args.quiet:
+        if o.status == "failed":
             print(f"error: {o.input}: {o.reason}", file=sys.stderr)
-    line = (f"{summary.processed} processed, {summary.skipped} skipped, {summary.failed} failed "
-            f"({summary.reused} already done) in {summary.seconds:.1f}s → {args.out}")
-    if args.json:
-        print(json.dumps({"out_dir": summary.out_dir, "processed": summary.processed, "skipped": summary.skipped,
-                          "failed": summary.failed, "reused": summary.reused, "seconds": summary.seconds}))
-    elif not args.quiet:
-        print(line, file=sys.stderr)
-    if summary.processed + summary.skipped == 0 and summary.failed > 0:
-        return 1
-    if args.strict and summary.failed:
-        return 1
-    return 0
+    if not quiet or not summary.processed:
+        skipped = [o for o in summary.outcomes if o.status == "skipped"]
+        for o in skipped[:SKIPPED_SHOWN]:
+            print(f"skipped: {o.input}: {o.reason}", file=sys.stderr)
+        if len(skipped) > SKIPPED_SHOWN:
+            print(f"skipped: {len(skipped) - SKIPPED_SHOWN} more, listed in {Path(out_dir) / 'run.json'}",
+                  file=sys.stderr)
+    if not summary.processed and not summary.failed:
+        print("error: nothing processed: every input was skipped", file=sys.stderr)
 
 
 def cmd_process(args, argv) -> int:
@@ -163,8 +281,7 @@ def cmd_process(args, argv) -> int:
 
     settings = load_settings(args.config)
     if args.file != "-" and not Path(args.file).is_file():
-        print(f"error: {args.file}: no such file", file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.file}: no such file")
     source = sys.stdin.buffer.read() if args.file == "-" else Path(args.file)
     name = "<stdin>" if args.file == "-" else None
     try:
@@ -172,34 +289,18 @@ def cmd_process(args, argv) -> int:
         with _Alarm(settings["limits"]["doc_timeout"]):
             doc = process(source, name=name, url=args.url, settings=settings)
     except IngestError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise CommandError(str(exc)) from None
     except DocTimeout as exc:
-        print(f"error: {args.file}: {exc}", file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.file}: {exc}") from None
     print(json.dumps(document_json(doc), ensure_ascii=False, indent=2 if args.pretty else None))
-    return 0
+    return EXIT_OK
 
 
 def cmd_annotate(args, argv) -> int:
     from pipeline.config import load_settings
     from pipeline.core import annotate
 
-    fh = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
-    records = []
-    with fh:
-        for no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                print(f"error: {args.input}:{no}: invalid JSON ({exc.msg})", file=sys.stderr)
-                return 1
-            if not isinstance(rec, dict) or "text" not in rec:
-                print(f"error: {args.input}:{no}: record needs a 'text' field", file=sys.stderr)
-                return 1
-            records.append(rec)
+    records = _read_records(args.input)
     out = annotate(records, settings=load_settings(args.config))
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out)
     if args.out:
@@ -208,14 +309,40 @@ def cmd_annotate(args, argv) -> int:
         atomic_write(Path(args.out), lambda f: f.write(text))
     else:
         sys.stdout.write(text)
-    return 0
+    return EXIT_OK
+
+
+def _read_records(path: str) -> list[dict]:
+    """annotate's JSONL records ('-' reads stdin); CommandError names the file and line of the first bad one."""
+    fh = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    records = []
+    with fh:
+        try:
+            for no, line in enumerate(fh, 1):
+                if line.strip():
+                    records.append(_record(line, f"{path}:{no}"))
+        except UnicodeDecodeError:
+            raise CommandError(f"{path}: not UTF-8 text") from None
+    return records
+
+
+def _record(line: str, where: str) -> dict:
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{where}: invalid JSON ({exc.msg})") from None
+    except (RecursionError, ValueError) as exc:
+        raise CommandError(f"{where}: unreadable JSON ({type(exc).__name__})") from None
+    if not isinstance(rec, dict) or "text" not in rec:
+        raise CommandError(f"{where}: record needs a 'text' field")
+    return rec
 
 
 def cmd_schema(args, argv) -> int:
     from pipeline.export import schema
 
     print(json.dumps(schema(), ensure_ascii=False, indent=2))
-    return 0
+    return EXIT_OK
 
 
 def cmd_train(args, argv) -> int:
@@ -230,19 +357,19 @@ def cmd_train(args, argv) -> int:
             report = train_classifier_with_corrections(args.with_corrections, settings=settings,
                                                        out_dir=Path(args.out) if args.out else None)
             print(report)
-            return 0
+            return EXIT_OK
         meta = train_classifier(settings=settings, out_dir=Path(args.out) if args.out else None, pool=args.pool)
         h, b = meta["heldout"], meta["baseline_tfidf_lr_no_context"]
         print(f"classifier: {meta['data']['records']} passages; held-out macro-F1 {h['macro_f1']:.3f} "
               f"(baseline {b['macro_f1']:.3f}) → {args.out or 'models/classifier'}")
-        return 0
+        return EXIT_OK
     from pipeline.nlp.tagger_training import train_tagger
 
     meta = train_tagger(settings=settings, out_dir=Path(args.out) if args.out else None, pool=args.pool,
                         corrections=args.with_corrections)
     print(f"name tagger: {meta['data']['pool_paragraphs']} pool paragraphs + {meta['data']['public_records']} public "
           f"records → {args.out or 'models/ner'}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_evaluate(args, argv) -> int:
@@ -254,24 +381,27 @@ def cmd_evaluate(args, argv) -> int:
 def cmd_review(args, argv) -> int:
     from pipeline.review.app import serve
 
-    return serve(args.out_dir, host=args.host, port=args.port, token=args.token, reviewer=args.reviewer)
+    try:
+        return serve(args.out_dir, host=args.host, port=args.port, token=args.token, reviewer=args.reviewer)
+    except OSError as exc:  # the address is in use or cannot be bound
+        raise CommandError(f"review: {args.host}:{args.port}: {os_error_text(exc)}") from None
 
 
 def cmd_export_corrections(args, argv) -> int:
     from pipeline.review.corrections import export_corrections
 
-    paths = export_corrections(Path(args.out_dir), Path(args.out) if args.out else None)
+    paths = export_corrections(_need_folder(args.out_dir), Path(args.out) if args.out else None)
     for p in paths:
         print(p)
-    return 0
+    return EXIT_OK
 
 
 def cmd_report(args, argv) -> int:
     from pipeline.report import write_report
 
-    path = write_report(Path(args.out_dir), Path(args.out) if args.out else None)
+    path = write_report(_need_folder(args.out_dir), Path(args.out) if args.out else None)
     print(path)
-    return 0
+    return EXIT_OK
 
 
 COMMANDS = {"run": cmd_run, "process": cmd_process, "annotate": cmd_annotate, "schema": cmd_schema,

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -69,6 +69,18 @@ def atomic_write(path: Path, write) -> None:
         staged.write_text(Path(path).name, write)
 
 
+def _new_temp_file(folder: Path, name: str) -> str:
+    """A new empty file `.NAME.XXXXXXXX.tmp` in `folder`, with the mode the umask gives (0644 under the usual
+    022), as the final file would get; tempfile.mkstemp's files are private (0600)."""
+    while True:
+        tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(tmp)
+
+
 class StagedOutputs:
     """A set of outputs written under temporary names in one folder and renamed over the final names together
     at `commit()`, so a crash or a full disk while writing leaves every previous output as it was. Leaving the
@@ -82,8 +94,7 @@ class StagedOutputs:
         """A fresh temporary path for output `name` (created empty)."""
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.out_dir)
-            os.close(fd)
+            tmp = _new_temp_file(self.out_dir, name)
         except OSError as exc:
             raise _export_error(self.out_dir / name, exc) from None
         self.temps[name] = tmp

@@ -11,6 +11,7 @@ from typing import Iterable, Iterator, Optional
 
 DOC_SUFFIXES = {".html", ".htm", ".shtml", ".xhtml", ".txt", ".text", ".md", ""}
 CONTAINER_SUFFIXES = {".jsonl", ".warc", ".gz"}
+UNSUPPORTED = "unsupported file type"  # the reason given for other files in a folder (.pdf, .docx, images…)
 
 
 @dataclass
@@ -22,14 +23,26 @@ class Unit:
     url: Optional[str] = None
     kind: Optional[str] = None  # html | text, when the container says
     error: Optional[str] = None  # a unit that failed before processing (missing path, bad record)
+    skip: Optional[str] = None  # a unit skipped without processing, and why (a file type PolicyMiner does not read)
 
 
 def _is_gold_or_hidden(p: Path) -> bool:
     return p.name.startswith(".") or ".gold." in p.name or p.name.endswith((".json", ".tsv", ".py", ".md", ".csv", ".parquet"))
 
 
-def _discover(inputs: Iterable[str]) -> Iterator[tuple[str, Optional[Path], Optional[str]]]:
-    """(input, file, error) for every file the inputs name: files in the order given, folders walked
+def _folder_files(folder: Path) -> Iterator[tuple[Path, Optional[str]]]:
+    """(file, skip reason) for the files of a folder, walked recursively in sorted order. Hidden, gold and notes
+    files are left out; files of a type PolicyMiner does not read come with the reason UNSUPPORTED."""
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            fp = Path(root) / name
+            if not _is_gold_or_hidden(fp):
+                yield fp, None if fp.suffix.lower() in DOC_SUFFIXES | CONTAINER_SUFFIXES else UNSUPPORTED
+
+
+def _discover(inputs: Iterable[str]) -> Iterator[tuple[str, Optional[Path], Optional[str], Optional[str]]]:
+    """(input, file, error, skip reason) for every file the inputs name: files in the order given, folders walked
     recursively in sorted order, globs expanded sorted; an input naming nothing comes with its error."""
     for raw in inputs:
         raw = raw.strip()
@@ -37,29 +50,27 @@ def _discover(inputs: Iterable[str]) -> Iterator[tuple[str, Optional[Path], Opti
             continue
         p = Path(raw)
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    fp = Path(root) / name
-                    if not _is_gold_or_hidden(fp) and fp.suffix.lower() in DOC_SUFFIXES | CONTAINER_SUFFIXES:
-                        yield raw, fp, None
+            for fp, skip in _folder_files(p):
+                yield raw, fp, None, skip
         elif p.exists():
-            yield raw, p, None
+            yield raw, p, None, None
         elif any(ch in raw for ch in "*?["):
             matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True)) if Path(m).is_file()]
             if not matches:
-                yield raw, None, "no file matches this pattern"
+                yield raw, None, "no file matches this pattern", None
             for m in matches:
-                yield raw, m, None
+                yield raw, m, None, None
         else:
-            yield raw, None, "no such file or folder"
+            yield raw, None, "no such file or folder", None
 
 
 def expand(inputs: Iterable[str]) -> Iterator[Unit]:
     """Every unit of work the inputs name, streamed (see _discover for the order)."""
-    for raw, path, error in _discover(inputs):
+    for raw, path, error, skip in _discover(inputs):
         if error:
             yield Unit(key=raw, path=raw, error=error)
+        elif skip:
+            yield Unit(key=str(path), path=str(path), skip=skip)
         else:
             yield from _units_of_file(path)
 
@@ -68,7 +79,7 @@ def count_units(inputs: Iterable[str]) -> Optional[int]:
     """How many units `expand(inputs)` will yield, found quickly (file names only; JSONL lines are counted, which
     reads those files once). None when a WARC file is among the inputs: counting its records means parsing it."""
     n = 0
-    for _, path, _ in _discover(inputs):
+    for _, path, _, _ in _discover(inputs):
         name = path.name.lower() if path is not None else ""
         if name.endswith((".warc", ".warc.gz")):
             return None

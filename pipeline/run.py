@@ -155,7 +155,7 @@ def collect_site_repeats(units: Iterable[Unit], ex, config_file: Optional[str], 
             repeats.add(res["site"], res["keys"], res["page_hash"])
 
     for unit in units:
-        if unit.error:
+        if unit.error or unit.skip:
             continue
         in_flight.append(ex.submit(site_keys_unit, (unit, config_file)))
         while len(in_flight) >= window:
@@ -709,6 +709,8 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
             e = _Entry(unit, fp, seq)
             if unit.error:
                 e.result, e.stage = dict(status="failed", reason=unit.error), "final"
+            elif unit.skip:
+                e.result, e.stage = dict(status="skipped", reason=unit.skip), "final"
             elif (not force and row is not None and row["fingerprint"] == fp and fp != "missing"
                   and not (row["status"] == "failed" and _transient(store, unit.key))):
                 e.stage = "reused"

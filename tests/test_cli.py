@@ -1,26 +1,38 @@
 """End-to-end CLI tests on the project's own fixtures: run, process, annotate, schema, bad input."""
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from pipeline.export import validate
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, input=stdin, timeout=600)
+
+def cli(*args: str, stdin: bytes | None = None, umask: int = -1) -> subprocess.CompletedProcess:
+    """The CLI of this checkout (not an installed copy) in a subprocess."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, input=stdin, timeout=600,
+                          env=env, umask=umask)
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, fixtures):
+    """Two documents and a missing input, with the short flags, under umask 022."""
     out = tmp_path_factory.mktemp("run")
     missing = str(fixtures / "does_not_exist.txt")
     res = cli("run", str(fixtures / "flat_energy_notice.txt"), str(fixtures / "cms_page_gbk.html"), missing,
-              "--out", str(out), "--workers", "1", "--quiet")
-    assert res.returncode == 0, res.stderr.decode()
+              "-o", str(out), "-w", "1", "-q", umask=0o022)
+    # An input failed: exit 1, and its one-line error is shown even under --quiet.
+    assert res.returncode == 1, res.stderr.decode()
+    assert res.stderr.decode().splitlines() == [f"error: {missing}: no such file or folder"]
     return out
 
 
@@ -131,3 +143,101 @@ def test_help_does_not_import_the_nlp_stack():
     # --help must not import the NLP stack; spaCy alone takes over a second to import.
     assert "spacy" not in subprocess.run([sys.executable, "-c", "import pipeline.cli, sys; print(sorted(sys.modules))"],
                                          capture_output=True, text=True).stdout
+
+
+def test_outputs_respect_the_umask(run_dir):
+    for name in ("documents.jsonl", "passages.csv", "passages.parquet", "entities.csv", "entities.parquet",
+                 "run.json"):
+        assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o644, name
+
+
+def _one_error_line(res: subprocess.CompletedProcess, *needles: str) -> str:
+    err = res.stderr.decode()
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in lines[0], err
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["report"], ["export-corrections"], ["review"], ["annotate"],
+                                     ["run", "--quiet", "--out", "{tmp}/o"], ["process"]])
+def test_missing_path_is_one_error_line_and_exit_1(tmp_path, command):
+    missing = str(tmp_path / "nosuch")
+    res = cli(*[a.format(tmp=tmp_path) for a in command], missing)
+    assert res.returncode == 1
+    _one_error_line(res, missing)
+    assert not (tmp_path / "nosuch").exists()  # report used to create NOSUCH/report
+
+
+def test_run_folder_without_documents_is_exit_1(tmp_path):
+    for command in ("report", "export-corrections", "review"):
+        res = cli(command, str(tmp_path))
+        assert res.returncode == 1
+        _one_error_line(res, "documents.jsonl")
+
+
+def test_review_on_a_public_address_without_token_is_a_usage_error(review_run):
+    res = cli("review", str(review_run), "--host", "0.0.0.0")
+    assert res.returncode == 2
+    _one_error_line(res, "error: review:", "token")
+
+
+ENGLISH = "<html><body><p>" + "The council met on Monday to discuss the budget. " * 10 + "</p></body></html>"
+
+
+@pytest.mark.parametrize("quiet", [[], ["--quiet"]])
+def test_run_that_processes_nothing_says_why_and_exits_1(tmp_path, quiet):
+    page = tmp_path / "english.html"
+    page.write_text(ENGLISH, encoding="utf-8")
+    res = cli("run", str(page), "--out", str(tmp_path / "o"), "--workers", "1", *quiet)
+    assert res.returncode == 1
+    err = res.stderr.decode()
+    assert f"skipped: {page}: not a Chinese" in err and "error: nothing processed" in err
+
+
+def test_out_naming_a_file_is_a_usage_error(tmp_path, fixtures):
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    for out in (a_file, a_file / "sub"):
+        res = cli("run", str(fixtures / "flat_energy_notice.txt"), "--out", str(out))
+        assert res.returncode == 2
+        assert f"argument -o/--out: {a_file} is a file, not a folder" in res.stderr.decode()
+        assert "Errno" not in res.stderr.decode()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "x", "-o", "o", "-w", "0"], "argument -w/--workers: must be at least 1, not 0"),
+    (["run", "x", "-o", "o", "--workers", "two"], "argument -w/--workers: 'two' is not a whole number"),
+    (["review", "o", "--port", "0"], "argument --port: a port is between 1 and 65535, not 0"),
+    (["review", "o", "--port", "65536"], "argument --port: a port is between 1 and 65535, not 65536"),
+    (["evaluate", "entities", "g.jsonl", "--limit", "-3"], "argument --limit: must be at least 1, not -3"),
+    (["run", "-o", "o"], "error: run: no inputs given"),
+])
+def test_bad_numbers_and_missing_inputs_are_usage_errors(tmp_path, args, message):
+    res = subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, cwd=tmp_path, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert res.returncode == 2
+    assert message in res.stderr.decode()
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_global_flags_go_before_or_after_the_command(tmp_path, fixtures, before):
+    flags = ["--config", str(tmp_path / "nosuch.toml"), "-v"]
+    command = ["process", str(fixtures / "flat_energy_notice.txt")]
+    res = cli(*(flags + command if before else command + flags))
+    assert res.returncode == 2  # the --config was read (and is missing): a usage error
+    _one_error_line(res, "nosuch.toml: config file not found")
+
+
+def test_every_option_has_help():
+    from pipeline.cli import _parser
+
+    parser = _parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, sub in [("policyminer", parser), *commands.items()]:
+        for action in sub._actions:
+            if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                assert action.help, f"{name} {action.dest}"

@@ -211,16 +211,36 @@ def test_failures_are_recorded_and_the_batch_goes_on(corpus, tmp_path):
     out = tmp_path / "out"
     args = ["run", str(corpus / "doc000.txt"), str(tmp_path / "missing.txt"), str(corpus / "empty.txt"),
             str(corpus / "image.html"), str(corpus / "english.html"), "--out", str(out), "--quiet"]
-    assert main(args) == 0
+    assert main(args) == 1  # some inputs failed
     data = run_json(out)
     failed = {f["input"]: f["reason"] for f in data["failed"]}
     assert failed == {str(tmp_path / "missing.txt"): "no such file or folder", str(corpus / "empty.txt"): "empty file",
                       str(corpus / "image.html"): "binary file, not text or HTML"}
     assert [s["input"] for s in data["skipped"]] == [str(corpus / "english.html")]
     assert data["counts"]["processed"] == 1
-    assert main(args + ["--strict"]) == 1
+    assert main(args + ["--strict"]) == 1  # --strict is kept for old scripts
+    assert main(["run", str(corpus / "doc000.txt"), str(corpus / "english.html"), "--out", str(out), "-q"]) == 0
     assert main(["run", str(tmp_path / "missing.txt"), str(corpus / "empty.txt"), "--out", str(tmp_path / "o2"),
                  "--quiet"]) == 1
+
+
+def test_other_file_types_in_a_folder_are_skipped_with_a_reason(corpus, tmp_path):
+    from pipeline.cli import main
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "doc000.txt").write_bytes((corpus / "doc000.txt").read_bytes())
+    others = ["a.bin", "b.pdf", "sub/c.docx", "sub/d.png", "sub/e.JPG"]
+    for name in others + [".hidden.png", "notes.md", "doc000.gold.txt", "labels.json"]:
+        (folder / name).write_bytes(b"%PDF-1.4 \x00\x01")
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--quiet"]) == 0  # skipped inputs are not failures
+    data = run_json(out)
+    assert data["counts"]["processed"] == 1 and data["counts"]["failed"] == 0
+    assert {s["input"]: s["reason"] for s in data["skipped"]} == {
+        str(folder / name): "unsupported file type" for name in others}
+    assert main(["run", str(folder), "--out", str(out), "--quiet"]) == 0  # and so again on a second run
+    assert run_json(out)["counts"]["skipped"] == len(others)
 
 
 def test_jsonl_and_warc_inputs(tmp_path):

@@ -10,6 +10,7 @@ import json
 import logging
 import mimetypes
 import secrets
+import sys
 from pathlib import Path
 from typing import Optional
 from urllib.parse import urlencode
@@ -236,9 +237,12 @@ def serve(out_dir, *, host: str = "127.0.0.1", port: int = 8765, token: Optional
     try:
         check_bind(host, token)
         app = create_app(Path(out_dir), token=token, reviewer=reviewer, loopback_only=is_loopback(host))
-    except (UnsafeBindError, data.RunFolderError) as exc:
-        log.error("review: %s", exc)
+    except UnsafeBindError as exc:  # how the command was called: a usage error
+        print(f"error: review: {exc}", file=sys.stderr)
         return 2
+    except data.RunFolderError as exc:  # a missing or incomplete run folder, as for the other commands
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     server = make_server(host, port, app, threaded=True)
     shown = f"[{host}]" if ":" in host else host
     log.warning("review: http://%s:%d/%s (Ctrl-C to stop)", shown, server.server_port, "?token=…" if token else "")
