@@ -79,6 +79,50 @@ def is_heading(text: str) -> bool:
     return bool(HEADING.match(text)) and len(text) <= 60 and not ends_sentence(text.rstrip("。"))
 
 
+# A numbered heading's number and the shape around it: "第三章" → (("第", "章"), 3), "（二）" → (("（", "）"), 2).
+_NUMBERED = re.compile(r"^(第)?([一二三四五六七八九十零〇]{1,3}|\d{1,2})([章节部分篇条]|、|[.．](?!\d))|"
+                       r"^([（(])([一二三四五六七八九十]{1,3}|\d{1,2})([)）])")
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0}
+
+
+def _numeral(text: str) -> Optional[int]:
+    """一 … 九十九 or 1 … 99 as an int (None for anything else)."""
+    if text.isdigit():
+        return int(text)
+    tens, ten, ones = text.partition("十")
+    if not ten:
+        return _CN_DIGITS.get(text) if len(text) == 1 else None
+    if len(tens) > 1 or len(ones) > 1:
+        return None
+    return (_CN_DIGITS.get(tens, 0) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
+
+
+def heading_number(text: str) -> Optional[tuple[tuple[str, bool, str], int]]:
+    """A numbered heading's shape (opening mark, Arabic digits or not, closing mark) and its number."""
+    m = _NUMBERED.match(text)
+    if not m or not is_heading(text):
+        return None
+    opening, digits, closing = (m.group(1, 2, 3) if m.group(2) else m.group(4, 5, 6))
+    number = _numeral(digits)
+    return None if number is None else ((opening or "", digits.isdigit(), closing), number)
+
+
+def _extend_to_first_heading(blocks: Sequence[Block], pattern_reason: Sequence[Optional[str]], start: int,
+                             end: int) -> int:
+    """The region's start moved up over numbered headings whose next sibling is inside the region ("一、出台背景"
+    above a region that holds "二、主要内容"): a bare heading scores as chrome, so the region search leaves the
+    first one out. A heading repeated inside the region (a table of contents) stays out."""
+    inside = {heading_number(b.text) for b in blocks[start:end]}
+    texts = {_norm(b.text) for b in blocks[start:end]}
+    while start > 0 and pattern_reason[start - 1] is None:
+        number = heading_number(blocks[start - 1].text)
+        if number is None or (number[0], number[1] + 1) not in inside or _norm(blocks[start - 1].text) in texts:
+            break
+        start -= 1
+        inside.add(number)
+    return start
+
+
 def content_score(block: Block, short_line: int) -> float:
     """Positive for text that reads like article prose, negative for chrome. Roughly characters of prose."""
     length = weighted_len(block.text)
@@ -334,6 +378,7 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
                 break
     end = _cut_at_article_end(blocks, scores, start, end, rules, cfg["anchor_line"])
     start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
+    start = _extend_to_first_heading(blocks, pattern_reason, start, end)
     end = _continued_end(blocks, pattern_reason, end)
     body_end = end
     end = _signature_end(blocks, end)
