@@ -52,3 +52,24 @@ def test_table_of_contents_entry_before_the_body_stays_out():
     doc = _doc("某市绿色制造发展规划", "目录", "一、发展基础", "二、主要任务", "一、发展基础", P1, "二、主要任务", P2)
     assert doc.body.count("二、主要任务") == 1
     assert doc.body.count("一、发展基础") == 1
+
+
+# Item 2: disclaimers and citation lines are boilerplate with their own reasons (patterns in boilerplate.toml).
+
+def test_disclaimer_and_citation_removed_with_their_reasons():
+    disclaimer = "注：本文观点仅代表作者个人，不代表本刊立场。"
+    citation = "引用格式：某甲，某乙. 某市绿色制造政策评估研究[R]. 某市：某研究院，2023."
+    cite_this = "引用本文：某丙. 绿色工厂培育路径分析[J]. 某某学报，2022，37(4)：1-9."
+    doc = _doc("某市绿色制造政策评估研究", cite_this, P1, P2, P3, P4, disclaimer, citation)
+    reasons = _reasons(doc)
+    assert reasons[disclaimer] == "disclaimer"
+    assert reasons[citation] == "citation"
+    assert reasons[cite_this] == "citation"
+    assert "仅代表作者" not in doc.body and "[R]" not in doc.body and "[J]" not in doc.body
+    assert P1 in doc.body and P4 in doc.body
+
+
+def test_author_mentioned_in_prose_is_not_a_disclaimer():
+    line = "课题组认为，这些数据仅代表作者个人所在单位的统计口径，推广到全省还需要更多样本，也需要与统计部门的数据相互印证。"
+    doc = _doc("某市绿色制造政策评估研究", P1, line, P2)
+    assert line in doc.body

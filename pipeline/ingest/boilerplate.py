@@ -281,6 +281,10 @@ def _signature_end(blocks: Sequence[Block], end: int) -> int:
     return end
 
 
+# Pattern reasons that stay as they are below the article (the rest are reported as "footer" there).
+_KEEP_REASON_BELOW = ("contact", "copyright", "spam", "site_repeat", "disclaimer", "citation")
+
+
 @dataclass
 class Verdict:
     keep: bool
@@ -388,7 +392,7 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
             verdicts.append(Verdict(False, pattern_reason[i] or ("outside_article" if b.in_main is False else "navigation")))
         elif i >= end:
             reason = pattern_reason[i]
-            if reason not in ("contact", "copyright", "spam", "site_repeat"):
+            if reason not in _KEEP_REASON_BELOW:
                 reason = "footer"
             verdicts.append(Verdict(False, reason))
         elif i >= body_end:
