@@ -73,3 +73,29 @@ def test_author_mentioned_in_prose_is_not_a_disclaimer():
     line = "课题组认为，这些数据仅代表作者个人所在单位的统计口径，推广到全省还需要更多样本，也需要与统计部门的数据相互印证。"
     doc = _doc("某市绿色制造政策评估研究", P1, line, P2)
     assert line in doc.body
+
+
+# Item 3: placeholder authors and publishers (configs/boilerplate.toml [metadata]) are no metadata.
+
+def test_placeholder_author_and_publisher_are_null():
+    doc = _doc("某市绿色制造政策问答", "发布时间：2024-03-05 作者：admin 来源：网络整理", P1, P2, P3)
+    assert doc.published_at == "2024-03-05"
+    assert doc.author is None and doc.publisher is None
+
+
+def test_placeholder_is_skipped_for_a_real_value_further_down():
+    doc = _doc("某市绿色制造政策问答", "作者：小编 来源：本站", P1, P2, P3, "作者：张某某 来源：某市工信局")
+    assert doc.author == "张某某" and doc.publisher == "某市工信局"
+
+
+def test_real_author_and_publisher_are_kept():
+    doc = _doc("某市绿色制造政策问答", "发布时间：2024-03-05 作者：王某 来源：某市工信局", P1, P2, P3)
+    assert doc.author == "王某" and doc.publisher == "某市工信局"
+
+
+def test_placeholder_author_in_html_meta_is_null():
+    page = ("<html><head><meta charset='utf-8'><meta name='author' content='佚名'>"
+            "<title>某市绿色制造政策问答</title></head><body><h1>某市绿色制造政策问答</h1>"
+            f"<p>{P1}</p><p>{P2}</p><p>{P3}</p></body></html>")
+    doc = ingest(page.encode("utf-8"))
+    assert doc.author is None

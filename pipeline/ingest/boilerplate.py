@@ -52,6 +52,8 @@ class Rules:
     end_max_chars: int
     end_min_prose: float
     dateline: re.Pattern
+    placeholder_authors: frozenset[str] = frozenset()
+    placeholder_publishers: frozenset[str] = frozenset()
 
     def match(self, text: str) -> Optional[str]:
         for rule in self.rules:
@@ -68,7 +70,12 @@ def _load_rules(path: str) -> Rules:
     return Rules(rules, re.compile(data["title"]["spam_prefix"]), re.compile(data["title"]["site_suffix"]),
                  re.compile(end["comments"]), re.compile(end["feeds"]), int(end["feed_lookahead"]),
                  float(end["feed_max_below"]),
-                 int(end["max_chars"]), float(end["min_prose"]), re.compile(end["dateline"]))
+                 int(end["max_chars"]), float(end["min_prose"]), re.compile(end["dateline"]),
+                 _lowered(data, "placeholder_authors"), _lowered(data, "placeholder_publishers"))
+
+
+def _lowered(data: dict, key: str) -> frozenset[str]:
+    return frozenset(v.strip().lower() for v in data.get("metadata", {}).get(key, ()))
 
 
 def load_rules(settings: Settings) -> Rules:

@@ -13,7 +13,8 @@ from pipeline.ingest.blocks import Block, weighted_len
 from pipeline.ingest.boilerplate import Verdict, classify_blocks, is_heading, load_rules
 from pipeline.ingest.detect import decode_bytes, detect_kind, looks_binary
 from pipeline.ingest.html import html_to_blocks
-from pipeline.ingest.metadata import PageMeta, clean_title, date_from_url, metadata_from_line, site_of
+from pipeline.ingest.metadata import (PageMeta, clean_title, date_from_url, metadata_from_line, named_value,
+                                      site_of)
 from pipeline.ingest.repair import join_broken, restore_spun
 from pipeline.ingest.text import text_to_blocks
 from pipeline.records import CleanDocument, Paragraph, RemovedBlock, Source
@@ -196,15 +197,17 @@ def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings
         verdicts[title_idx] = Verdict(False, "title")
     # Metadata lines: the first date found in a metadata line outside the kept body (or in one that is
     # nothing but metadata) is the publication date.
-    published, publisher, author = meta.published_at, meta.publisher, meta.author
+    published = meta.published_at
+    publisher = named_value(meta.publisher, rules.placeholder_publishers)
+    author = named_value(meta.author, rules.placeholder_authors)
     for b, v in zip(blocks, verdicts):
         if v.keep and v.reason is None and weighted_len(b.text) > 60:
             continue
         found = metadata_from_line(b.text)
         if found and (not v.keep or len(b.text) <= 60):
             published = published or found.get("published_at")
-            publisher = publisher or found.get("publisher")
-            author = author or found.get("author")
+            publisher = publisher or named_value(found.get("publisher"), rules.placeholder_publishers)
+            author = author or named_value(found.get("author"), rules.placeholder_authors)
             if v.keep and v.reason != "signature":  # a document's signature date stays in its text
                 v.keep, v.reason = False, "metadata"
     published = published or date_from_url(meta.url)
