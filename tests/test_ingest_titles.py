@@ -99,3 +99,68 @@ def test_placeholder_author_in_html_meta_is_null():
             f"<p>{P1}</p><p>{P2}</p><p>{P3}</p></body></html>")
     doc = ingest(page.encode("utf-8"))
     assert doc.author is None
+
+
+# Item 1: titles of plain-text documents.
+
+def test_report_title_with_subtitle_and_speaker():
+    doc = _doc("2031年某省政府工作报告", "——2031年1月20日在某省第九届人民代表大会第三次会议上", "某省人民政府省长 某某某",
+               "各位代表：", P1, P2, P3)
+    assert doc.title == "2031年某省政府工作报告"
+    assert doc.subtitle == "2031年1月20日在某省第九届人民代表大会第三次会议上"
+    assert _reasons(doc)["——2031年1月20日在某省第九届人民代表大会第三次会议上"] == "subtitle"
+    assert "人民代表大会第三次会议上" not in doc.body
+
+
+def test_occasion_line_without_dash_is_the_subtitle_not_the_title():
+    doc = _doc("2031年某市政府工作报告", "2031年1月14日在某市第十届人民代表大会第二次会议上", "各位代表：", P1, P2)
+    assert doc.title == "2031年某市政府工作报告"
+    assert doc.subtitle.startswith("2031年1月14日在某市")
+
+
+def test_research_article_title_not_author_or_affiliation():
+    doc = _doc("某区域绿色制造政策的成效与展望", "某甲 某乙", "某某大学公共管理学院 某市 100000",
+               "*资助项目：某某科学基金（00000000）", "修改稿收到日期：2030年10月11日", P1, P2, P3)
+    assert doc.title == "某区域绿色制造政策的成效与展望"
+    assert doc.subtitle is None
+
+
+def test_section_heading_is_not_the_title():
+    doc = _doc("科技支撑绿色制造", "1我国绿色制造面临的挑战", P1, P2, "2政策建议", P3)
+    assert doc.title == "科技支撑绿色制造"
+
+
+def test_strong_title_found_after_a_cover_letter():
+    doc = _doc("各区人民政府，市政府各部门：", "现将《某市绿色制造发展指南》印发给你们，请结合实际认真贯彻执行。",
+               "某市人民政府办公厅", "2030年11月3日", "某市绿色制造发展指南", P1, P2, P3)
+    assert doc.title == "某市绿色制造发展指南"
+
+
+def test_notice_title_of_the_guanyu_form():
+    doc = _doc("某市工业和信息化局", "关于开展2031年度绿色工厂申报工作的通知", "各区工业和信息化主管部门：", P1, P2, P3)
+    assert doc.title == "关于开展2031年度绿色工厂申报工作的通知"
+
+
+def test_salutation_byline_and_date_are_never_titles():
+    assert _doc("同志们：", P1, P2, P3).title is None
+    assert _doc("本报记者 某某 某某", P1, P2, P3).title is None
+    assert _doc("2030年11月3日", P1, P2, P3).title is None
+    assert _doc("作者：某某（某某研究院研究员）", P1, P2, P3).title is None
+
+
+def test_news_title_above_its_body_beats_a_column_label():
+    doc = _doc("国内联播快讯", "某省新能源装机规模突破一亿千瓦", P1, P2)
+    assert doc.title == "某省新能源装机规模突破一亿千瓦"
+
+
+def test_wrapped_pdf_text_gives_no_fragment_as_title():
+    doc = _doc("某某行业是制造业的重要基础产业之一，是实现制",
+               "造强国的重要支撑。当前，某某行业正处于由数量",
+               "和规模扩张向质量和效益提升转变的关键期，亟待与",
+               "新一代信息技术在更广范围、更深程度上融合发展。", P1, P2, P3)
+    assert doc.title is None
+
+
+def test_flattened_page_title_before_metadata_still_wins(fixtures, settings):
+    doc = ingest(fixtures / "flat_energy_notice.txt", settings=settings)
+    assert doc.title == "我邦新型储能财产成长的现状、题目与对策"

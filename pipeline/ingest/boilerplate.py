@@ -86,6 +86,11 @@ def is_heading(text: str) -> bool:
     return bool(HEADING.match(text)) and len(text) <= 60 and not ends_sentence(text.rstrip("。"))
 
 
+def is_signer(text: str) -> bool:
+    """A line naming an issuing body alone ("某市人民政府办公室"), as in an official document's signature."""
+    return bool(_SIGNER.match(re.sub(r"\s+", "", text)))
+
+
 # A numbered heading's number and the shape around it: "第三章" → (("第", "章"), 3), "（二）" → (("（", "）"), 2).
 _NUMBERED = re.compile(r"^(第)?([一二三四五六七八九十零〇]{1,3}|\d{1,2})([章节部分篇条]|、|[.．](?!\d))|"
                        r"^([（(])([一二三四五六七八九十]{1,3}|\d{1,2})([)）])")
