@@ -126,7 +126,7 @@ def test_research_article_title_not_author_or_affiliation():
 
 
 def test_section_heading_is_not_the_title():
-    doc = _doc("科技支撑绿色制造", "1我国绿色制造面临的挑战", P1, P2, "2政策建议", P3)
+    doc = _doc("科技支撑绿色制造", "1我国绿色制造面临的挑战", P1, P2, "2“十四五”政策建议", P3)
     assert doc.title == "科技支撑绿色制造"
 
 

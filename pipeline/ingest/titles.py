@@ -99,7 +99,7 @@ def _numbered_section(i: int, blocks: Sequence[Block]) -> bool:
     m = _DIGIT_HEADING.match(blocks[i].text)
     if not m:
         return False
-    sibling = re.compile(rf"^{int(m.group(1)) + 1}\s*[\u4e00-\u9fff]")
+    sibling = re.compile(rf"^{int(m.group(1)) + 1}\s*[“《（(]?[\u4e00-\u9fff]")
     return any(sibling.match(b.text) and len(b.text) <= 40 and not ends_sentence(b.text) for b in blocks[i + 1:])
 
 
