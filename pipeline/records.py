@@ -53,6 +53,7 @@ class CleanDocument:
     publisher: Optional[str] = None  # 来源：… (the issuing body or outlet)
     joined_breaks: int = 0
     content_hash: str = ""
+    subtitle: Optional[str] = None  # a plain-text document's subtitle line (——在…上的报告), out of the body
 
 
 @dataclass
@@ -116,6 +117,7 @@ class Document:
     entities: list[Entity]
     author: Optional[str] = None
     publisher: Optional[str] = None
+    subtitle: Optional[str] = None
     duplicate_of: Optional[str] = None
     schema_version: str = ""
     pipeline_version: str = ""

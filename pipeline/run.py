@@ -615,7 +615,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
             part = {"source": asdict(clean.source), "title": clean.title, "title_raw": clean.title_raw,
                     "title_restored": clean.title_restored, "published_at": clean.published_at,
                     "removed": [asdict(r) for r in clean.removed], "author": clean.author,
-                    "publisher": clean.publisher}
+                    "publisher": clean.publisher, "subtitle": clean.subtitle}
             e.result = dict(status="skipped", reason=f"near-duplicate of {dup}", duplicate_of=dup,
                             content_hash=clean.content_hash, doc=part, seconds_ingest=res["seconds"],
                             chars=len(clean.body))

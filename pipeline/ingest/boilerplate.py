@@ -52,6 +52,8 @@ class Rules:
     end_max_chars: int
     end_min_prose: float
     dateline: re.Pattern
+    placeholder_authors: frozenset[str] = frozenset()
+    placeholder_publishers: frozenset[str] = frozenset()
 
     def match(self, text: str) -> Optional[str]:
         for rule in self.rules:
@@ -68,7 +70,12 @@ def _load_rules(path: str) -> Rules:
     return Rules(rules, re.compile(data["title"]["spam_prefix"]), re.compile(data["title"]["site_suffix"]),
                  re.compile(end["comments"]), re.compile(end["feeds"]), int(end["feed_lookahead"]),
                  float(end["feed_max_below"]),
-                 int(end["max_chars"]), float(end["min_prose"]), re.compile(end["dateline"]))
+                 int(end["max_chars"]), float(end["min_prose"]), re.compile(end["dateline"]),
+                 _lowered(data, "placeholder_authors"), _lowered(data, "placeholder_publishers"))
+
+
+def _lowered(data: dict, key: str) -> frozenset[str]:
+    return frozenset(v.strip().lower() for v in data.get("metadata", {}).get(key, ()))
 
 
 def load_rules(settings: Settings) -> Rules:
@@ -77,6 +84,55 @@ def load_rules(settings: Settings) -> Rules:
 
 def is_heading(text: str) -> bool:
     return bool(HEADING.match(text)) and len(text) <= 60 and not ends_sentence(text.rstrip("。"))
+
+
+def is_signer(text: str) -> bool:
+    """A line naming an issuing body alone ("某市人民政府办公室"), as in an official document's signature."""
+    return bool(_SIGNER.match(re.sub(r"\s+", "", text)))
+
+
+# A numbered heading's number and the shape around it: "第三章" → (("第", "章"), 3), "（二）" → (("（", "）"), 2).
+_NUMBERED = re.compile(r"^(第)?([一二三四五六七八九十零〇]{1,3}|\d{1,2})([章节部分篇条]|、|[.．](?!\d))|"
+                       r"^([（(])([一二三四五六七八九十]{1,3}|\d{1,2})([)）])")
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0}
+
+
+def _numeral(text: str) -> Optional[int]:
+    """一 … 九十九 or 1 … 99 as an int (None for anything else)."""
+    if text.isdigit():
+        return int(text)
+    tens, ten, ones = text.partition("十")
+    if not ten:
+        return _CN_DIGITS.get(text) if len(text) == 1 else None
+    if len(tens) > 1 or len(ones) > 1:
+        return None
+    return (_CN_DIGITS.get(tens, 0) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
+
+
+def heading_number(text: str) -> Optional[tuple[tuple[str, bool, str], int]]:
+    """A numbered heading's shape (opening mark, Arabic digits or not, closing mark) and its number."""
+    m = _NUMBERED.match(text)
+    if not m or not is_heading(text):
+        return None
+    opening, digits, closing = (m.group(1, 2, 3) if m.group(2) else m.group(4, 5, 6))
+    number = _numeral(digits)
+    return None if number is None else ((opening or "", digits.isdigit(), closing), number)
+
+
+def _extend_to_first_heading(blocks: Sequence[Block], pattern_reason: Sequence[Optional[str]], start: int,
+                             end: int) -> int:
+    """The region's start moved up over numbered headings whose next sibling is inside the region ("一、出台背景"
+    above a region that holds "二、主要内容"): a bare heading scores as chrome, so the region search leaves the
+    first one out. A heading repeated inside the region (a table of contents) stays out."""
+    inside = {heading_number(b.text) for b in blocks[start:end]}
+    texts = {_norm(b.text) for b in blocks[start:end]}
+    while start > 0 and pattern_reason[start - 1] is None:
+        number = heading_number(blocks[start - 1].text)
+        if number is None or (number[0], number[1] + 1) not in inside or _norm(blocks[start - 1].text) in texts:
+            break
+        start -= 1
+        inside.add(number)
+    return start
 
 
 def content_score(block: Block, short_line: int) -> float:
@@ -237,6 +293,10 @@ def _signature_end(blocks: Sequence[Block], end: int) -> int:
     return end
 
 
+# Pattern reasons that stay as they are below the article (the rest are reported as "footer" there).
+_KEEP_REASON_BELOW = ("contact", "copyright", "spam", "site_repeat", "disclaimer", "citation")
+
+
 @dataclass
 class Verdict:
     keep: bool
@@ -334,6 +394,7 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
                 break
     end = _cut_at_article_end(blocks, scores, start, end, rules, cfg["anchor_line"])
     start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
+    start = _extend_to_first_heading(blocks, pattern_reason, start, end)
     end = _continued_end(blocks, pattern_reason, end)
     body_end = end
     end = _signature_end(blocks, end)
@@ -343,7 +404,7 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
             verdicts.append(Verdict(False, pattern_reason[i] or ("outside_article" if b.in_main is False else "navigation")))
         elif i >= end:
             reason = pattern_reason[i]
-            if reason not in ("contact", "copyright", "spam", "site_repeat"):
+            if reason not in _KEEP_REASON_BELOW:
                 reason = "footer"
             verdicts.append(Verdict(False, reason))
         elif i >= body_end:

@@ -13,9 +13,11 @@ from pipeline.ingest.blocks import Block, weighted_len
 from pipeline.ingest.boilerplate import Verdict, classify_blocks, is_heading, load_rules
 from pipeline.ingest.detect import decode_bytes, detect_kind, looks_binary
 from pipeline.ingest.html import html_to_blocks
-from pipeline.ingest.metadata import PageMeta, clean_title, date_from_url, metadata_from_line, site_of
+from pipeline.ingest.metadata import (PageMeta, clean_title, date_from_url, metadata_from_line, named_value,
+                                      site_of)
 from pipeline.ingest.repair import join_broken, restore_spun
 from pipeline.ingest.text import text_to_blocks
+from pipeline.ingest.titles import TitleRules, load_title_rules, pick_text_title, subtitle_after, subtitle_text
 from pipeline.records import CleanDocument, Paragraph, RemovedBlock, Source
 
 _NOT_CJK = re.compile(r"[^\u3400-\u9fff]+")
@@ -133,39 +135,20 @@ def _norm_key(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
 
-def _pick_title(blocks: list[Block], verdicts: list[Verdict], meta: PageMeta, rules, kind: str) -> tuple[Optional[str], Optional[int]]:
+def _pick_title(blocks: list[Block], verdicts: list[Verdict], meta: PageMeta, rules, titles: TitleRules,
+                kind: str) -> tuple[Optional[str], Optional[int]]:
     """The raw title and, for flattened text, the index of the block it came from.
 
     HTML: og:title / h1 / <title>, preferring one that also stands as a block of the page.
-    Text: the title-like line before the article (medium length, no sentence punctuation), preferring one that
-    is repeated later, then one right before a metadata line."""
+    Text: the title line before the body (titles.pick_text_title)."""
     if kind == "html" and meta.title_candidates:
         texts = {_norm_key(b.text) for b in blocks}
         for cand in meta.title_candidates:
             if _norm_key(cand) in texts:
                 return cand, None
         return meta.title_candidates[-1] if len(meta.title_candidates) == 1 else meta.title_candidates[0], None
-    first_kept = next((i for i, v in enumerate(verdicts) if v.keep), len(blocks))
-    keys = [_norm_key(b.text) for b in blocks]
-    candidates = []
-    for i in range(min(first_kept + 1, len(blocks))):
-        b = blocks[i]
-        length = weighted_len(b.text)
-        if not 6 <= length <= 80 or b.text.endswith(("。", "！", "？")) or rules.match(b.text) in ("contact", "copyright", "metadata", "widget"):
-            continue
-        score = length / 10
-        if keys.count(keys[i]) > 1:
-            score += 5
-        nxt = blocks[i + 1].text if i + 1 < len(blocks) else ""
-        if metadata_from_line(nxt) or rules.match(nxt) == "metadata":
-            score += 4
-        if i == first_kept:
-            score -= 6  # the first body line is rarely the title
-        candidates.append((score, i))
-    if not candidates:
-        return None, None
-    _, idx = max(candidates)
-    return blocks[idx].text, idx
+    idx = pick_text_title(blocks, verdicts, rules, titles, _norm_key)
+    return (blocks[idx].text, idx) if idx is not None else (None, None)
 
 
 def _consistent_titles(candidates: list[str], rules) -> list[str]:
@@ -189,22 +172,30 @@ def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings
     titles = [clean_title(t, rules.spam_prefix, rules.site_suffix) for t in meta.title_candidates]
     verdicts = classify_blocks(blocks, settings, titles=titles + list(meta.title_candidates),
                                site_repeats=site_repeats)
-    title_raw, title_idx = _pick_title(blocks, verdicts, meta, rules, kind)
+    title_rules = load_title_rules(settings)
+    title_raw, title_idx = _pick_title(blocks, verdicts, meta, rules, title_rules, kind)
     title = clean_title(title_raw, rules.spam_prefix, rules.site_suffix) if title_raw else None
     title_keys = {k for k in (_norm_key(title_raw or ""), _norm_key(title or "")) if k}
+    subtitle = None
     if title_idx is not None:
         verdicts[title_idx] = Verdict(False, "title")
+        sub_idx = subtitle_after(blocks, title_idx, title_rules)
+        if sub_idx is not None:
+            subtitle = subtitle_text(blocks[sub_idx].text)
+            verdicts[sub_idx] = Verdict(False, "subtitle")
     # Metadata lines: the first date found in a metadata line outside the kept body (or in one that is
     # nothing but metadata) is the publication date.
-    published, publisher, author = meta.published_at, meta.publisher, meta.author
+    published = meta.published_at
+    publisher = named_value(meta.publisher, rules.placeholder_publishers)
+    author = named_value(meta.author, rules.placeholder_authors)
     for b, v in zip(blocks, verdicts):
         if v.keep and v.reason is None and weighted_len(b.text) > 60:
             continue
         found = metadata_from_line(b.text)
         if found and (not v.keep or len(b.text) <= 60):
             published = published or found.get("published_at")
-            publisher = publisher or found.get("publisher")
-            author = author or found.get("author")
+            publisher = publisher or named_value(found.get("publisher"), rules.placeholder_publishers)
+            author = author or named_value(found.get("author"), rules.placeholder_authors)
             if v.keep and v.reason != "signature":  # a document's signature date stays in its text
                 v.keep, v.reason = False, "metadata"
     published = published or date_from_url(meta.url)
@@ -240,7 +231,7 @@ def _assemble(blocks: list[Block], meta: PageMeta, kind: str, settings: Settings
         restored = None
     content_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
     return CleanDocument(
-        title=title, title_raw=title_raw, title_restored=restored, published_at=published,
+        title=title, title_raw=title_raw, title_restored=restored, subtitle=subtitle, published_at=published,
         source=Source(path=name if name not in ("<bytes>", "<text>") else None, url=meta.url, site=meta.site),
         paragraphs=paragraphs, removed=removed, body=body, input_kind=kind, author=author, publisher=publisher,
         joined_breaks=joins, content_hash=content_hash)

@@ -101,6 +101,14 @@ def metadata_from_line(text: str) -> dict[str, str]:
     return found
 
 
+def named_value(value: Optional[str], placeholders: frozenset[str]) -> Optional[str]:
+    """`value`, or None when it is a placeholder that names no one ("admin", "佚名", "网络整理")."""
+    if not value:
+        return None
+    key = value.strip().strip("【】[]（）()<>《》").strip().lower()
+    return None if not key or key in placeholders else value
+
+
 def site_of(url: Optional[str]) -> Optional[str]:
     if not url:
         return None
