@@ -355,7 +355,7 @@ def cmd_train(args, argv) -> int:
 
         if args.with_corrections:
             report = train_classifier_with_corrections(args.with_corrections, settings=settings,
-                                                       out_dir=Path(args.out) if args.out else None)
+                                                       out_dir=Path(args.out) if args.out else None, pool=args.pool)
             print(report)
             return EXIT_OK
         meta = train_classifier(settings=settings, out_dir=Path(args.out) if args.out else None, pool=args.pool)

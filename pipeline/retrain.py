@@ -41,7 +41,8 @@ def _accuracy(pred: Optional[list[str]], gold: list[str]) -> str:
 
 def train_classifier_with_corrections(dirs: Iterable, *, settings: Optional[Settings] = None,
                                       out_dir: Optional[Path] = None,
-                                      corpus_paths: Optional[Sequence[Path]] = None) -> str:
+                                      corpus_paths: Optional[Sequence[Path]] = None,
+                                      params: Optional[dict] = None, pool: Optional[str] = None) -> str:
     """Retrain with the corrections of `dirs` (run folders or exports); returns a printable report."""
     from pipeline.review.corrections import load_corrections
     from pipeline.train import train_classifier
@@ -53,7 +54,8 @@ def train_classifier_with_corrections(dirs: Iterable, *, settings: Optional[Sett
     old_dir = target if (target / "meta.json").exists() else MODELS_DIR / settings["classify"]["model_dir"]
     gold = [r["label"] for r in records]
     before = _predict(old_dir, records, settings)  # loaded before training overwrites it
-    meta = train_classifier(settings=settings, out_dir=target, extra_records=records, corpus_paths=corpus_paths)
+    meta = train_classifier(settings=settings, out_dir=target, extra_records=records, corpus_paths=corpus_paths,
+                            params=params, pool=pool)
     after = _predict(target, records, settings)
 
     lines = [f"corrections: {len(records)} reviewed passages from {', '.join(str(d) for d in dirs)}",

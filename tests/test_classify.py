@@ -29,7 +29,17 @@ def test_context_matrix_keeps_documents_apart():
     # Passage 1's previous neighbour is passage 0; passage 2 starts document b, so it is its own neighbour.
     assert list(ctx[1, 4 * k:5 * k]) == [1, 0, 0, 0]
     assert list(ctx[2, 4 * k:5 * k]) == [0, 0, 1, 0]
-    assert ctx.shape == (3, 7 * k + 1)
+    assert ctx.shape == (3, 9 * k + 1)
+    # Document means: a's two passages share theirs; b's is its own row.
+    assert list(ctx[0, 8 * k:9 * k]) == [0.5, 0.5, 0, 0] and list(ctx[2, 8 * k:9 * k]) == [0, 0, 1, 0]
+
+
+def test_context_matrix_section_means_follow_headings():
+    probs = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=float)
+    ctx = context_matrix(probs, ["a"] * 4, [0.0, 0.3, 0.6, 1.0], sections=["一", "一", "二", "二"])
+    k = 4
+    assert list(ctx[1, 7 * k:8 * k]) == [0.5, 0.5, 0, 0]
+    assert list(ctx[3, 7 * k:8 * k]) == [0, 0, 0.5, 0.5]
 
 
 def test_sentence_summary_is_first_last_max():
@@ -79,13 +89,14 @@ def test_shipped_model_on_unambiguous_passages(classifier, text, label):
 @pytest.mark.slow
 def test_training_is_reproducible(tmp_path, settings):
     from pipeline.classify.model import PassageClassifier
-    from pipeline.train import CORPORA_DIR, train_classifier
+    from pipeline.train import CORPORA_DIR, train_classifier, training_params
 
     corpus = [CORPORA_DIR / "classifier" / "news_mixed.jsonl"]
+    params = training_params({"sources": ["corpus"]})  # the self-written file only: the pool is tested apart
     texts = [Item("我国已建成全球规模最大的清洁发电体系。"), Item("要加快推进电网基础设施智能化改造。")]
     outputs = []
     for name in ("a", "b"):
-        meta = train_classifier(settings=settings, out_dir=tmp_path / name, corpus_paths=corpus)
+        meta = train_classifier(settings=settings, out_dir=tmp_path / name, corpus_paths=corpus, params=params)
         assert meta["seed"] == 13 and meta["heldout"]["n"] > 0
         clf = PassageClassifier(settings, model_dir=tmp_path / name)
         outputs.append(clf.predict_proba(texts))
@@ -319,3 +330,25 @@ def test_word_counter_equals_summed_str_count(lists, text):
     from pipeline.classify.features import WordCounter
 
     assert WordCounter(lists)(text) == [sum(map(text.count, words)) for words in lists]
+
+
+@pytest.mark.shared
+def test_pool_records_are_built_through_ingest_with_headings(settings):
+    """The real labels joined with the pool: every record's text starts with its pool line, headings and positions come
+    from ingest as at run time, and no record carries a heading/other kind."""
+    from pipeline.pool import PoolError, find_pool, read_manifest
+    from pipeline.train import pool_records, training_params
+
+    try:
+        pool = find_pool()
+    except PoolError:
+        pytest.skip("../shared/corpus/policy is absent")
+    records = pool_records(pool, settings, training_params())
+    docs = read_manifest(pool)
+    assert len(records) > 6000 and len({r["doc"] for r in records}) >= 200
+    assert {r["label"] for r in records} == set(LABELS)
+    for r in records[:500]:
+        slug, line = r["id"].rsplit(":", 1)
+        assert r["text"].startswith(docs[slug].line(int(line)))  # ingest may re-join a broken paragraph
+        assert 0.0 <= r["index"] / max(r["n_passages"] - 1, 1) <= 1.0
+    assert any(r["heading"] for r in records)

@@ -79,6 +79,7 @@ def test_nothing_reviewed_exports_empty_files(review_run):
 def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings, monkeypatch):
     import pipeline.train
     from pipeline.retrain import train_classifier_with_corrections
+    from pipeline.train import training_params
 
     calls = []
     real = pipeline.train.train_classifier
@@ -96,7 +97,7 @@ def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings, m
     small.write_text("\n".join(lines) + "\n", encoding="utf-8")
     model_dir = tmp_path / "model"
     report = train_classifier_with_corrections([reviewed_run], settings=settings, out_dir=model_dir,
-                                               corpus_paths=[small])
+                                               corpus_paths=[small], params=training_params({"sources": ["corpus"]}))
     assert "corrections: 3 reviewed passages" in report
     assert "agreement with reviewers: before" in report and "held-out" in report
     assert f"review-{HYDROGEN}-3" in report  # a relabelled passage is listed with before/after

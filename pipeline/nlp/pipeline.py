@@ -1,31 +1,20 @@
-"""Builds the spaCy Language once per process and fronts the NLP stage (`NlpStage.entities`).
+"""The NLP stage (`NlpStage`): segmentation, rule mentions and the trained name tagger, once per process.
 
-Components, in order:
+The runtime route, for each passage:
 
-1. tokenizer: :class:`~pipeline.nlp.segment.JiebaSpacyTokenizer`. It runs the character-level rules
-   (:class:`~pipeline.nlp.rules.EntityRules`) first and forces word boundaries at every rule span, so each rule
-   mention lines up with tokens; the rule mentions travel in ``doc.user_data["rule_spans"]``.
-2. ``ner`` (only when a trained model exists in models/ner and ``[nlp] use_model`` is true).
-3. ``keep_model_entities``: moves what the model predicted to ``doc.user_data["model_ents"]`` and clears
-   ``doc.ents``, so nothing later overwrites it by accident.
-4. ``policy_rules``: rule mentions become spans with their normalisation (value, unit, ISO date…), kept in
-   ``doc.user_data["rule_ents"]``.
-5. ``policy_merge``: the final ``doc.ents``.
+1. the character-level rules (:class:`~pipeline.nlp.rules.EntityRules`) find figures, dates, 《》 titles,
+   gazetteer names, suffix-built names and persons with titles;
+2. jieba (rjieba) cuts the text into words, with every rule mention's edges forced as word boundaries;
+3. the word tagger (:mod:`pipeline.nlp.tagger`, models/ner, on when ``[nlp] use_model`` is true) tags the words
+   B/I/O for the types it owns (``model_types`` in its meta.json), reading the rules' tags as features;
+4. :func:`merge_views` makes one non-overlapping list: a tagged name wins over a rule name it overlaps (a rule
+   mention with the same span and type is kept for its canonical name), rule mentions fill where the tagger
+   found nothing, and a FIGURE or DATE yields only to a longer tagged name. FIGURE and DATE always come from the
+   rules, which normalise them.
 
-Merge precedence (what researchers can count on):
-
-- Rule mentions always win. FIGURE and DATE come from rules only (exact and normalised); the model is trained
-  for INSTITUTION, PROGRAMME, PERSON and GPE.
-- A model entity is kept only when it overlaps no rule mention, with one exception: a model INSTITUTION or
-  PROGRAMME may absorb rule GPE mentions that lie strictly inside it and at its start (合肥 in
-  合肥本源量子公司 is part of the name), provided it overlaps no other rule mention and its edges do not cut one.
-- Model entities of other types, or shorter than two characters, are dropped.
-- The model proposes, the lexicons dispose: a model entity must also look like its type. An INSTITUTION must
-  end with an institution suffix of configs/lexicons/institution_suffixes.txt, a PROGRAMME with a programme
-  suffix (or be a 《》 title), neither may be a generic phrase (configs/entities.toml), a GPE must end with an
-  administrative suffix (省, 市, 县…), a PERSON must be 2–4 Han characters starting with a known surname or a
-  Latin "First Last". On our held-out policy paragraphs the unfiltered model added more false than true
-  mentions. Kept ones carry ``source="model"``.
+The spaCy `Language` built here (the jieba tokenizer with the rules' boundaries, `policy_rules`, `policy_merge`)
+is the reference route for the rules: `NlpStage.docs()` gives spaCy Docs for users who want them, and the tests
+check that the runtime route gives the rules' output exactly as it does.
 """
 from __future__ import annotations
 
@@ -272,14 +261,13 @@ class NlpStage:
         return {"rules": rules, "model": model, "merged": merge_views(rules, model, policy)}
 
     def entity_parts(self, texts: list[str]) -> dict[str, list[list[Entity]]]:
-        """One pass, three views per text: "merged" (the output), "rules" alone and "model" alone (empty
-        without a model), to measure what each part adds."""
+        """Three views per text from the runtime route: "merged" (the output), "rules" alone and "model" (the
+        tagger) alone, to measure what each part adds."""
         out: dict[str, list[list[Entity]]] = {"merged": [], "rules": [], "model": []}
-        for idx, doc in enumerate(self.docs(texts)):
-            out["merged"].append([_to_entity(ent, idx) for ent in doc.ents])
-            out["rules"].append([_to_entity(ent, idx) for ent in doc.user_data.get("rule_span_objs", [])])
-            out["model"].append([_to_entity(Span(doc, a, b, label=l), idx)
-                                 for a, b, l in doc.user_data.get("model_ents", [])])
+        for idx, text in enumerate(texts):
+            views = self.entity_views(text, idx, self.tagger, self.merge_policy)
+            for name in out:
+                out[name].append(views[name])
         return out
 
 

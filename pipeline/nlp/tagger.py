@@ -204,15 +204,15 @@ def gold_tags(words: Sequence[str], entities: Sequence[dict]) -> list[Optional[s
 class Tagger:
     """Words → name spans, for the NLP stage: rules' mentions and jieba's words in, character spans out."""
 
-    def __init__(self, model: TaggerModel, lex, types: Sequence[str] = TAG_TYPES):
-        self.model, self.facts, self.types = model, WordFacts(lex), set(types)
+    def __init__(self, model: TaggerModel, lex, types: Sequence[str] = TAG_TYPES, min_chars: int = 2):
+        self.model, self.facts, self.types, self.min_chars = model, WordFacts(lex), set(types), min_chars
 
     def spans(self, words: Sequence[str], mentions) -> list[tuple[int, int, str]]:
         feats = features(words, rule_tags(words, mentions), self.facts)
         ends = np.cumsum([len(w) for w in words]).tolist()
         starts = [e - len(w) for w, e in zip(words, ends)]
         return [(starts[a], ends[b - 1], kind) for a, b, kind in spans_from_tags(self.model.tag(feats))
-                if kind in self.types]
+                if kind in self.types and ends[b - 1] - starts[a] >= self.min_chars]
 
 
 def training_row(rec: dict, rules, segmenter, facts: WordFacts):
@@ -232,5 +232,7 @@ def load_tagger(model_dir: Path, lex) -> tuple[Tagger, dict]:
 
     meta = read_meta(model_dir)
     check_version(meta, FORMAT_VERSION, model_dir)
-    types = meta.get("params", {}).get("model_types", TAG_TYPES)
-    return Tagger(TaggerModel.load(model_dir, meta.get("sha256")), lex, types), meta
+    params = meta.get("params", {})
+    tagger = Tagger(TaggerModel.load(model_dir, meta.get("sha256")), lex, params.get("model_types", TAG_TYPES),
+                    int(params.get("min_chars", 2)))
+    return tagger, meta

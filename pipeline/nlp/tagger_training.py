@@ -147,7 +147,7 @@ def cross_validate(settings: Settings, pool: Optional[str], params: dict, progre
     folds = int(params["cv_folds"])
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(records, groups=docs)):
         model = fit_rows([pool_rows[i] for i in tr], public_rows, params)
-        got = predict_systems(stage, Tagger(model, stage.rules.lex, params["model_types"]),
+        got = predict_systems(stage, Tagger(model, stage.rules.lex, params["model_types"], int(params["min_chars"])),
                               [records[i]["text"] for i in te], params["merge"])
         for name, lists in got.items():
             for i, p in zip(te, lists):
@@ -200,4 +200,30 @@ def train_tagger(*, settings: Optional[Settings] = None, out_dir: Optional[Path]
     if cv_path.exists():
         meta["cross_validation"] = json.loads(cv_path.read_text(encoding="utf-8"))
     (out_dir / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out_dir / "MODEL_CARD.md").write_text(model_card(meta), encoding="utf-8")
     return meta
+
+
+def model_card(meta: dict) -> str:
+    cv = meta.get("cross_validation")
+    table = ""
+    if cv:
+        types = list(next(iter(cv["systems"].values()))["per_type"])
+        rows = "\n".join(f"| {name} | " + " | ".join(f"{s['per_type'][t]['f1']:.3f}" for t in types) + " |"
+                         for name, s in cv["systems"].items())
+        table = (f"\n## Grouped cross-validation ({cv['folds']} folds by document, {cv['paragraphs']} pool paragraphs)\n\n"
+                 f"Exact span and type F1 (`policyminer evaluate entities --cv`).\n\n| system | {' | '.join(types)} |\n"
+                 f"|---|{'---|' * len(types)}\n{rows}\n")
+    p, d = meta["params"], meta["data"]
+    return f"""# Name tagger — model card
+
+- **Model:** multinomial logistic regression over jieba's words (word, neighbours, first/last characters, shape,
+  lexicon membership, the rules' tags), B/I/O tags for {', '.join(meta['types'])}; at run time it owns
+  {', '.join(p['model_types'])} (the rules keep the rest). Tables in `tagger.npz` (NumPy, no pickle) and
+  `tagger_vocab.json`; SHA-256 of both in meta.json, checked on load. Format `{meta['format_version']}`.
+- **Trained:** {meta['trained_at']} by `policyminer train ner` (seed {p['seed']}, C {p['C']}, pool weight
+  {p['pool_weight']}).
+- **Data:** {d['pool_paragraphs']} paragraphs of {d['pool_documents']} real pool documents labelled by this
+  project (corpora/labels/entities), {d['public_records']} sampled MSRA and CLUENER train records,
+  {d.get('corrections', 0)} reviewer corrections.
+{table}"""
