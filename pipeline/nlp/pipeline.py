@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 MODEL_TYPES = ("INSTITUTION", "PROGRAMME", "PERSON", "GPE")
 # The pipe names of a pipeline without the statistical model (or with it disabled): NlpStage then skips spaCy.
 RULE_ONLY_PIPES = ["keep_model_entities", "policy_rules", "policy_merge"]
+# Gazetteer and suffix names up to this length are checked against jieba's words around them (longer names are
+# specific enough); the window on each side is as wide.
+SHORT_NAME_CHARS = 4
 
 for attr in ENTITY_ATTRS:
     if not Span.has_extension(attr):
@@ -172,7 +175,7 @@ class NlpStage:
         self.segmenter = Segmenter([self.settings.path(cfg["domain_dict"])], backend=cfg["segmenter"],
                                    cache_dir=cfg["cache_dir"])
         self.nlp = spacy.blank("zh")
-        self.nlp.tokenizer = JiebaSpacyTokenizer(self.nlp.vocab, self.segmenter, self.rules.find)
+        self.nlp.tokenizer = JiebaSpacyTokenizer(self.nlp.vocab, self.segmenter, self.find_mentions)
         use_model = cfg["use_model"] if use_model is None else use_model
         self.model_info: dict = {"ner": None}
         self.tagger = None
@@ -188,6 +191,19 @@ class NlpStage:
         merge = self.nlp.add_pipe("policy_merge")
         merge.plausible = ModelFilter(self.rules.lex)
         self.alias_to_canonical = self.rules.lex.alias_to_canonical
+
+    def find_mentions(self, text: str) -> list:
+        """The rules' mentions, less short gazetteer or suffix names that start or end inside a jieba word of
+        their surroundings (集成电路 holds no 成电): jieba cuts a window around each, without forced edges."""
+        out = []
+        for m in self.rules.find(text):
+            if m.source in ("gazetteer", "suffix") and m.end - m.start <= SHORT_NAME_CHARS:
+                a, b = max(0, m.start - SHORT_NAME_CHARS), min(len(text), m.end + SHORT_NAME_CHARS)
+                edges = set(accumulate(map(len, self.segmenter.cut(text[a:b]))))
+                if (m.start > a and m.start - a not in edges) or m.end - a not in edges:
+                    continue
+            out.append(m)
+        return out
 
     def tokens(self, text: str) -> list[str]:
         return [t.text for t in self.nlp.tokenizer(text)]
@@ -230,7 +246,7 @@ class NlpStage:
         would accept it (its edges are token edges). Rule mentions never overlap, so the merge keeps them all,
         in order of start. Should the words not spell the text (spaCy's offsets would then be off the text),
         the text goes through spaCy after all. Token spans only when asked for (else an empty list)."""
-        mentions = self.rules.find(text)
+        mentions = self.find_mentions(text)
         words = self.segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
         if "".join(words) != text:
             doc = self.nlp(text)
@@ -250,7 +266,7 @@ class NlpStage:
 
     def entity_views(self, text: str, passage: int, tagger=None, policy: str = "model_first") -> dict[str, list[Entity]]:
         """Rules alone, the tagger alone and their merge for one text (see merge_views)."""
-        mentions = self.rules.find(text)
+        mentions = self.find_mentions(text)
         words = self.segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
         ends = list(accumulate(map(len, words)))
         edges = {0, *ends}

@@ -215,11 +215,11 @@ class Tagger:
                 if kind in self.types and ends[b - 1] - starts[a] >= self.min_chars]
 
 
-def training_row(rec: dict, rules, segmenter, facts: WordFacts):
+def training_row(rec: dict, find_mentions, segmenter, facts: WordFacts):
     """(features, gold tags) of one text, with the words and rule tags inference would see (None when the words
-    do not spell the text)."""
+    do not spell the text). `find_mentions` is the NLP stage's (NlpStage.find_mentions)."""
     text = rec["text"]
-    mentions = rules.find(text)
+    mentions = find_mentions(text)
     words = segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
     if "".join(words) != text:
         return None
