@@ -120,10 +120,13 @@ class TaggerModel:
             total += self.weights[[table.get(v, 0) for v in feats[t]]]
         return total
 
-    def tag(self, feats: dict[str, list[str]]) -> list[str]:
+    def tag(self, feats: dict[str, list[str]], o_bias: float = 0.0) -> list[str]:
+        """Best tag per word; o_bias added to O's score trades recall for precision (chosen in CV)."""
         if not feats["w"]:
             return []
-        return [TAGS[i] for i in self.scores(feats).argmax(axis=1)]
+        scores = self.scores(feats)
+        scores[:, 0] += o_bias
+        return [TAGS[i] for i in scores.argmax(axis=1)]
 
     def save(self, folder: Path) -> dict[str, str]:
         from pipeline.modelio import sha256_of
@@ -204,14 +207,16 @@ def gold_tags(words: Sequence[str], entities: Sequence[dict]) -> list[Optional[s
 class Tagger:
     """Words → name spans, for the NLP stage: rules' mentions and jieba's words in, character spans out."""
 
-    def __init__(self, model: TaggerModel, lex, types: Sequence[str] = TAG_TYPES, min_chars: int = 2):
+    def __init__(self, model: TaggerModel, lex, types: Sequence[str] = TAG_TYPES, min_chars: int = 2,
+                 o_bias: float = 0.0):
         self.model, self.facts, self.types, self.min_chars = model, WordFacts(lex), set(types), min_chars
+        self.o_bias = o_bias
 
     def spans(self, words: Sequence[str], mentions) -> list[tuple[int, int, str]]:
         feats = features(words, rule_tags(words, mentions), self.facts)
         ends = np.cumsum([len(w) for w in words]).tolist()
         starts = [e - len(w) for w, e in zip(words, ends)]
-        return [(starts[a], ends[b - 1], kind) for a, b, kind in spans_from_tags(self.model.tag(feats))
+        return [(starts[a], ends[b - 1], kind) for a, b, kind in spans_from_tags(self.model.tag(feats, self.o_bias))
                 if kind in self.types and ends[b - 1] - starts[a] >= self.min_chars]
 
 
@@ -234,5 +239,5 @@ def load_tagger(model_dir: Path, lex) -> tuple[Tagger, dict]:
     check_version(meta, FORMAT_VERSION, model_dir)
     params = meta.get("params", {})
     tagger = Tagger(TaggerModel.load(model_dir, meta.get("sha256")), lex, params.get("model_types", TAG_TYPES),
-                    int(params.get("min_chars", 2)))
+                    int(params.get("min_chars", 2)), float(params.get("o_bias", 0.0)))
     return tagger, meta

@@ -142,14 +142,22 @@ def cross_validate(settings: Settings, pool: Optional[str], params: dict, progre
     public = public_records(find_shared_ner(pool), params)
     docs = [r["slug"] for r in records]
     pool_rows, public_rows = rows_of(stage, records), rows_of(stage, public)
+    grid = [float(b) for b in params.get("o_bias_grid", [params.get("o_bias", 0.0)])]
     preds: dict[str, list] = {"rules": [None] * len(records), "model": [None] * len(records),
                               "merged": [None] * len(records)}
+    preds.update({f"merged@{b:g}": [None] * len(records) for b in grid})
     folds = int(params["cv_folds"])
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(records, groups=docs)):
         model = fit_rows([pool_rows[i] for i in tr], public_rows, params)
-        got = predict_systems(stage, Tagger(model, stage.rules.lex, params["model_types"], int(params["min_chars"])),
-                              [records[i]["text"] for i in te], params["merge"])
-        for name, lists in got.items():
+        texts = [records[i]["text"] for i in te]
+        for b in grid:
+            tagger = Tagger(model, stage.rules.lex, params["model_types"], int(params["min_chars"]), b)
+            got = predict_systems(stage, tagger, texts, params["merge"])
+            if b == float(params.get("o_bias", 0.0)):
+                got_main = got
+            for i, p in zip(te, got["merged"]):
+                preds[f"merged@{b:g}"][i] = p
+        for name, lists in got_main.items():
             for i, p in zip(te, lists):
                 preds[name][i] = p
         if progress:
