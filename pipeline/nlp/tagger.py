@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -68,14 +69,18 @@ class WordFacts:
 
 
 def rule_tags(words: Sequence[str], mentions) -> list[str]:
-    """The rules' tag of each word: B-/I- and the mention's type where a rule mention covers it, else O."""
-    ends = np.cumsum([len(w) for w in words]).tolist()
-    starts = [e - len(w) for w, e in zip(words, ends)]
+    """The rules' tag of each word: B-/I- and the mention's type where a rule mention covers it, else O (one
+    sweep: mentions do not overlap)."""
     tags = ["O"] * len(words)
-    for m in mentions:
-        for i, (a, b) in enumerate(zip(starts, ends)):
-            if a >= m.start and b <= m.end:
-                tags[i] = ("B-" if a == m.start else "I-") + m.type
+    ordered = sorted(mentions, key=lambda m: m.start)
+    k, pos = 0, 0
+    for i, w in enumerate(words):
+        a, b = pos, pos + len(w)
+        pos = b
+        while k < len(ordered) and ordered[k].end <= a:
+            k += 1
+        if k < len(ordered) and a >= ordered[k].start and b <= ordered[k].end:
+            tags[i] = ("B-" if a == ordered[k].start else "I-") + ordered[k].type
     return tags
 
 
@@ -113,12 +118,52 @@ class TaggerModel:
     intercept: np.ndarray
 
     def scores(self, feats: dict[str, list[str]]) -> np.ndarray:
+        """The reference scoring from template values (training checks; Tagger uses word_scores)."""
         n = len(feats["w"])
         total = np.tile(self.intercept, (n, 1))
         for t in TEMPLATES:
             table = self.vocab[t]
             total += self.weights[[table.get(v, 0) for v in feats[t]]]
         return total
+
+    def word_scores(self, words: Sequence[str], rtags: Sequence[str], facts: "WordFacts") -> np.ndarray:
+        """scores(features(words, rtags, facts)) with one table lookup per word and role (memoised per word) and
+        one NumPy gather: the same sums (tests/test_tagger.py checks)."""
+        memo, rule = self._memo(), self.vocab
+        own, before, after = [], [], []
+        for w in words:
+            ids = memo.get(w)
+            if ids is None:
+                ids = memo[w] = self._word_ids(w, facts)
+            own.append(ids[0])
+            before.append(ids[1])
+            after.append(ids[2])
+        start = (rule["w-1"].get("<s>", 0), rule["s1-1"].get("<s>", 0), rule["lex-1"].get("<s>", 0))
+        end = (rule["w+1"].get("<s>", 0), rule["p1+1"].get("<s>", 0), rule["lex+1"].get("<s>", 0))
+        prev_ids = [start] + before[:-1]  # the previous word's ids in its role as "previous"
+        next_ids = after[1:] + [end]
+        r, r_prev, r_next = rule["r"], rule["r-1"], rule["r+1"]
+        rt = list(rtags)
+        rules = [(r.get(t, 0), r_prev.get(p, 0), r_next.get(q, 0))
+                 for t, p, q in zip(rt, ["<s>"] + rt[:-1], rt[1:] + ["<s>"])]
+        idx = np.array([a + b + c + d for a, b, c, d in zip(own, prev_ids, next_ids, rules)], dtype=np.int64)
+        return self.weights[idx].sum(axis=1) + self.intercept
+
+    def _memo(self) -> dict:
+        if not hasattr(self, "_ids"):
+            self._ids: dict[str, tuple] = {}
+        if len(self._ids) > 200_000:  # bounded: a long batch sees many one-off words
+            self._ids.clear()
+        return self._ids
+
+    def _word_ids(self, w: str, facts: "WordFacts") -> tuple:
+        """A word's rows as the current word (w, p1, s1, s2, shape, lex), as the previous word (w-1, s1-1, lex-1)
+        and as the next word (w+1, p1+1, lex+1)."""
+        v, lex = self.vocab, facts(w)
+        return ((v["w"].get(w, 0), v["p1"].get(w[:1], 0), v["s1"].get(w[-1:], 0), v["s2"].get(w[-2:], 0),
+                 v["shape"].get(_shape(w), 0), v["lex"].get(lex, 0)),
+                (v["w-1"].get(w, 0), v["s1-1"].get(w[-1:], 0), v["lex-1"].get(lex, 0)),
+                (v["w+1"].get(w, 0), v["p1+1"].get(w[:1], 0), v["lex+1"].get(lex, 0)))
 
     def tag(self, feats: dict[str, list[str]], o_bias: float = 0.0) -> list[str]:
         """Best tag per word; o_bias added to O's score trades recall for precision (chosen in CV)."""
@@ -213,11 +258,16 @@ class Tagger:
         self.o_bias = o_bias
 
     def spans(self, words: Sequence[str], mentions) -> list[tuple[int, int, str]]:
-        feats = features(words, rule_tags(words, mentions), self.facts)
-        ends = np.cumsum([len(w) for w in words]).tolist()
-        starts = [e - len(w) for w, e in zip(words, ends)]
-        return [(starts[a], ends[b - 1], kind) for a, b, kind in spans_from_tags(self.model.tag(feats, self.o_bias))
-                if kind in self.types and ends[b - 1] - starts[a] >= self.min_chars]
+        if not words:
+            return []
+        scores = self.model.word_scores(words, rule_tags(words, mentions), self.facts)
+        scores[:, 0] += self.o_bias
+        tags = [TAGS[i] for i in scores.argmax(axis=1).tolist()]
+        if not any(t != "O" for t in tags):
+            return []
+        ends = list(accumulate(map(len, words)))
+        return [(ends[a] - len(words[a]), ends[b - 1], kind) for a, b, kind in spans_from_tags(tags)
+                if kind in self.types and ends[b - 1] - ends[a] + len(words[a]) >= self.min_chars]
 
 
 def training_row(rec: dict, find_mentions, segmenter, facts: WordFacts):
