@@ -83,3 +83,23 @@ def test_word_scores_equal_the_reference_scores():
                          (["未知词", "李强", "说"], ["B-GPE", "O", "O"]), (["单"], ["O"])]:
         ref = model.scores(features(words, rtags, facts))
         assert np.allclose(model.word_scores(words, rtags, facts), ref)
+
+
+def test_partial_scores_batch_equals_reference_scores():
+    from pipeline.nlp.tagger import PartialScores
+
+    model = fit(_rows(), C=1.0, min_count=1, max_iter=200, seed=0)
+    facts = _Facts()
+    partial = PartialScores(model, facts, capacity=2)  # grows while scoring
+    texts = [(["湖北省", "教育厅", "发布", "通知"], ["O", "O", "O", "B-DATE"]), (["未知词", "李强", "说"], ["B-GPE", "O", "O"]),
+             (["单"], ["O"])]
+    cur, prev, nxt, rule = [], [], [], []
+    for words, rt in texts:
+        ks = [partial.word(w) for w in words]
+        cur += ks
+        prev += [0] + ks[:-1]
+        nxt += ks[1:] + [0]
+        rule += [partial.rule(t, p, q) for t, p, q in zip(rt, ["<s>"] + rt[:-1], rt[1:] + ["<s>"])]
+    got = partial.scores(cur, prev, nxt, rule)
+    ref = np.concatenate([model.scores(features(w, rt, facts)) for w, rt in texts])
+    assert np.allclose(got, ref)

@@ -214,7 +214,7 @@ class NlpStage:
     def entities(self, texts: list[str]) -> list[list[Entity]]:
         """Entities per text after the merge (passage-relative offsets)."""
         if self.rules_only:
-            return [self._rules_only(text, idx, with_spans=False)[0] for idx, text in enumerate(texts)]
+            return [ents for ents, _ in self._rules_only_many(texts, with_spans=False)]
         return [[_to_entity(ent, idx) for ent in doc.ents] for idx, doc in enumerate(self.docs(texts))]
 
     def analyse(self, texts: list[str]) -> tuple[list[list[Entity]], list[list[tuple[int, int]]]]:
@@ -222,8 +222,7 @@ class NlpStage:
         reuses the tokens instead of segmenting the text again."""
         entities, spans = [], []
         if self.rules_only:
-            for idx, text in enumerate(texts):
-                ents, toks = self._rules_only(text, idx, with_spans=True)
+            for ents, toks in self._rules_only_many(texts, with_spans=True):
                 entities.append(ents)
                 spans.append(toks)
             return entities, spans
@@ -238,7 +237,26 @@ class NlpStage:
         off."""
         return self.nlp.pipe_names == RULE_ONLY_PIPES and not self.settings["nlp"].get("spacy_docs", False)
 
-    def _rules_only(self, text: str, passage: int, *, with_spans: bool
+    def _rules_only_many(self, texts: list[str], *, with_spans: bool) -> list[tuple[list[Entity], list]]:
+        """_rules_only for each text, with the tagger scoring every text's words in one NumPy pass (its cost per
+        call would otherwise be paid per passage)."""
+        prepared = [self._rule_words(text) for text in texts]
+        names: list = [[] for _ in texts]
+        if self.tagger is not None:
+            todo = [i for i, (_, words) in enumerate(prepared) if words is not None]
+            for i, found in zip(todo, self.tagger.spans_many([(prepared[i][1], prepared[i][0]) for i in todo])):
+                names[i] = found
+        return [self._rules_only(text, idx, with_spans=with_spans, prepared=prepared[idx], names=names[idx])
+                for idx, text in enumerate(texts)]
+
+    def _rule_words(self, text: str):
+        """The text's rule mentions and its words with the mentions' edges forced (words None when they do not
+        spell the text)."""
+        mentions = self.find_mentions(text)
+        words = self.segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
+        return mentions, (words if "".join(words) == text else None)
+
+    def _rules_only(self, text: str, passage: int, *, with_spans: bool, prepared=None, names=None
                     ) -> tuple[list[Entity], list[tuple[int, int]]]:
         """What the spaCy pipeline gives without a model, computed without it: Doc construction, Span
         extension attributes and set_ents cost more than the rules themselves. Same tokenizer steps (rules,
@@ -246,18 +264,18 @@ class NlpStage:
         would accept it (its edges are token edges). Rule mentions never overlap, so the merge keeps them all,
         in order of start. Should the words not spell the text (spaCy's offsets would then be off the text),
         the text goes through spaCy after all. Token spans only when asked for (else an empty list)."""
-        mentions = self.find_mentions(text)
-        words = self.segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
-        if "".join(words) != text:
+        mentions, words = prepared if prepared is not None else self._rule_words(text)
+        if words is None:
             doc = self.nlp(text)
             return [_to_entity(ent, passage) for ent in doc.ents], _token_spans(doc)
         ends = list(accumulate(map(len, words)))
         edges = {0, *ends}
         ents = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
         if self.tagger is not None:
-            names = [Entity(text=text[a:b], type=t, start=a, end=b, passage=passage, canonical=text[a:b],
-                            source="model") for a, b, t in self.tagger.spans(words, mentions)]
-            ents = merge_views(ents, names, self.merge_policy)
+            found = self.tagger.spans(words, mentions) if names is None else names
+            ents = merge_views(ents, [Entity(text=text[a:b], type=t, start=a, end=b, passage=passage,
+                                             canonical=text[a:b], source="model") for a, b, t in found],
+                               self.merge_policy)
         if not with_spans:
             return ents, []
         if any(map(str.isspace, words)):  # Token.is_space: not a token of the spans

@@ -126,9 +126,9 @@ class TaggerModel:
             total += self.weights[[table.get(v, 0) for v in feats[t]]]
         return total
 
-    def word_scores(self, words: Sequence[str], rtags: Sequence[str], facts: "WordFacts") -> np.ndarray:
-        """scores(features(words, rtags, facts)) with one table lookup per word and role (memoised per word) and
-        one NumPy gather: the same sums (tests/test_tagger.py checks)."""
+    def word_ids(self, words: Sequence[str], rtags: Sequence[str], facts: "WordFacts") -> np.ndarray:
+        """The table rows of every word's templates, (len(words), len(TEMPLATES)): one lookup per word and role,
+        memoised per word."""
         memo, rule = self._memo(), self.vocab
         own, before, after = [], [], []
         for w in words:
@@ -146,8 +146,12 @@ class TaggerModel:
         rt = list(rtags)
         rules = [(r.get(t, 0), r_prev.get(p, 0), r_next.get(q, 0))
                  for t, p, q in zip(rt, ["<s>"] + rt[:-1], rt[1:] + ["<s>"])]
-        idx = np.array([a + b + c + d for a, b, c, d in zip(own, prev_ids, next_ids, rules)], dtype=np.int64)
-        return self.weights[idx].sum(axis=1) + self.intercept
+        return np.array([a + b + c + d for a, b, c, d in zip(own, prev_ids, next_ids, rules)],
+                        dtype=np.int64).reshape(len(own), len(TEMPLATES))
+
+    def word_scores(self, words: Sequence[str], rtags: Sequence[str], facts: "WordFacts") -> np.ndarray:
+        """scores(features(words, rtags, facts)) from word_ids: the same sums (tests/test_tagger.py checks)."""
+        return self.weights[self.word_ids(words, rtags, facts)].sum(axis=1) + self.intercept
 
     def _memo(self) -> dict:
         if not hasattr(self, "_ids"):
@@ -256,18 +260,98 @@ class Tagger:
                  o_bias: float = 0.0):
         self.model, self.facts, self.types, self.min_chars = model, WordFacts(lex), set(types), min_chars
         self.o_bias = o_bias
+        self.partial = PartialScores(model, self.facts)
 
     def spans(self, words: Sequence[str], mentions) -> list[tuple[int, int, str]]:
-        if not words:
-            return []
-        scores = self.model.word_scores(words, rule_tags(words, mentions), self.facts)
+        return self.spans_many([(words, mentions)])[0]
+
+    def spans_many(self, items: Sequence[tuple[Sequence[str], list]]) -> list[list[tuple[int, int, str]]]:
+        """spans() of several texts' (words, mentions), scored together: each word's part of the sum (as current,
+        previous and next word) is summed once per distinct word and kept, so a text costs a lookup per word and
+        a few NumPy gathers over all the texts' words."""
+        items = [(w, m) for w, m in items if True]
+        cur, prev, nxt, rule = [], [], [], []
+        for words, mentions in items:
+            ks = [self.partial.word(w) for w in words]
+            cur += ks
+            prev += [0] + ks[:-1]  # row 0: the text's edge
+            nxt += ks[1:] + [0] if ks else []
+            rt = rule_tags(words, mentions)
+            rule += [self.partial.rule(t, p, q) for t, p, q in zip(rt, ["<s>"] + rt[:-1], rt[1:] + ["<s>"])]
+        if not cur:
+            return [[] for _ in items]
+        scores = self.partial.scores(cur, prev, nxt, rule)
         scores[:, 0] += self.o_bias
-        tags = [TAGS[i] for i in scores.argmax(axis=1).tolist()]
-        if not any(t != "O" for t in tags):
+        best = scores.argmax(axis=1).tolist()
+        out, at = [], 0
+        for words, _ in items:
+            out.append(self._spans_of(words, best[at:at + len(words)]))
+            at += len(words)
+        return out
+
+    def _spans_of(self, words: Sequence[str], best: list[int]) -> list[tuple[int, int, str]]:
+        if not any(best):
             return []
+        tags = [TAGS[i] for i in best]
         ends = list(accumulate(map(len, words)))
         return [(ends[a] - len(words[a]), ends[b - 1], kind) for a, b, kind in spans_from_tags(tags)
                 if kind in self.types and ends[b - 1] - ends[a] + len(words[a]) >= self.min_chars]
+
+
+class PartialScores:
+    """Each distinct word's summed table rows as the current word (w, p1, s1, s2, shape, lex), as the previous
+    word (w-1, s1-1, lex-1) and as the next word (w+1, p1+1, lex+1), and each rule-tag triple's (r, r-1, r+1):
+    a text's scores are then three gathers and a sum, equal to TaggerModel.scores (tests/test_tagger.py)."""
+
+    OWN = ("w", "p1", "s1", "s2", "shape", "lex")
+
+    def __init__(self, model: TaggerModel, facts: WordFacts, capacity: int = 4096):
+        self.model, self.facts, self.k = model, facts, len(TAGS)
+        self.index: dict[str, int] = {}
+        self.rows = np.zeros((capacity, 3 * self.k))
+        self.rows[0, self.k:2 * self.k] = self._sum((("w-1", "<s>"), ("s1-1", "<s>"), ("lex-1", "<s>")))
+        self.rows[0, 2 * self.k:] = self._sum((("w+1", "<s>"), ("p1+1", "<s>"), ("lex+1", "<s>")))
+        self.n = 1
+        self.rule_index: dict[tuple, int] = {}
+        self.rule_rows: list[np.ndarray] = []
+        self._rule_array = np.zeros((0, self.k))
+
+    def _sum(self, pairs) -> np.ndarray:
+        v, W = self.model.vocab, self.model.weights
+        return sum(W[v[t].get(value, 0)] for t, value in pairs)
+
+    def word(self, w: str) -> int:
+        k = self.index.get(w)
+        if k is None:
+            if self.n >= len(self.rows):
+                if self.n >= 500_000:  # bounded: a long batch sees many one-off words
+                    self.index.clear()
+                    self.n = 1
+                else:
+                    self.rows = np.concatenate([self.rows, np.zeros_like(self.rows)])
+            lex, f = self.facts(w), {"w": w, "p1": w[:1], "s1": w[-1:], "s2": w[-2:], "shape": _shape(w)}
+            f["lex"] = lex
+            k = self.index[w] = self.n
+            self.rows[k, :self.k] = self._sum((t, f[t]) for t in self.OWN)
+            self.rows[k, self.k:2 * self.k] = self._sum((("w-1", w), ("s1-1", w[-1:]), ("lex-1", lex)))
+            self.rows[k, 2 * self.k:] = self._sum((("w+1", w), ("p1+1", w[:1]), ("lex+1", lex)))
+            self.n += 1
+        return k
+
+    def rule(self, tag: str, before: str, after: str) -> int:
+        key = (tag, before, after)
+        k = self.rule_index.get(key)
+        if k is None:
+            k = self.rule_index[key] = len(self.rule_rows)
+            self.rule_rows.append(self._sum((("r", tag), ("r-1", before), ("r+1", after))))
+        return k
+
+    def scores(self, cur: list[int], prev: list[int], nxt: list[int], rule: list[int]) -> np.ndarray:
+        if len(self._rule_array) != len(self.rule_rows):
+            self._rule_array = np.array(self.rule_rows)
+        k, rows = self.k, self.rows
+        return (rows[cur, :k] + rows[prev, k:2 * k] + rows[nxt, 2 * k:] + self._rule_array[rule]
+                + self.model.intercept)
 
 
 def training_row(rec: dict, find_mentions, segmenter, facts: WordFacts):
