@@ -93,13 +93,38 @@ def test_partial_scores_batch_equals_reference_scores():
     partial = PartialScores(model, facts, capacity=2)  # grows while scoring
     texts = [(["湖北省", "教育厅", "发布", "通知"], ["O", "O", "O", "B-DATE"]), (["未知词", "李强", "说"], ["B-GPE", "O", "O"]),
              (["单"], ["O"])]
-    cur, prev, nxt, rule = [], [], [], []
+    cur, prev, nxt, own, before, after = [], [], [], [], [], []
     for words, rt in texts:
         ks = [partial.word(w) for w in words]
         cur += ks
         prev += [0] + ks[:-1]
         nxt += ks[1:] + [0]
-        rule += [partial.rule(t, p, q) for t, p, q in zip(rt, ["<s>"] + rt[:-1], rt[1:] + ["<s>"])]
-    got = partial.scores(cur, prev, nxt, rule)
+        ts = [partial.tag_id(t) for t in rt]
+        own += ts
+        before += [partial.tag_id("<s>")] + ts[:-1]
+        after += ts[1:] + [partial.tag_id("<s>")]
+    got = partial.scores(cur, prev, nxt, (own, before, after))
     ref = np.concatenate([model.scores(features(w, rt, facts)) for w, rt in texts])
     assert np.allclose(got, ref)
+
+
+def test_shipped_tagger_fast_route_equals_reference_route():
+    """The NLP stage's batched scoring gives the spans the reference scoring (features → scores) gives."""
+    from pipeline.config import load_settings
+    from pipeline.nlp.pipeline import NlpStage
+
+    stage = NlpStage(load_settings(), use_model=True)
+    if stage.tagger is None:
+        pytest.skip("no trained tagger in models/ner")
+    texts = ["商务部部长王文涛说，江苏省财政厅和市科技创新局联合印发通知。", "国务院总理李强在北京主持召开国务院常务会议。",
+             "湖北省教育厅、省发展改革委与华为公司签署合作协议，投资3至5亿元。", "", "A"]
+    tagger = stage.tagger
+    items = [stage._rule_words(t) for t in texts]
+    fast = tagger.spans_many([(w, m) for m, w in items if w is not None])
+    for (mentions, words), got in zip([i for i in items if i[1] is not None], fast):
+        feats = features(words, rule_tags(words, mentions), tagger.facts)
+        tags = tagger.model.tag(feats, tagger.o_bias) if words else []
+        ends = np.cumsum([len(w) for w in words]).tolist()
+        ref = [(ends[a] - len(words[a]), ends[b - 1], k) for a, b, k in spans_from_tags(tags)
+               if k in tagger.types and ends[b - 1] - ends[a] + len(words[a]) >= tagger.min_chars]
+        assert got == ref

@@ -269,18 +269,24 @@ class Tagger:
         """spans() of several texts' (words, mentions), scored together: each word's part of the sum (as current,
         previous and next word) is summed once per distinct word and kept, so a text costs a lookup per word and
         a few NumPy gathers over all the texts' words."""
-        items = [(w, m) for w, m in items if True]
-        cur, prev, nxt, rule = [], [], [], []
+        items = list(items)
+        index, word, tag_id = self.partial.index.get, self.partial.word, self.partial.tag_id
+        cur, prev, nxt, tags, tags_prev, tags_next = [], [], [], [], [], []
+        edge = tag_id("<s>")
         for words, mentions in items:
-            ks = [self.partial.word(w) for w in words]
+            if not words:
+                continue
+            ks = [index(w) or word(w) for w in words]  # row 0 is the text's edge, never a word
             cur += ks
-            prev += [0] + ks[:-1]  # row 0: the text's edge
-            nxt += ks[1:] + [0] if ks else []
-            rt = rule_tags(words, mentions)
-            rule += [self.partial.rule(t, p, q) for t, p, q in zip(rt, ["<s>"] + rt[:-1], rt[1:] + ["<s>"])]
+            prev += [0] + ks[:-1]
+            nxt += ks[1:] + [0]
+            ts = [tag_id(t) for t in rule_tags(words, mentions)]
+            tags += ts
+            tags_prev += [edge] + ts[:-1]
+            tags_next += ts[1:] + [edge]
         if not cur:
             return [[] for _ in items]
-        scores = self.partial.scores(cur, prev, nxt, rule)
+        scores = self.partial.scores(cur, prev, nxt, (tags, tags_prev, tags_next))
         scores[:, 0] += self.o_bias
         best = scores.argmax(axis=1).tolist()
         out, at = [], 0
@@ -312,9 +318,11 @@ class PartialScores:
         self.rows[0, self.k:2 * self.k] = self._sum((("w-1", "<s>"), ("s1-1", "<s>"), ("lex-1", "<s>")))
         self.rows[0, 2 * self.k:] = self._sum((("w+1", "<s>"), ("p1+1", "<s>"), ("lex+1", "<s>")))
         self.n = 1
-        self.rule_index: dict[tuple, int] = {}
-        self.rule_rows: list[np.ndarray] = []
-        self._rule_array = np.zeros((0, self.k))
+        # The rule templates are separable: r, r-1 and r+1 each add their own row. Tag values are the rules'
+        # tags (B-/I- of six types, O, the edge): a fixed few, looked up as ids into three small matrices.
+        self.tag_ids: dict[str, int] = {}
+        self._tag_rows: list[tuple] = []
+        self._tag_arrays = (np.zeros((0, self.k)),) * 3
 
     def _sum(self, pairs) -> np.ndarray:
         v, W = self.model.vocab, self.model.weights
@@ -338,19 +346,19 @@ class PartialScores:
             self.n += 1
         return k
 
-    def rule(self, tag: str, before: str, after: str) -> int:
-        key = (tag, before, after)
-        k = self.rule_index.get(key)
+    def tag_id(self, tag: str) -> int:
+        k = self.tag_ids.get(tag)
         if k is None:
-            k = self.rule_index[key] = len(self.rule_rows)
-            self.rule_rows.append(self._sum((("r", tag), ("r-1", before), ("r+1", after))))
+            k = self.tag_ids[tag] = len(self._tag_rows)
+            self._tag_rows.append(tuple(self._sum(((t, tag),)) for t in ("r", "r-1", "r+1")))
         return k
 
-    def scores(self, cur: list[int], prev: list[int], nxt: list[int], rule: list[int]) -> np.ndarray:
-        if len(self._rule_array) != len(self.rule_rows):
-            self._rule_array = np.array(self.rule_rows)
-        k, rows = self.k, self.rows
-        return (rows[cur, :k] + rows[prev, k:2 * k] + rows[nxt, 2 * k:] + self._rule_array[rule]
+    def scores(self, cur: list[int], prev: list[int], nxt: list[int], tags: tuple) -> np.ndarray:
+        """Scores of words given their rows (cur, prev, nxt) and their rule-tag ids (own, previous, next)."""
+        if len(self._tag_arrays[0]) != len(self._tag_rows):
+            self._tag_arrays = tuple(np.array([row[j] for row in self._tag_rows]) for j in range(3))
+        k, rows, (rt, rp, rn) = self.k, self.rows, self._tag_arrays
+        return (rows[cur, :k] + rows[prev, k:2 * k] + rows[nxt, 2 * k:] + rt[tags[0]] + rp[tags[1]] + rn[tags[2]]
                 + self.model.intercept)
 
 
