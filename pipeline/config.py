@@ -29,6 +29,26 @@ class ConfigError(ValueError):
     """A configuration file is missing, unreadable or sets an unknown key."""
 
 
+def _checked(where: str, default: Any, value: Any) -> Any:
+    """A user's value for a key, refused with the key's name when its type is not the default's (an int is a
+    fine float), or when a key whose default is a positive number gets a number below 1 (counts, sizes, limits
+    and timeouts: `max_blocks = -10` or `doc_timeout = -5` would silently turn a limit off)."""
+    kind = type(default)
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool)) \
+        or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+    if default is not None and not ok:
+        raise ConfigError(f"config key {where!r} must be {kind.__name__}, not {type(value).__name__} ({value!r})")
+    if kind in (int, float) and not isinstance(default, bool) and default >= 0 and value < 0:
+        raise ConfigError(f"config key {where!r} must not be negative, not {value!r}")
+    if kind is int and not isinstance(default, bool) and default >= 1 and value < 1 and where not in ZERO_DISABLES:
+        raise ConfigError(f"config key {where!r} must be at least 1, not {value!r}")
+    return value
+
+
+# Count keys whose documented value 0 turns their step off (configs/default.toml says so beside each).
+ZERO_DISABLES = {"boilerplate.site_repeat_min_pages"}
+
+
 def _merge(base: dict, over: dict, path: str = "") -> dict:
     out = copy.deepcopy(base)
     for key, value in over.items():
@@ -40,7 +60,7 @@ def _merge(base: dict, over: dict, path: str = "") -> dict:
                 raise ConfigError(f"config key {where!r} must be a table")
             out[key] = _merge(base[key], value, where + ".")
         else:
-            out[key] = value
+            out[key] = _checked(where, base[key], value)
     return out
 
 

@@ -542,6 +542,7 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     from pipeline.ingest.dedup import SIGNATURE_SCHEME, DuplicateIndex
 
     settings = load_settings(config)
+    stack = "|" + _stack_fingerprint(settings)  # a changed config or model redoes what it changes
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(out_dir / STORE_NAME)
@@ -705,13 +706,13 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
             if row is not None and row["run_id"] == run_id:
                 continue
             seq += 1
-            fp = _fingerprint(unit)
+            fp = _fingerprint(unit) + stack
             e = _Entry(unit, fp, seq)
             if unit.error:
                 e.result, e.stage = dict(status="failed", reason=unit.error), "final"
             elif unit.skip:
                 e.result, e.stage = dict(status="skipped", reason=unit.skip), "final"
-            elif (not force and row is not None and row["fingerprint"] == fp and fp != "missing"
+            elif (not force and row is not None and row["fingerprint"] == fp and not fp.startswith("missing")
                   and not (row["status"] == "failed" and _transient(store, unit.key))):
                 e.stage = "reused"
             else:
@@ -740,6 +741,13 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
 def _transient(store: RunStore, key: str) -> bool:
     row = store.db.execute("SELECT reason FROM units WHERE key=?", (key,)).fetchone()
     return bool(row and row[0] and row[0].startswith(_TRANSIENT))
+
+
+def _stack_fingerprint(settings: Settings) -> str:
+    """What a unit's result depends on besides its input: the effective settings and the models' checksums."""
+    blob = json.dumps([settings.version, {k: (v or {}).get("sha256") for k, v in _model_versions().items()}],
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
 
 
 def _model_versions() -> dict:

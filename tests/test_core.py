@@ -1,6 +1,8 @@
 """pipeline.core: analyse_many gives each document what analyse gives it alone."""
 from __future__ import annotations
 
+import pytest
+
 from pipeline.core import analyse, analyse_many
 from pipeline.ingest import ingest
 
@@ -33,3 +35,28 @@ def test_analyse_many_equals_analyse_of_each_document(settings):
 
 def test_analyse_many_of_no_documents(settings):
     assert analyse_many([], settings) == []
+
+
+@pytest.mark.parametrize("overlay,message", [
+    ("[limits]\nmax_input_bytes = \"50MB\"\n", "'limits.max_input_bytes' must be int, not str"),
+    ("[limits]\ndoc_timeout = -5\n", "'limits.doc_timeout' must not be negative"),
+    ("[limits]\nmax_blocks = -10\n", "'limits.max_blocks' must not be negative"),
+    ("[dedup]\nshingle_chars = 0\n", "'dedup.shingle_chars' must be at least 1"),
+    ("[nlp]\nuse_model = 1\n", "'nlp.use_model' must be bool"),
+    ("[limits]\nno_such_key = 1\n", "unknown config key 'limits.no_such_key'"),
+])
+def test_config_values_are_validated_with_the_key_named(tmp_path, overlay, message):
+    from pipeline.config import ConfigError, load_settings
+
+    path = tmp_path / "bad.toml"
+    path.write_text(overlay, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_settings(str(path))
+
+
+def test_zero_still_turns_site_repeat_off(tmp_path):
+    from pipeline.config import load_settings
+
+    path = tmp_path / "ok.toml"
+    path.write_text("[boilerplate]\nsite_repeat_min_pages = 0\n[classify]\nsecondary_min = 1\n", encoding="utf-8")
+    assert load_settings(str(path))["boilerplate"]["site_repeat_min_pages"] == 0

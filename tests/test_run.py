@@ -416,3 +416,17 @@ def test_analysis_runs_in_batches_and_a_broken_document_fails_alone(corpus, refe
     expected = [line for line in (reference / "documents.jsonl").read_text(encoding="utf-8").splitlines()
                 if "doc007.html" not in line]
     assert (tmp_path / "o" / "documents.jsonl").read_text(encoding="utf-8").splitlines() == expected
+
+
+def test_changed_config_redoes_the_work_it_changes(corpus, tmp_path):
+    """The config and the models are part of each unit's fingerprint: after a config change, a re-run without
+    --force redoes every input instead of reusing results made under the old config."""
+    from pipeline.run import run
+
+    out = tmp_path / "out"
+    run([str(corpus)], out, workers=1)
+    overlay = tmp_path / "my.toml"
+    overlay.write_text("[classify]\nsecondary_min = 0.31\n", encoding="utf-8")
+    again = run([str(corpus)], out, workers=1, config=str(overlay))
+    assert again.reused == 0 and run_json(out)["counts"]["done_this_run"] == 34
+    assert run([str(corpus)], out, workers=1, config=str(overlay)).reused == 34
