@@ -3,7 +3,7 @@ fold. This is the figure the project tunes on (`policyminer evaluate classifier 
 the seed are a final report only.
 
 Learners compared on the same folds:
-- `shipped_old`: the model trained the old way (self-written corpus), applied to every fold's test documents;
+- `corpus_only`: the model trained the old way (self-written corpus only), applied to every record;
 - `linear`: the first-stage linear model alone (each passage on its own, with heading, position, cues);
 - `context`: the linear model plus the neighbour-context model and the closing-judgement rule (reads the
   document's sequence of passages: what inference runs);
@@ -15,9 +15,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
-import numpy as np
 
 from pipeline.config import Settings
 from pipeline.records import LABELS
@@ -32,21 +31,6 @@ def macro_table(records: Sequence[dict], preds: Sequence[str]) -> dict:
         idx = [i for i, r in enumerate(records) if r["genre"] == genre]
         out[genre] = _metrics([records[i]["label"] for i in idx], [preds[i] for i in idx])
     return out
-
-
-def predict_with_model(model_dir: Path, records: Sequence[dict], settings: Settings) -> list[str]:
-    """Labels from a saved model through the runtime classifier (documents in record order)."""
-    from pipeline.classify.features import Item
-    from pipeline.classify.model import PassageClassifier
-    from pipeline.nlp.pipeline import get_nlp_stage
-    from pipeline.train import corpus_items
-
-    clf = PassageClassifier(settings, model_dir=model_dir, tokenize=get_nlp_stage(settings, use_model=False).segmenter.cut)
-    items = [i for i, _, _ in corpus_items(records, sentences=False)]
-    sentences = [[Item(s["text"], r.get("heading"), items[k].position, True) for s in r["sentences"]]
-                 for k, r in enumerate(records)]
-    preds, _ = clf.classify(items, sentences, [r["doc"] for r in records])
-    return [p.label for p in preds]
 
 
 def unlabelled_records(pool: Path, settings: Settings, params: dict, exclude: set, n_docs: int) -> list[dict]:
@@ -76,7 +60,7 @@ def pseudo_labelled(trainer, est, context_model, unlabelled: Sequence[dict], min
     return out
 
 
-def cross_validate(records: Sequence[dict], trainer, *, folds: int, old_model_dir: Optional[Path] = None,
+def cross_validate(records: Sequence[dict], trainer, *, folds: int,
                    unlabelled: Sequence[dict] = (), always_train: Sequence[dict] = (), progress=None) -> dict:
     """Predictions of every learner for every record, each from a model that never saw the record's document,
     and their macro-F1 table. `always_train` (the self-written corpus, when configured) joins every fold's
@@ -101,8 +85,6 @@ def cross_validate(records: Sequence[dict], trainer, *, folds: int, old_model_di
                 preds[name][i] = lab
         if progress:
             progress(f"fold {k + 1}/{folds} done")
-    if old_model_dir is not None:
-        preds["shipped_old"] = predict_with_model(old_model_dir, records, trainer.settings)
     table = {name: macro_table(records, p) for name, p in preds.items()}
     return {"folds": folds, "documents": len(set(docs)), "passages": len(records),
             "genres": dict(Counter(r["genre"] for r in records)),
@@ -125,12 +107,11 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def old_way_predictions(records: Sequence[dict], settings: Settings) -> list[str]:
+def old_way_predictions(records: Sequence[dict], settings: Settings, corpus: Sequence[dict]) -> list[str]:
     """Labels from the model trained the old way: the project's self-written corpus only (with its sentence
     labels and joined passages, as configured before the pool labels existed), applied to every record."""
     from pipeline import train
 
     params = train.training_params({"sources": ["corpus"], "use_sentences": True, "join_passages": 3})
     trainer = train.Trainer(settings, params)
-    corpus = train.training_records(params, settings)
     return trainer.predict(trainer.fit(corpus), records, trainer.fit_context(corpus))

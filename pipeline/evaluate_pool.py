@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Optional
 
 from pipeline.config import MODELS_DIR, Settings
@@ -59,11 +58,12 @@ def classifier_cv(settings: Settings, pool: Optional[str], *, save: bool, as_jso
     if int(params.get("self_training_docs", 0)):
         unlabelled = crossval.unlabelled_records(pool_dir, settings, params, {r["doc"] for r in records},
                                                  int(params["self_training_docs"]))
-    corpus = train.training_records({**params, "sources": ["corpus"]}, settings) if "corpus" in params["sources"] else []
+    corpus = train.training_records({**params, "sources": ["corpus"]}, settings)  # read once: two learners use it
     result = crossval.cross_validate(records, trainer, folds=int(params["cv_folds"]), unlabelled=unlabelled,
-                                     always_train=corpus, progress=_progress(quiet))
+                                     always_train=corpus if "corpus" in params["sources"] else [],
+                                     progress=_progress(quiet))
     result["sources"] = params["sources"]
-    result["learners"]["corpus_only"] = crossval.macro_table(records, crossval.old_way_predictions(records, settings))
+    result["learners"]["corpus_only"] = crossval.macro_table(records, crossval.old_way_predictions(records, settings, corpus))
     if save:
         (MODELS_DIR / settings["classify"]["model_dir"] / "cv.json").write_text(
             json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from pipeline.nlp.linking import link_document
-from pipeline.nlp.pipeline import merge_spans
 from pipeline.nlp.rules import EntityRules
 from pipeline.records import Entity
 
@@ -69,15 +68,6 @@ def test_linking_document_pairs_win():
             _ent("QIF", source="suffix")]
     linked = link_document(ents, {})
     assert {e.canonical for e in linked} == {"量子信息联合会"}
-
-
-def test_merge_rules_win_and_model_fills_gaps():
-    rules_ = [(0, 2, "GPE"), (5, 7, "FIGURE")]
-    model = [(0, 4, "INSTITUTION"), (4, 6, "INSTITUTION"), (8, 10, "PERSON"), (10, 12, "FIGURE")]
-    merged, absorbed = merge_spans(rules_, model)
-    # the model name absorbs a leading place; it may not cut a figure; FIGURE is never taken from the model
-    assert merged == [(0, 4, "INSTITUTION"), (5, 7, "FIGURE"), (8, 10, "PERSON")]
-    assert absorbed == {(0, 2, "GPE")}
 
 
 def test_stage_without_model_gives_rule_entities(settings):

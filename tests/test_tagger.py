@@ -76,15 +76,6 @@ def test_merge_model_first_and_rules_first():
     assert [(e.start, e.end, e.type) for e in merged] == [(0, 3, "GPE"), (10, 14, "FIGURE"), (20, 24, "INSTITUTION")]
 
 
-def test_word_scores_equal_the_reference_scores():
-    model = fit(_rows(), C=1.0, min_count=1, max_iter=200, seed=0)
-    facts = _Facts()
-    for words, rtags in [(["湖北省", "教育厅", "发布", "通知"], ["O", "O", "O", "B-DATE"]),
-                         (["未知词", "李强", "说"], ["B-GPE", "O", "O"]), (["单"], ["O"])]:
-        ref = model.scores(features(words, rtags, facts))
-        assert np.allclose(model.word_scores(words, rtags, facts), ref)
-
-
 def test_partial_scores_batch_equals_reference_scores():
     from pipeline.nlp.tagger import PartialScores
 

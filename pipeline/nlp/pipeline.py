@@ -12,14 +12,13 @@ The runtime route, for each passage:
    found nothing, and a FIGURE or DATE yields only to a longer tagged name. FIGURE and DATE always come from the
    rules, which normalise them.
 
-The spaCy `Language` built here (the jieba tokenizer with the rules' boundaries, `policy_rules`, `policy_merge`)
+The spaCy `Language` built here (the jieba tokenizer with the rules' boundaries, then `policy_rules`)
 is the reference route for the rules: `NlpStage.docs()` gives spaCy Docs for users who want them, and the tests
 check that the runtime route gives the rules' output exactly as it does.
 """
 from __future__ import annotations
 
 import logging
-import re
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
@@ -35,9 +34,8 @@ from pipeline.nlp.segment import JiebaSpacyTokenizer, Segmenter
 from pipeline.records import ENTITY_ATTRS, Entity
 
 log = logging.getLogger(__name__)
-MODEL_TYPES = ("INSTITUTION", "PROGRAMME", "PERSON", "GPE")
-# The pipe names of a pipeline without the statistical model (or with it disabled): NlpStage then skips spaCy.
-RULE_ONLY_PIPES = ["keep_model_entities", "policy_rules", "policy_merge"]
+# The pipe names of the reference spaCy route (NlpStage skips spaCy unless [nlp] spacy_docs asks for Docs).
+RULE_ONLY_PIPES = ["policy_rules"]
 # Gazetteer and suffix names up to this length are checked against jieba's words around them (longer names are
 # specific enough); the window on each side is as wide.
 SHORT_NAME_CHARS = 4
@@ -48,14 +46,6 @@ for attr in ENTITY_ATTRS:
 
 
 _ATTRS = ENTITY_ATTRS
-
-
-@Language.component("keep_model_entities")
-def keep_model_entities(doc: Doc) -> Doc:
-    """Set the model's predictions aside (user_data["model_ents"]) and clear doc.ents for the rules."""
-    doc.user_data["model_ents"] = [(e.start, e.end, e.label_) for e in doc.ents]
-    doc.ents = []
-    return doc
 
 
 @Language.component("policy_rules")
@@ -70,97 +60,7 @@ def rule_entities(doc: Doc) -> Doc:
             setattr(span._, attr, getattr(m, attr))
         spans.append(span)
     spans = spacy.util.filter_spans(spans)
-    doc.user_data["rule_ents"] = [(s.start, s.end, s.label_) for s in spans]
-    doc.user_data["rule_span_objs"] = list(spans)  # in-process only (Span objects), for NlpStage.entity_parts
     doc.ents = spans
-    return doc
-
-
-def merge_spans(rule_spans: list[tuple[int, int, str]], model_spans: list[tuple[int, int, str]]
-                ) -> tuple[list[tuple[int, int, str]], set[tuple[int, int, str]]]:
-    """Token spans after the merge (see the module docstring) and the set of rule spans a model name absorbed."""
-    kept: list[tuple[int, int, str]] = list(rule_spans)
-    absorbed: set = set()
-    for ms, me, ml in sorted(model_spans):
-        if ml not in MODEL_TYPES:
-            continue
-        over = [r for r in rule_spans if r[0] < me and ms < r[1]]
-        if not over:
-            kept.append((ms, me, ml))
-            continue
-        if ml in ("INSTITUTION", "PROGRAMME") and all(r[2] == "GPE" and ms <= r[0] and r[1] < me for r in over) \
-                and any(r[0] == ms for r in over):
-            absorbed.update(over)
-            kept.append((ms, me, ml))
-    kept = [k for k in kept if k not in absorbed]
-    return sorted(kept), absorbed
-
-
-class ModelFilter:
-    """Whether a model mention looks like its type (see the module docstring)."""
-
-    _GPE_END = tuple("省市县区州旗盟镇乡村") + ("自治区", "地区")
-
-    def __init__(self, lex):
-        self.lex = lex
-
-    def __call__(self, text: str, label: str) -> bool:
-        lex = self.lex
-        if len(text) < 2 or len(text) > 30 or any(ch in "，。；：、！？,;:!?\n" for ch in text):
-            return False
-        if text in lex.generic:
-            return False
-        if label == "INSTITUTION":
-            return any(text.endswith(suf) and len(text) > len(suf) + 1 for suf in lex.inst_suffixes)
-        if label == "PROGRAMME":
-            return (text.startswith("《") and text.endswith("》")) or \
-                any(text.endswith(suf) and len(text) > len(suf) + 1 for suf in lex.prog_suffixes)
-        if label == "GPE":
-            return text.endswith(self._GPE_END) and len(text) <= 10
-        if label == "PERSON":
-            if re.fullmatch(r"[A-Z][a-z]+(?: [A-Z][a-z]+){1,2}", text):
-                return True
-            return bool(re.fullmatch(r"[\u4e00-\u9fff]{2,4}", text)) and (
-                text[0] in lex.surnames or text[:2] in lex.double_surnames)
-        return False
-
-
-def _accept_all(text: str, label: str) -> bool:
-    return True
-
-
-@Language.factory("policy_merge")
-def make_merge_entities(nlp: Language, name: str):
-    return MergeEntities()
-
-
-class MergeEntities:
-    """Final doc.ents: rule spans (with their attributes) plus the model spans the precedence admits."""
-
-    def __init__(self, plausible=_accept_all):
-        self.plausible = plausible
-
-    def __call__(self, doc: Doc) -> Doc:
-        model = [(a, b, l) for a, b, l in doc.user_data.get("model_ents", [])
-                 if self.plausible(doc[a:b].text, l)]
-        return _merge_into(doc, model)
-
-
-def _merge_into(doc: Doc, model: list) -> Doc:
-    rule_by_key = {(e.start, e.end, e.label_): e for e in doc.ents}
-    merged, _ = merge_spans(list(rule_by_key), model)
-    out = []
-    for key in merged:
-        if key in rule_by_key:
-            out.append(rule_by_key[key])
-            continue
-        span = Span(doc, key[0], key[1], label=key[2])
-        if len(span.text.strip()) < 2:
-            continue
-        span._.source = "model"
-        span._.canonical = span.text
-        out.append(span)
-    doc.ents = spacy.util.filter_spans(out)
     return doc
 
 
@@ -186,10 +86,7 @@ class NlpStage:
 
             self.tagger, self.model_info["ner"] = load_tagger(model_dir, self.rules.lex)
             self.merge_policy = self.model_info["ner"].get("params", {}).get("merge", "model_first")
-        self.nlp.add_pipe("keep_model_entities")
         self.nlp.add_pipe("policy_rules")
-        merge = self.nlp.add_pipe("policy_merge")
-        merge.plausible = ModelFilter(self.rules.lex)
         self.alias_to_canonical = self.rules.lex.alias_to_canonical
 
     def find_mentions(self, text: str) -> list:
@@ -284,12 +181,13 @@ class NlpStage:
 
     def entity_views(self, text: str, passage: int, tagger=None, policy: str = "model_first") -> dict[str, list[Entity]]:
         """Rules alone, the tagger alone and their merge for one text (see merge_views)."""
-        mentions = self.find_mentions(text)
-        words = self.segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
-        ends = list(accumulate(map(len, words)))
-        edges = {0, *ends}
+        mentions, words = self._rule_words(text)
+        if words is None:  # the words do not spell the text: spaCy's route, as _rules_only takes it
+            ents, _ = self._rules_only(text, passage, with_spans=False, prepared=(mentions, None))
+            return {"rules": ents, "model": [], "merged": ents}
+        edges = {0, *accumulate(map(len, words))}
         rules = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
-        spans = tagger.spans(words, mentions) if tagger is not None and "".join(words) == text else []
+        spans = tagger.spans(words, mentions) if tagger is not None else []
         model = [Entity(text=text[a:b], type=t, start=a, end=b, passage=passage, canonical=text[a:b], source="model")
                  for a, b, t in spans]
         return {"rules": rules, "model": model, "merged": merge_views(rules, model, policy)}

@@ -118,56 +118,13 @@ class TaggerModel:
     intercept: np.ndarray
 
     def scores(self, feats: dict[str, list[str]]) -> np.ndarray:
-        """The reference scoring from template values (training checks; Tagger uses word_scores)."""
+        """The reference scoring from template values (training and tests; Tagger scores through PartialScores)."""
         n = len(feats["w"])
         total = np.tile(self.intercept, (n, 1))
         for t in TEMPLATES:
             table = self.vocab[t]
             total += self.weights[[table.get(v, 0) for v in feats[t]]]
         return total
-
-    def word_ids(self, words: Sequence[str], rtags: Sequence[str], facts: "WordFacts") -> np.ndarray:
-        """The table rows of every word's templates, (len(words), len(TEMPLATES)): one lookup per word and role,
-        memoised per word."""
-        memo, rule = self._memo(), self.vocab
-        own, before, after = [], [], []
-        for w in words:
-            ids = memo.get(w)
-            if ids is None:
-                ids = memo[w] = self._word_ids(w, facts)
-            own.append(ids[0])
-            before.append(ids[1])
-            after.append(ids[2])
-        start = (rule["w-1"].get("<s>", 0), rule["s1-1"].get("<s>", 0), rule["lex-1"].get("<s>", 0))
-        end = (rule["w+1"].get("<s>", 0), rule["p1+1"].get("<s>", 0), rule["lex+1"].get("<s>", 0))
-        prev_ids = [start] + before[:-1]  # the previous word's ids in its role as "previous"
-        next_ids = after[1:] + [end]
-        r, r_prev, r_next = rule["r"], rule["r-1"], rule["r+1"]
-        rt = list(rtags)
-        rules = [(r.get(t, 0), r_prev.get(p, 0), r_next.get(q, 0))
-                 for t, p, q in zip(rt, ["<s>"] + rt[:-1], rt[1:] + ["<s>"])]
-        return np.array([a + b + c + d for a, b, c, d in zip(own, prev_ids, next_ids, rules)],
-                        dtype=np.int64).reshape(len(own), len(TEMPLATES))
-
-    def word_scores(self, words: Sequence[str], rtags: Sequence[str], facts: "WordFacts") -> np.ndarray:
-        """scores(features(words, rtags, facts)) from word_ids: the same sums (tests/test_tagger.py checks)."""
-        return self.weights[self.word_ids(words, rtags, facts)].sum(axis=1) + self.intercept
-
-    def _memo(self) -> dict:
-        if not hasattr(self, "_ids"):
-            self._ids: dict[str, tuple] = {}
-        if len(self._ids) > 200_000:  # bounded: a long batch sees many one-off words
-            self._ids.clear()
-        return self._ids
-
-    def _word_ids(self, w: str, facts: "WordFacts") -> tuple:
-        """A word's rows as the current word (w, p1, s1, s2, shape, lex), as the previous word (w-1, s1-1, lex-1)
-        and as the next word (w+1, p1+1, lex+1)."""
-        v, lex = self.vocab, facts(w)
-        return ((v["w"].get(w, 0), v["p1"].get(w[:1], 0), v["s1"].get(w[-1:], 0), v["s2"].get(w[-2:], 0),
-                 v["shape"].get(_shape(w), 0), v["lex"].get(lex, 0)),
-                (v["w-1"].get(w, 0), v["s1-1"].get(w[-1:], 0), v["lex-1"].get(lex, 0)),
-                (v["w+1"].get(w, 0), v["p1+1"].get(w[:1], 0), v["lex+1"].get(lex, 0)))
 
     def tag(self, feats: dict[str, list[str]], o_bias: float = 0.0) -> list[str]:
         """Best tag per word; o_bias added to O's score trades recall for precision (chosen in CV)."""

@@ -142,7 +142,8 @@ def cross_validate(settings: Settings, pool: Optional[str], params: dict, progre
     public = public_records(find_shared_ner(pool), params)
     docs = [r["slug"] for r in records]
     pool_rows, public_rows = rows_of(stage, records), rows_of(stage, public)
-    grid = [float(b) for b in params.get("o_bias_grid", [params.get("o_bias", 0.0)])]
+    chosen = float(params.get("o_bias", 0.0))
+    grid = sorted({chosen, *(float(b) for b in params.get("o_bias_grid", []))})
     preds: dict[str, list] = {"rules": [None] * len(records), "model": [None] * len(records),
                               "merged": [None] * len(records)}
     preds.update({f"merged@{b:g}": [None] * len(records) for b in grid})
@@ -153,7 +154,7 @@ def cross_validate(settings: Settings, pool: Optional[str], params: dict, progre
         for b in grid:
             tagger = Tagger(model, stage.rules.lex, params["model_types"], int(params["min_chars"]), b)
             got = predict_systems(stage, tagger, texts, params["merge"])
-            if b == float(params.get("o_bias", 0.0)):
+            if b == chosen:
                 got_main = got
             for i, p in zip(te, got["merged"]):
                 preds[f"merged@{b:g}"][i] = p
