@@ -129,10 +129,10 @@ def _metrics(gold: Sequence[str], pred: Sequence[str]) -> dict:
 
 
 def _write_compiled(pipeline, context_model, recs, path: Path, settings: Settings, tokenize, normalise,
-                    mixed_probs) -> Optional[str]:
-    """compiled.npz (pipeline.classify.compiled) when it gives the Pipeline's and the context model's
-    probabilities on these records' passages and sentences; else none is written (the classifier then loads
-    the skops files) and the reason is logged."""
+                    mixed_probs) -> str:
+    """compiled.npz (pipeline.classify.compiled), the classifier's runtime route, checked to give the Pipeline's
+    and the context model's probabilities on these records' passages and sentences. Training fails when it
+    cannot be written: a model the runtime cannot run is no model."""
     from pipeline.classify.compiled import CompiledClassifier, NotCompilable, compile_classifier, save_compiled
     from pipeline.classify.fast import FastPredictor, Unsupported
     from pipeline.classify.features import build_frame, context_matrix, feature_rows
@@ -142,8 +142,7 @@ def _write_compiled(pipeline, context_model, recs, path: Path, settings: Setting
     try:
         spec, arrays = compile_classifier(FastPredictor(pipeline), context_model, [str(c) for c in pipeline.classes_])
     except (Unsupported, NotCompilable) as exc:
-        log.warning("classifier: not compiled (%s); the skops Pipeline will be loaded at run time", exc)
-        return None
+        raise NotCompilable(f"classifier: the trained model cannot be compiled ({exc})") from exc
     save_compiled(spec, arrays, path)
     compiled = CompiledClassifier(path)
     items = [i for i, _, _ in corpus_items(recs, sentences=True)]
@@ -155,8 +154,7 @@ def _write_compiled(pipeline, context_model, recs, path: Path, settings: Setting
     if not (np.allclose(got, expected, rtol=0, atol=1e-9)
             and np.allclose(compiled.context_proba(ctx), context_model.predict_proba(ctx), rtol=0, atol=1e-9)):
         path.unlink()
-        log.warning("classifier: the compiled form disagrees with the Pipeline; not written")
-        return None
+        raise NotCompilable("classifier: the compiled form disagrees with the Pipeline; nothing written")
     return sha256_of(path)
 
 
@@ -293,8 +291,7 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
                "context.skops": dump_sklearn(final_context, out_dir / "context.skops")}
     compiled_digest = _write_compiled(final, final_context, records[:400], out_dir / "compiled.npz", settings,
                                       trainer.tokenize, trainer.normalise, trainer.mixed_probs)
-    if compiled_digest:
-        digests["compiled.npz"] = compiled_digest
+    digests["compiled.npz"] = compiled_digest
     meta = {
         "name": "policyminer-passage-classifier", "format_version": FORMAT_VERSION,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": seed, "params": params,

@@ -208,14 +208,13 @@ def test_bulk_hasher_long_tokens_and_wider_ranges_equal_hashing_vectorizer():
         assert abs(BulkHasher(hv).transform(docs) - hv.transform(docs)).sum() == 0
 
 
-def test_fast_path_matches_pipeline_on_corpus_passages(classifier, settings):
-    """The shipped model's fast predict path gives the Pipeline's probabilities on real corpus items (passages
-    and their sentences, with headings, positions and segmenter tokens)."""
+def test_compiled_route_matches_reference_pipeline_on_corpus_passages(classifier, settings):
+    """The shipped model's runtime route (the compiled arrays) gives the reference skops Pipeline's probabilities
+    on corpus items (passages and their sentences, with headings, positions and segmenter tokens)."""
     from pipeline.classify.features import build_frame, feature_rows
     from pipeline.config import PROJECT_DIR
     from pipeline.sentences import split_sentences
 
-    assert classifier.fast is not None, "the fast path should reproduce the shipped model"
     items = []
     for path in sorted((PROJECT_DIR / "corpora" / "classifier").glob("*.jsonl"))[:4]:
         for k, line in enumerate(path.read_text(encoding="utf-8").splitlines()[:40]):
@@ -223,8 +222,8 @@ def test_fast_path_matches_pipeline_on_corpus_passages(classifier, settings):
             items.append(Item(rec["text"], rec.get("heading"), k / 40))
             items += [Item(rec["text"][s:e], rec.get("heading"), k / 40, True) for s, e in split_sentences(rec["text"])[:2]]
     rows = feature_rows(items, classifier.tokenize, settings, classifier.normalise)
-    got = classifier.fast.predict_proba(rows)
-    expected = classifier.pipeline.predict_proba(build_frame(items, classifier.tokenize, settings, classifier.normalise))
+    got = classifier.compiled.predict_proba(rows)
+    expected = classifier.reference_pipeline().predict_proba(build_frame(items, classifier.tokenize, settings, classifier.normalise))
     assert got.shape == (len(items), 4)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
 

@@ -60,10 +60,14 @@ def test_hostile_pickle_is_refused_by_load_sklearn(tmp_path, hostile_pickle, mar
 
 
 def test_hostile_pickle_is_refused_by_the_classifier(tmp_path, hostile_pickle, marker):
+    """The runtime never opens model.skops (it runs compiled.npz, loaded without pickle); the reference loader
+    refuses the pickle by name."""
     d = _model_dir(tmp_path, hostile_pickle)
-    with pytest.raises(ModelError) as info:
+    with pytest.raises(ModelError, match=str(d)):
         PassageClassifier(model_dir=d)
-    assert "refusing to load" in str(info.value) and str(d) in str(info.value)
+    with pytest.raises(ModelError) as info:
+        load_sklearn(d / "model.skops", sha256_of(d / "model.skops"))
+    assert "refusing to load" in str(info.value) or "not a skops model file" in str(info.value)
     assert not marker.exists()
 
 
@@ -139,6 +143,20 @@ def test_tampered_classifier_fails_the_checksum(tmp_path, artefact):
     with open(d / artefact, "ab") as fh:
         fh.write(b"\0")
     with pytest.raises(ModelError, match="checksum mismatch"):
+        PassageClassifier(model_dir=d)
+
+
+@needs_model
+def test_classifier_without_its_compiled_route_is_refused(tmp_path):
+    """The compiled arrays are the classifier's one runtime route: a model without them is refused by name,
+    never silently run another way."""
+    d = tmp_path / "classifier"
+    shutil.copytree(REAL, d)
+    meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+    del meta["sha256"]["compiled.npz"]
+    (d / "compiled.npz").unlink()
+    (d / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ClassifierError, match="compiled.npz.*retrain"):
         PassageClassifier(model_dir=d)
 
 

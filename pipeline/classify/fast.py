@@ -1,13 +1,10 @@
-"""A fast predict path for the passage classifier: the same arithmetic as the fitted scikit-learn Pipeline
-(ColumnTransformer of hashed TF-IDF blocks, the hashing done in bulk by pipeline.classify.hashing, one-hot and
-min-max columns → the frozen feature mask → a sigmoid-calibrated linear model), without pandas, column indexing,
-hstack and per-call validation.
+"""The fitted scikit-learn Pipeline read as plain arrays: the same arithmetic (ColumnTransformer of hashed TF-IDF
+blocks, the hashing done in bulk by pipeline.classify.hashing, one-hot and min-max columns → the frozen feature
+mask → a sigmoid-calibrated linear model), without pandas, column indexing, hstack and per-call validation.
 
-Measured on the benchmark corpus, the Pipeline spent about 85 % of its predict time in that machinery, not in
-the arithmetic. The fast path is built only for the structure it knows (anything else raises
-:class:`Unsupported` and the caller keeps the Pipeline), and :class:`~pipeline.classify.model.PassageClassifier`
-checks it against the Pipeline on probe items when the model is loaded. Speed only: no change to features,
-training or the saved model."""
+Training only: `policyminer train classifier` compiles a FastPredictor into compiled.npz
+(pipeline.classify.compiled), the classifier's one runtime route. Built only for the structure it knows
+(anything else raises :class:`Unsupported`, and training stops)."""
 from __future__ import annotations
 
 from typing import Sequence

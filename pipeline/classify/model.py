@@ -43,10 +43,10 @@ def build_estimator(params: dict, *, context: bool = True):
                                                     lowercase=False, **kw)),
                          ("tfidf", TfidfTransformer(sublinear_tf=True))])
 
-    parts = [
-        ("words", text_features(token_pattern=r"\S+", ngram_range=tuple(params["word_ngrams"])), "tokens"),
-        ("chars", text_features(analyzer="char", ngram_range=tuple(params["char_ngrams"])), "text"),
-    ]
+    parts = [("chars", text_features(analyzer="char", ngram_range=tuple(params["char_ngrams"])), "text")]
+    if params.get("word_ngrams"):  # word n-grams over jieba tokens (an empty list leaves them out)
+        parts.insert(0, ("words", text_features(token_pattern=r"\S+", ngram_range=tuple(params["word_ngrams"])),
+                         "tokens"))
     if context:
         parts += [
             ("heading", text_features(analyzer="char", ngram_range=(1, 2)), "heading"),
@@ -179,38 +179,25 @@ class PassageClassifier:
         self.closing_min = float(params.get("closing_judgement_min", 0) or 0)
         self.normalise = tuple(params.get("normalise", ()))
         self.tokenize = tokenize or (lambda text: list(text))
-        self._pipeline = None
-        for name, digest in sorted(meta.get("sha256", {}).items()):  # every artefact, loaded now or later
+        for name, digest in sorted(meta.get("sha256", {}).items()):  # every artefact, the reference ones too
             verified_path(self.model_dir / name, digest)
-        compiled = _compiled(self.model_dir, meta, self.settings)
-        if compiled is not None:
-            # The compiled arrays answer everything inference asks; the skops Pipeline loads only if asked for.
-            self.fast, self.classes = compiled, list(compiled.classes)
-            self.context_model = _CompiledContext(compiled) if compiled.spec.get("context") else None
-        else:
-            smoother = self.model_dir / "context.skops"
-            self.context_model = load_sklearn(smoother, meta.get("sha256", {}).get("context.skops")) \
-                if smoother.exists() else None
-            self.classes = [str(c) for c in self.pipeline.classes_]
-            self.fast = _fast_predictor(self.pipeline, self.settings, self.normalise)
+        # One runtime route: the compiled arrays. The skops Pipeline they were compiled from is the reference
+        # (training and tests check the compiled form against it: reference_pipeline()).
+        self.compiled = _compiled(self.model_dir, meta)
+        self.classes = list(self.compiled.classes)
+        self.context_model = _CompiledContext(self.compiled) if self.compiled.spec.get("context") else None
         if sorted(self.classes) != sorted(LABELS):
             raise ClassifierError(f"{self.model_dir}: model classes {self.classes} are not {list(LABELS)}")
 
-    @property
-    def pipeline(self):
-        """The fitted scikit-learn Pipeline (loaded from model.skops on first use)."""
-        if self._pipeline is None:
-            self._pipeline = freeze_selection(load_sklearn(self.model_dir / "model.skops",
-                                                           self.meta.get("sha256", {}).get("model.skops")))
-        return self._pipeline
+    def reference_pipeline(self):
+        """The fitted scikit-learn Pipeline the compiled form reproduces (model.skops): for tests and training."""
+        return freeze_selection(load_sklearn(self.model_dir / "model.skops",
+                                             self.meta.get("sha256", {}).get("model.skops")))
 
     def predict_proba(self, items: Sequence[Item]) -> np.ndarray:
         if not items:
             return np.zeros((0, len(self.classes)))
-        if self.fast is not None:
-            return self.fast.predict_proba(feature_rows(items, self.tokenize, self.settings, self.normalise))
-        frame = build_frame(items, self.tokenize, self.settings, self.normalise)
-        return self.pipeline.predict_proba(frame)
+        return self.compiled.predict_proba(feature_rows(items, self.tokenize, self.settings, self.normalise))
 
     def stage_one(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]]):
         return first_stage(self.classes, passages, sentences, self.settings, self.tokenize, self.normalise,
@@ -241,38 +228,6 @@ class PassageClassifier:
         return preds, out_s
 
 
-# Probe items for checking the fast predict path against the Pipeline when a model is loaded (speed only).
-_PROBES = (Item("我国量子计算研究取得重大突破，相关成果达到国际领先水平。", "一、主要成效", 0.1),
-           Item("但核心器件仍依赖进口，人才短缺问题突出。", "二、存在的问题", 0.5, True),
-           Item("建议加大财政投入，完善产业政策，推动建设国家实验室。", None, 0.9),
-           Item("美国于2018年通过《国家量子倡议法案》，投入12亿美元。", "背景", 0.3, True, ("美国", "于", "2018年")),
-           Item("第三章 保障措施", "", 1.0),
-           Item("  空白\t\t字符\n\n与 😀 emoji、Latin text 和\u3000全角空格  ", "（三）  主要  问题", 0.7),
-           Item("", None, 0.0, True), Item("量", "一", 0.2))
-
-
-def _fast_predictor(pipeline, settings: Settings, normalise: Sequence[str] = ()):
-    """The fast predict path (pipeline.classify.fast) when it reproduces this model's Pipeline, else None."""
-    from pipeline.classify.fast import FastPredictor, Unsupported
-
-    try:
-        fast = FastPredictor(pipeline)
-        rows = feature_rows(_PROBES, list, settings, normalise)
-        expected = pipeline.predict_proba(build_frame(_PROBES, list, settings, normalise))
-        got = fast.predict_proba(rows)
-    except Unsupported as exc:
-        log.info("classifier: fast predict path not used (%s)", exc)
-        return None
-    except Exception as exc:  # a model shape the fast path misreads must never stop the classifier loading
-        log.warning("classifier: fast predict path failed on probe items (%s: %s); using the Pipeline",
-                    type(exc).__name__, exc)
-        return None
-    if got.shape != expected.shape or not np.allclose(got, expected, rtol=0, atol=1e-9):
-        log.warning("classifier: fast predict path disagrees with the Pipeline; using the Pipeline")
-        return None
-    return fast
-
-
 class _CompiledContext:
     """The context model's predict_proba from the compiled arrays."""
 
@@ -283,18 +238,17 @@ class _CompiledContext:
         return self.compiled.context_proba(X)
 
 
-def _compiled(model_dir: Path, meta: dict, settings: Settings):
-    """The compiled classifier (compiled.npz; its checksum was verified with the other artefacts) when the model
-    has one and [classify] use_compiled is on; else None."""
+def _compiled(model_dir: Path, meta: dict):
+    """The compiled classifier (compiled.npz; its checksum was verified with the other artefacts)."""
     from pipeline.classify.compiled import CompiledClassifier, NotCompilable
 
-    if "compiled.npz" not in meta.get("sha256", {}) or not settings["classify"].get("use_compiled", True):
-        return None
+    if "compiled.npz" not in meta.get("sha256", {}):
+        raise ClassifierError(f"{model_dir}: no compiled.npz in meta.json; retrain with `policyminer train classifier`")
     try:
         return CompiledClassifier(model_dir / "compiled.npz")
     except (NotCompilable, ValueError, OSError, KeyError) as exc:
-        log.warning("classifier: compiled.npz not usable (%s); loading the skops Pipeline", exc)
-        return None
+        raise ClassifierError(f"{model_dir / 'compiled.npz'}: not usable ({exc}); retrain with "
+                              "`policyminer train classifier`") from exc
 
 
 @lru_cache(maxsize=2)
