@@ -101,14 +101,12 @@ def test_no_person_inside_committee_names():
     assert not [m for m in EntityRules(load_settings()).find(text) if m.type == "PERSON"]
 
 
-def test_rule_only_route_equals_the_spacy_pipeline(settings, fixtures):
-    """Without a model, NlpStage computes entities and tokens straight from the rule mentions and the words;
-    sending the same texts through the spaCy pipeline ([nlp] spacy_docs = true) gives the same output."""
-    import copy
-    import dataclasses
-
+def test_runtime_route_equals_the_spacy_reference(settings, fixtures):
+    """Without the tagger, NlpStage computes entities and tokens straight from the rule mentions and the words;
+    the reference route (the same texts as spaCy Docs through the jieba tokenizer and policy_rules) gives the
+    same output."""
     from pipeline.config import PROJECT_DIR
-    from pipeline.nlp.pipeline import NlpStage
+    from pipeline.nlp.pipeline import NlpStage, doc_token_spans, span_entity
 
     texts = ["2023年，清华大学获得3.35亿美元。", "国家标准技术研究院（NIST）发布《量子计算路线图》，投入约12亿元。",
              "  中国科学院量子信息重点实验室\t与合肥本源量子公司 签约，建设一条8公里的实验线路。 ", "", "A"]
@@ -116,14 +114,13 @@ def test_rule_only_route_equals_the_spacy_pipeline(settings, fixtures):
         texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][:12]
     for path in sorted((PROJECT_DIR / "corpora" / "samples").glob("*.txt")):
         texts += [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()][:20]
-    fast = NlpStage(settings, use_model=False)
-    data = copy.deepcopy(settings.data)
-    data["nlp"]["spacy_docs"] = True
-    slow = NlpStage(dataclasses.replace(settings, data=data), use_model=False)
-    assert fast.rules_only and not slow.rules_only
-    assert fast.analyse(texts) == slow.analyse(texts)
-    assert fast.entities(texts) == slow.entities(texts)
-    assert sum(map(len, fast.entities(texts))) > 50
+    stage = NlpStage(settings, use_model=False)
+    docs = list(stage.docs(texts))
+    reference = ([[span_entity(ent, i) for ent in doc.ents] for i, doc in enumerate(docs)],
+                 [doc_token_spans(doc) for doc in docs])
+    assert stage.analyse(texts) == reference
+    assert stage.entities(texts) == reference[0]
+    assert sum(map(len, reference[0])) > 50
 
 
 # -- the trie-shaped word alternation: the same matches as the longest-first alternation --------------------------

@@ -34,8 +34,6 @@ from pipeline.nlp.segment import JiebaSpacyTokenizer, Segmenter
 from pipeline.records import ENTITY_ATTRS, Entity
 
 log = logging.getLogger(__name__)
-# The pipe names of the reference spaCy route (NlpStage skips spaCy unless [nlp] spacy_docs asks for Docs).
-RULE_ONLY_PIPES = ["policy_rules"]
 # Gazetteer and suffix names up to this length are checked against jieba's words around them (longer names are
 # specific enough); the window on each side is as wide.
 SHORT_NAME_CHARS = 4
@@ -102,76 +100,51 @@ class NlpStage:
             out.append(m)
         return out
 
-    def tokens(self, text: str) -> list[str]:
-        return [t.text for t in self.nlp.tokenizer(text)]
-
     def docs(self, texts: Iterable[str]) -> Iterable[Doc]:
         return self.nlp.pipe(texts, batch_size=32)
 
     def entities(self, texts: list[str]) -> list[list[Entity]]:
         """Entities per text after the merge (passage-relative offsets)."""
-        if self.rules_only:
-            return [ents for ents, _ in self._rules_only_many(texts, with_spans=False)]
-        return [[_to_entity(ent, idx) for ent in doc.ents] for idx, doc in enumerate(self.docs(texts))]
+        return [ents for ents, _ in self._passages(texts, with_spans=False)]
 
     def analyse(self, texts: list[str]) -> tuple[list[list[Entity]], list[list[tuple[int, int]]]]:
         """Entities per text and the token spans (start, end) of each text, from one pass: the classifier
         reuses the tokens instead of segmenting the text again."""
         entities, spans = [], []
-        if self.rules_only:
-            for ents, toks in self._rules_only_many(texts, with_spans=True):
-                entities.append(ents)
-                spans.append(toks)
-            return entities, spans
-        for idx, doc in enumerate(self.docs(texts)):
-            entities.append([_to_entity(ent, idx) for ent in doc.ents])
-            spans.append(_token_spans(doc))
+        for ents, toks in self._passages(texts, with_spans=True):
+            entities.append(ents)
+            spans.append(toks)
         return entities, spans
 
-    @property
-    def rules_only(self) -> bool:
-        """True when the output can be computed without spaCy Docs: no model in the pipe and [nlp] spacy_docs
-        off."""
-        return self.nlp.pipe_names == RULE_ONLY_PIPES and not self.settings["nlp"].get("spacy_docs", False)
-
-    def _rules_only_many(self, texts: list[str], *, with_spans: bool) -> list[tuple[list[Entity], list]]:
-        """_rules_only for each text, with the tagger scoring every text's words in one NumPy pass (its cost per
+    def _passages(self, texts: list[str], *, with_spans: bool) -> list[tuple[list[Entity], list]]:
+        """_passage for each text, with the tagger scoring every text's words in one NumPy pass (its cost per
         call would otherwise be paid per passage)."""
         prepared = [self._rule_words(text) for text in texts]
         names: list = [[] for _ in texts]
         if self.tagger is not None:
-            todo = [i for i, (_, words) in enumerate(prepared) if words is not None]
-            for i, found in zip(todo, self.tagger.spans_many([(prepared[i][1], prepared[i][0]) for i in todo])):
-                names[i] = found
-        return [self._rules_only(text, idx, with_spans=with_spans, prepared=prepared[idx], names=names[idx])
+            names = self.tagger.spans_many([(words, mentions) for mentions, words in prepared])
+        return [self._passage(text, idx, prepared[idx], names[idx], with_spans=with_spans)
                 for idx, text in enumerate(texts)]
 
-    def _rule_words(self, text: str):
-        """The text's rule mentions and its words with the mentions' edges forced (words None when they do not
-        spell the text)."""
+    def _rule_words(self, text: str) -> tuple[list[Mention], list[str]]:
+        """The text's rule mentions and its words with the mentions' edges forced. Should the words not spell
+        the text (never seen: the segmenter only cuts), its characters are the words."""
         mentions = self.find_mentions(text)
         words = self.segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
-        return mentions, (words if "".join(words) == text else None)
+        return mentions, (words if "".join(words) == text else list(text))
 
-    def _rules_only(self, text: str, passage: int, *, with_spans: bool, prepared=None, names=None
-                    ) -> tuple[list[Entity], list[tuple[int, int]]]:
-        """What the spaCy pipeline gives without a model, computed without it: Doc construction, Span
-        extension attributes and set_ents cost more than the rules themselves. Same tokenizer steps (rules,
-        then segmentation with forced boundaries); a mention becomes an entity where spaCy's strict char_span
-        would accept it (its edges are token edges). Rule mentions never overlap, so the merge keeps them all,
-        in order of start. Should the words not spell the text (spaCy's offsets would then be off the text),
-        the text goes through spaCy after all. Token spans only when asked for (else an empty list)."""
-        mentions, words = prepared if prepared is not None else self._rule_words(text)
-        if words is None:
-            doc = self.nlp(text)
-            return [_to_entity(ent, passage) for ent in doc.ents], _token_spans(doc)
+    def _passage(self, text: str, passage: int, prepared, names, *, with_spans: bool
+                 ) -> tuple[list[Entity], list[tuple[int, int]]]:
+        """Entities of one text: rule mentions whose edges are word edges (what spaCy's strict char_span
+        accepts: the reference route, NlpStage.docs(), gives the same without the tagger), merged with the
+        tagger's names. Token spans only when asked for (else an empty list)."""
+        mentions, words = prepared
         ends = list(accumulate(map(len, words)))
         edges = {0, *ends}
         ents = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
         if self.tagger is not None:
-            found = self.tagger.spans(words, mentions) if names is None else names
             ents = merge_views(ents, [Entity(text=text[a:b], type=t, start=a, end=b, passage=passage,
-                                             canonical=text[a:b], source="model") for a, b, t in found],
+                                             canonical=text[a:b], source="model") for a, b, t in names],
                                self.merge_policy)
         if not with_spans:
             return ents, []
@@ -182,9 +155,6 @@ class NlpStage:
     def entity_views(self, text: str, passage: int, tagger=None, policy: str = "model_first") -> dict[str, list[Entity]]:
         """Rules alone, the tagger alone and their merge for one text (see merge_views)."""
         mentions, words = self._rule_words(text)
-        if words is None:  # the words do not spell the text: spaCy's route, as _rules_only takes it
-            ents, _ = self._rules_only(text, passage, with_spans=False, prepared=(mentions, None))
-            return {"rules": ents, "model": [], "merged": ents}
         edges = {0, *accumulate(map(len, words))}
         rules = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
         spans = tagger.spans(words, mentions) if tagger is not None else []
@@ -225,19 +195,19 @@ def merge_views(rules: list[Entity], model: list[Entity], policy: str = "model_f
     return sorted(kept, key=lambda e: e.start)
 
 
-def _token_spans(doc: Doc) -> list[tuple[int, int]]:
+def doc_token_spans(doc: Doc) -> list[tuple[int, int]]:
     return [(t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
 
 
 def _mention_entity(m: Mention, text: str, passage: int) -> Entity:
-    """_to_entity of the span a rule mention becomes (policy_rules copies these attributes onto it)."""
+    """span_entity of the span a rule mention becomes (policy_rules copies these attributes onto it)."""
     surface = text[m.start:m.end]
     attrs = {a: getattr(m, a) for a in ENTITY_ATTRS}
     attrs.update(canonical=m.canonical or surface, source=m.source or "model")
     return Entity(text=surface, type=m.type, start=m.start, end=m.end, passage=passage, **attrs)
 
 
-def _to_entity(ent: Span, passage: int) -> Entity:
+def span_entity(ent: Span, passage: int) -> Entity:
     attrs = {a: getattr(ent._, a) for a in ENTITY_ATTRS}
     attrs.update(canonical=ent._.canonical or ent.text, source=ent._.source or "model")
     return Entity(text=ent.text, type=ent.label_, start=ent.start_char, end=ent.end_char, passage=passage, **attrs)
