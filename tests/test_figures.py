@@ -54,9 +54,22 @@ def test_range_is_one_figure_with_both_ends(text, span, low, value, unit):
     assert [(f.text, f.low, f.value, f.unit) for f in figs] == [(span, pytest.approx(low), pytest.approx(value), unit)]
 
 
-@pytest.mark.parametrize("text", ["坚持四个面向", "做到两个维护", "第3至5条规定", "COVID-19疫情"])
+@pytest.mark.parametrize("text", ["坚持四个面向", "做到两个维护", "第3至5条规定", "COVID-19疫情", "党的二十届三中全会",
+                                  "二期工程", "中美两国关系", "时隔9个月再次会晤"])
 def test_slogans_ordinals_and_codes_are_no_figures(text):
     assert find_figures(text) == []
+
+
+# Spaced qualifiers, 最高/突破, and the measure words of GUIDE entity case 12 (两省, 九部门, 八成, ages).
+CASES += [
+    ("占能源消费量的 24% 以上，", "24% 以上", 24, "%", False, "min"),
+    ("城镇化率首次突破 50% ，", "突破 50%", 50, "%", False, "min"),
+    ("给予最高300万元的补助", "最高300万元", 3e6, "CNY", False, "max"),
+    ("教育部等九部门启动", "九部门", 9, "部门", False, None),
+    ("覆盖两省一市", "两省", 2, "省", False, None),
+    ("超八成的受访者", "超八成", 8, "成", False, "min"),
+    ("患者年龄42岁", "42岁", 42, "岁", False, None),
+]
 
 
 @pytest.mark.parametrize("text,span,value,unit,approx,bound", CASES)
@@ -85,9 +98,16 @@ def test_spaced_formula_figures():
     ("发布日期 2024-04-12", "2024-04-12", "2024-04-12", "day"),
     ("2019年出台", "2019年", "2019", "year"),
     ("始于20世纪80年代", "20世纪80年代", "1980s", "decade"),
-    ("21世纪初以来", "21世纪初", "2000/2099", "century"),
+    ("21世纪初以来", "21世纪初以来", "2000/2099", "century"),  # GUIDE case 10: spans keep 以来/期间
     ("20世纪70年代末至80年代初", "20世纪70年代末至80年代初", "1970s/1980s", "range"),
-    ("2016—2020年期间", "2016—2020年", "2016/2020", "range"),
+    ("2016—2020年期间", "2016—2020年期间", "2016/2020", "range"),
+    # GUIDE case 10: relative days, spans of time, a 至 range and a date with its part of day are DATEs
+    ("今年4月25日，总书记", "今年4月25日", "--04-25", "day"),
+    ("3月24日至25日在海南调研", "3月24日至25日", "--03-24/---25", "range"),
+    ("1月29日下午，国务院", "1月29日下午", "--01-29", "day"),
+    ("过去五年来，我们", "过去五年来", None, "relative"),
+    ("记者8日从市政府获悉", "8日", "---08", "day"),
+    ("1980一2016年中国天然气产量", "1980一2016年", "1980/2016", "range"),
 ])
 def test_dates(text, span, iso, precision):
     d = [x for x in find_dates(text) if x.text == span]

@@ -53,8 +53,8 @@ def _figure_regex(path: str):
     unit_alt = _alt(units)
     tail = _alt(cfg["suffix_approx"] + cfg["suffix_min"] + cfg["suffix_max"])
     rx = re.compile(
-        rf"(?P<prefix>{prefix})?(?P<num>{num})(?P<inner0>余|多)?{spaced_mult}(?P<mult>{mult})(?P<inner>余|多)?"
-        rf"(?:(?P<pct>{pct})|[ \u00a0]?(?P<unit>{unit_alt}))?(?P<tail>{tail})?")
+        rf"(?:(?P<prefix>{prefix})[ \u00a0]?)?(?P<num>{num})(?P<inner0>余|多)?{spaced_mult}(?P<mult>{mult})(?P<inner>余|多)?"
+        rf"(?:(?P<pct>{pct})|[ \u00a0]?(?P<unit>{unit_alt}))?(?:[ \u00a0]?(?P<tail>{tail}))?")
     # Every match starts with a prefix word or the number: the characters that can begin one, to jump between
     # candidate positions (re tries a pattern that opens with an optional group at every position, 2x slower).
     firsts = {w[0] for w in prefixes} | set("0123456789０１２３４５６７８９上数成几") | set(CN_NUM_CHARS)
@@ -163,6 +163,8 @@ def find_figures(text: str) -> list[Figure]:
             bound = "min"
         if prefix in cfg["prefix_max"] or tail in cfg["suffix_max"]:
             bound = "max"
+        if unit_word == "个" and text.startswith("月", m.end("unit")):
+            continue  # 9个月: a span of time (DATE), not a count
         # 个 + counted noun ("28个国家和…"): keep the noun when the phrase ends right after it.
         if unit_word == "个" and not tail:
             noun = next((n for n in _counted_nouns(_cfg_path()) if text.startswith(n, end)), None)
@@ -296,10 +298,11 @@ _CENTURY = re.compile(r"(?P<c>\d{1,2}|[一二三四五六七八九十]{1,3})\s*�
                       rf"(?P<part>{_PART})?"
                       rf"(?:\s*[至到—–\-~～]\s*(?P<d2>\d{{2}}|[一二三四五六七八九]十)\s*年代(?P<part2>{_PART})?)?")
 _YMD = re.compile(r"(?P<y>(?:19|20)\d{2})\s*年(?:\s*(?P<m>1[0-2]|0?[1-9])\s*月(?:\s*(?P<d>3[01]|[12]\d|0?[1-9])\s*日)?)?(?P<part>年底|年末|年初|底|初|上半年|下半年|前|以来)?")
-_RANGE = re.compile(r"(?P<y1>(?:19|20)\d{2})\s*(?:年)?\s*[—–\-~～至到]\s*(?P<y2>(?:19|20)\d{2})\s*年")
+# 一 between two years is a dash (PDF conversions write 1980一2016年).
+_RANGE = re.compile(r"(?P<y1>(?:19|20)\d{2})\s*(?:年)?\s*[—–\-~～至到一]\s*(?P<y2>(?:19|20)\d{2})\s*年")
 _ISO_DATE = re.compile(r"(?<!\d)(?P<y>(?:19|20)\d{2})-(?P<m>0[1-9]|1[0-2])-(?P<d>0[1-9]|[12]\d|3[01])(?!\d)")
-_MONTH_RANGE = re.compile(r"(?<![\d年])(?P<m1>1[0-2]|[1-9])\s*[—–\-~至]\s*(?P<m2>1[0-2]|[1-9])\s*月")
-_MD = re.compile(r"(?<![\d年])(?P<m>1[0-2]|[1-9])月(?P<d>3[01]|[12]\d|[1-9])日")
+_MONTH_RANGE = re.compile(r"(?<!\d)(?P<m1>1[0-2]|[1-9])\s*[—–\-~至]\s*(?P<m2>1[0-2]|[1-9])\s*月")
+_MD = re.compile(r"(?<!\d)(?P<m>1[0-2]|[1-9])月(?P<d>3[01]|[12]\d|[1-9])日")
 
 
 def _cn_small(s: str) -> int:
@@ -307,10 +310,50 @@ def _cn_small(s: str) -> int:
     return int(v) if v is not None else 0
 
 
+@dataclass(frozen=True)
+class DateWords:
+    """configs/entities.toml [date], compiled: relative words, spans written as a count, day-only datelines,
+    suffixes a date keeps, and whether touching dates merge."""
+    relative: re.Pattern
+    periods: Optional[re.Pattern]
+    day_only: Optional[re.Pattern]
+    suffix: Optional[re.Pattern]
+    merge_adjacent: bool
+    range_joiners: frozenset
+
+
 @lru_cache(maxsize=2)
-def _relative_regex(path: str):
-    words = load_toml_data(path)["date"]["relative_dates"]
-    return re.compile(_alt(words))
+def _date_words(path: str) -> DateWords:
+    cfg = load_toml_data(path)["date"]
+    periods = cfg.get("period_patterns", ())
+    suffixes = cfg.get("date_suffixes", ())
+    return DateWords(re.compile(_alt(cfg["relative_dates"])),
+                     re.compile("|".join(f"(?:{p})" for p in periods)) if periods else None,
+                     re.compile(cfg["day_only"]) if cfg.get("day_only") else None,
+                     re.compile(_alt(suffixes)) if suffixes else None, bool(cfg.get("merge_adjacent", False)),
+                     frozenset(cfg.get("range_joiners", ())))
+
+
+def _joined(text: str, dates: list[DateMention], words: DateWords) -> list[DateMention]:
+    """Dates with their suffix (下午, 左右, 期间 …) and, when configured, touching dates as one (今年 + 4月25日;
+    3月24日 至 25日): the span of both, the later one's ISO form and precision (the more specific)."""
+    out: list[DateMention] = []
+    for d in sorted(dates, key=lambda d: d.start):
+        end = d.end
+        if words.suffix is not None and (m := words.suffix.match(text, end)) and not any(
+                o.start < m.end() and end < o.end for o in dates):
+            end = m.end()
+        d = DateMention(d.start, end, text[d.start:end], d.iso, d.precision) if end != d.end else d
+        joined = bool(out) and out[-1].end + 1 == d.start and text[out[-1].end] in words.range_joiners
+        if words.merge_adjacent and out and (out[-1].end == d.start or joined):
+            prev = out.pop()
+            if joined:  # a range: both ends
+                iso = f"{prev.iso}/{d.iso}" if prev.iso and d.iso else (d.iso or prev.iso)
+                d = DateMention(prev.start, d.end, text[prev.start:d.end], iso, "range")
+            else:
+                d = DateMention(prev.start, d.end, text[prev.start:d.end], d.iso or prev.iso, d.precision)
+        out.append(d)
+    return out
 
 
 def find_dates(text: str) -> list[DateMention]:
@@ -338,10 +381,7 @@ def find_dates(text: str) -> list[DateMention]:
             iso, prec = f"{y}-{int(mo):02d}", "month"
         else:
             iso, prec = y, "year"
-        end = m.end()
-        if m.group("part") in ("以来", "前"):
-            end = m.start("part")
-        add(m.start(), end, iso, prec)
+        add(m.start(), m.end(), iso, prec)
     for m in _CENTURY.finditer(text) if "世纪" in text else ():
         c = int(m.group("c")) if m.group("c").isdigit() else _cn_small(m.group("c"))
         if not 1 <= c <= 22:
@@ -359,6 +399,11 @@ def find_dates(text: str) -> list[DateMention]:
         add(m.start(), m.end(), None, "range")
     for m in _MD.finditer(text) if has_month and "日" in text else ():
         add(m.start(), m.end(), f"--{int(m.group('m')):02d}-{int(m.group('d')):02d}", "day")
-    for m in _relative_regex(_cfg_path()).finditer(text):
+    words = _date_words(_cfg_path())
+    for m in words.periods.finditer(text) if words.periods is not None else ():
         add(m.start(), m.end(), None, "relative")
-    return sorted(found, key=lambda d: d.start)
+    for m in words.relative.finditer(text):
+        add(m.start(), m.end(), None, "relative")
+    for m in words.day_only.finditer(text) if words.day_only is not None and "日" in text else ():
+        add(m.start(), m.end(), f"---{int(m.group()[:-1]):02d}", "day")
+    return _joined(text, found, words)
