@@ -12,7 +12,7 @@ of its own (瑞典 | 卡罗琳学院), following the evaluation gold. The statis
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -217,6 +217,18 @@ def load_lexicons(settings: Settings) -> Lexicons:
 
 
 _TITLE = re.compile(r"《[^《》\n]{1,60}》")
+_QUOTES = "“”\"「」"
+
+
+def _unquoted(text: str, m: Mention) -> Mention:
+    """The mention less one pair of quotes that encloses the whole name: corpora/GUIDE.md entity case 9 (百人计划
+    in “百人计划”); quotes inside a name stay (“十四五”规划)."""
+    inner = text[m.start + 1:m.end - 1]
+    if m.type in ("PROGRAMME", "INSTITUTION") and m.end - m.start >= 4 and text[m.start] in "“\"「" \
+            and text[m.end - 1] in "”\"」" and not any(q in inner for q in _QUOTES):
+        canonical = m.canonical.strip(_QUOTES) if m.canonical else m.canonical
+        return replace(m, start=m.start + 1, end=m.end - 1, canonical=canonical)
+    return m
 _QUOTED_PLAN = re.compile(r"“[^“”\n]{1,16}”[\u4e00-\u9fff]{0,12}?(?:规划纲要|规划|计划|工程|行动|战略|项目|倡议|纲要|专项|行动计划)")
 _PLAN_DASH = re.compile(r"[\u4e00-\u9fff]{2,8}20\d\d[—–\-]+(?:“[^”]{1,20}”)?[\u4e00-\u9fff]{0,8}?(?:重大项目|重大专项|计划|工程)")
 # Quoted short names of numbered measures: “土十条”, "国九条”, “新国十条” (quotes kept in the span).
@@ -365,7 +377,7 @@ class EntityRules:
         self._suffix_rules(text, taken, add, out)
         self._brackets(text, taken, out, add)
         self._persons(text, taken, add)
-        return sorted(out, key=lambda m: m.start)
+        return sorted((_unquoted(text, m) for m in out), key=lambda m: m.start)
 
     def _suffix_at(self, text: str, pos: int) -> Optional[str]:
         for suf in self._inst_first.get(text[pos:pos + 1], ()):
