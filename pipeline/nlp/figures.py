@@ -311,12 +311,20 @@ def _cn_small(s: str) -> int:
 
 
 @dataclass(frozen=True)
+class DatePattern:
+    """One [date] period_patterns entry: the regex, the literals a text must hold for it to run, and whether a
+    match is a day of the month (8日: ISO ---08) or a relative span."""
+    regex: re.Pattern
+    needs: tuple[str, ...]
+    day: bool = False
+
+
+@dataclass(frozen=True)
 class DateWords:
-    """configs/entities.toml [date], compiled: relative words, spans written as a count, day-only datelines,
-    suffixes a date keeps, and whether touching dates merge."""
+    """configs/entities.toml [date], compiled: relative words, spans written as a count, suffixes a date keeps,
+    whether touching dates merge and the words that join a range."""
     relative: re.Pattern
-    periods: Optional[re.Pattern]
-    day_only: Optional[re.Pattern]
+    periods: tuple[DatePattern, ...]
     suffix: Optional[re.Pattern]
     merge_adjacent: bool
     range_joiners: frozenset
@@ -325,11 +333,10 @@ class DateWords:
 @lru_cache(maxsize=2)
 def _date_words(path: str) -> DateWords:
     cfg = load_toml_data(path)["date"]
-    periods = cfg.get("period_patterns", ())
     suffixes = cfg.get("date_suffixes", ())
-    return DateWords(re.compile(_alt(cfg["relative_dates"])),
-                     re.compile("|".join(f"(?:{p})" for p in periods)) if periods else None,
-                     re.compile(cfg["day_only"]) if cfg.get("day_only") else None,
+    periods = tuple(DatePattern(re.compile(p["pattern"]), tuple(p.get("needs", ())), p.get("iso") == "day")
+                    for p in cfg.get("period_patterns", ()))
+    return DateWords(re.compile(_alt(cfg["relative_dates"])), periods,
                      re.compile(_alt(suffixes)) if suffixes else None, bool(cfg.get("merge_adjacent", False)),
                      frozenset(cfg.get("range_joiners", ())))
 
@@ -400,10 +407,14 @@ def find_dates(text: str) -> list[DateMention]:
     for m in _MD.finditer(text) if has_month and "日" in text else ():
         add(m.start(), m.end(), f"--{int(m.group('m')):02d}-{int(m.group('d')):02d}", "day")
     words = _date_words(_cfg_path())
-    for m in words.periods.finditer(text) if words.periods is not None else ():
-        add(m.start(), m.end(), None, "relative")
+    for period in words.periods:
+        if period.needs and not any(n in text for n in period.needs):
+            continue
+        for m in period.regex.finditer(text):
+            if period.day:
+                add(m.start(), m.end(), f"---{int(m.group()[:-1]):02d}", "day")
+            else:
+                add(m.start(), m.end(), None, "relative")
     for m in words.relative.finditer(text):
         add(m.start(), m.end(), None, "relative")
-    for m in words.day_only.finditer(text) if words.day_only is not None and "日" in text else ():
-        add(m.start(), m.end(), f"---{int(m.group()[:-1]):02d}", "day")
     return _joined(text, found, words)
