@@ -110,7 +110,7 @@ def test_shipped_tagger_fast_route_equals_reference_route():
     texts = ["商务部部长王文涛说，江苏省财政厅和市科技创新局联合印发通知。", "国务院总理李强在北京主持召开国务院常务会议。",
              "湖北省教育厅、省发展改革委与华为公司签署合作协议，投资3至5亿元。", "", "A"]
     tagger = stage.tagger
-    items = [stage._rule_words(t) for t in texts]
+    items = [stage.rule_words(t) for t in texts]
     fast = tagger.spans_many([(w, m) for m, w in items if w is not None])
     for (mentions, words), got in zip([i for i in items if i[1] is not None], fast):
         feats = features(words, rule_tags(words, mentions), tagger.facts)

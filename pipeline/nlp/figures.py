@@ -96,93 +96,7 @@ def _counted_nouns(path: str) -> list[str]:
 
 def find_figures(text: str) -> list[Figure]:
     rx, cfg, first = _figure_regex(_cfg_path())
-    currency = cfg["currency"]
-    unitless = cfg.get("unitless_multipliers", ["万亿", "亿", "万"])
-    out: list[Figure] = []
-    for m in _matches(rx, first, text):
-        num = m.group("num")
-        # Chinese-numeral matches must carry a unit or percent; a lone 一 in 一个 is no figure worth keeping
-        # unless it has a multiplier; year-like numbers followed by 年 are excluded by the unit list.
-        digits = num.translate(_FW)
-        is_cn = not any(ch.isdigit() for ch in digits)
-        unit_word = m.group("unit")
-        if not unit_word and not m.group("pct"):
-            # No unit: a figure only with a large multiplier (6600多万, 上千万); the unit stays null.
-            big = m.group("mult") or next((w for w in ("万亿", "亿", "万") if num.endswith(w)), None)
-            if big not in unitless:
-                continue
-            if _HAN_CHAR.match(text[m.end():m.end() + 1] or " ") and not m.group("tail") \
-                    and text[m.end()] in "元年月日":
-                continue
-        if unit_word and _LATIN_UNIT.fullmatch(unit_word) and _LATIN_CHAR.match(text[m.end("unit"):m.end("unit") + 1]):
-            continue  # "5 million" is no 5 m
-        # A lone 一 (一套, 一轮, 一批) is an article, not a count; 二元 (二元结构) is no money.
-        if is_cn and len(num) == 1 and not m.group("mult") and not (m.group("inner0") or m.group("inner")):
-            if num == "一" or (num in "二两" and unit_word in ("元", "个", "种", "项", "批", "次", "件", "位", "名", "类",
-                                                              "部", "条", "处", "轮", "套")):
-                continue
-        if is_cn and not _CN_NUM_CHAR.search(num.lstrip("上数成几")):
-            continue
-        # A bare unit character (百度, 千家万户) is a number only after 上/数/成/几 or before 余/多.
-        if is_cn and all(ch in "十百千万亿" for ch in num) and not (m.group("inner0") or m.group("inner")) \
-                and not num.startswith(("上", "数", "成", "几")) and num != "十" \
-                and (m.group("prefix") or "") not in ("上", "数", "几", "成", "逾", "超过", "近", "约"):
-            continue
-        # 一一 (one by one), 零部件: digit-by-digit Chinese strings and a lone 零 are no counts.
-        if is_cn and all(ch in "零〇○一二两三四五六七八九" for ch in num) and (len(num) > 1 or num in "零〇○"):
-            continue
-        # Ordinals: 第三个 is no count.
-        if m.start() > 0 and text[m.start() - 1] == "第":
-            continue
-        start, end = m.start(), m.end()
-        # Arabic numbers glued to Latin letters (H1-2, COVID-19) are not figures.
-        if start > 0 and _LATIN_OR_DASH.match(text[start - 1]) and not m.group("prefix") \
-                and not (text[start - 1] == "-" and text[start - 2:start - 1].isdigit()):  # 3-5亿元 is a range
-            continue
-        raw = (num + (m.group("mult") or "")).translate(_FW)
-        value = parse_number(raw)
-        if value is None:
-            continue
-        prefix, tail = m.group("prefix") or "", m.group("tail") or ""
-        inner = (m.group("inner0") or "") + (m.group("inner") or "")
-        if m.group("pct"):
-            unit = "百分点" if "百分点" in m.group("pct") else "%"
-        elif not unit_word:
-            unit = cfg["count_unit"]
-        elif unit_word in currency:
-            unit = currency[unit_word]
-        elif unit_word in ("万千瓦", "万吨", "万亩", "万人次"):
-            value *= 1e4
-            unit = unit_word[1:]
-        else:
-            unit = unit_word
-        approx = bool(inner) or prefix in cfg["prefix_approx"] or tail in cfg["suffix_approx"] \
-            or num.startswith(("上", "数", "成", "几")) or "余" in num or "多" in num
-        bound = None
-        if prefix in cfg["prefix_min"] or tail in ("以上",) or (prefix == "逾"):
-            bound = "min"
-        if prefix in cfg["prefix_max"] or tail in cfg["suffix_max"]:
-            bound = "max"
-        if unit_word == "个" and text.startswith("月", m.end("unit")):
-            continue  # 9个月: a span of time (DATE), not a count
-        # 个 + counted noun ("28个国家和…"): keep the noun when the phrase ends right after it.
-        if unit_word == "个" and not tail:
-            noun = next((n for n in _counted_nouns(_cfg_path()) if text.startswith(n, end)), None)
-            if noun is None and is_cn and value <= cfg["numbered_slogan_max"] and _HAN_CHAR.match(text[end:end + 1] or " "):
-                continue  # 四个面向, 两个维护: a numbered slogan, not a quantity
-            if noun is not None:
-                after = text[end + len(noun):end + len(noun) + 1]
-                if not after or after in cfg["noun_terminators"]:
-                    end += len(noun)
-        # Detached qualifiers: "至少约有182家".
-        before = text[max(0, start - 5):start]
-        if not prefix:
-            if any(before.endswith(q) or before.endswith(q + "有") for q in cfg["detached_min"]) or "至少" in before:
-                bound = bound or "min"
-            if any(before.endswith(q) for q in cfg["detached_approx"]):
-                approx = True
-        # A number directly followed by 年/月/日 belongs to a date, not a figure; the regex units exclude them.
-        out.append(Figure(start, end, text[start:end], float(value), unit, approx, bound))
+    out = [f for f in (_figure_of(m, text, cfg) for m in _matches(rx, first, text)) if f is not None]
     taken = [False] * len(text)
     for f in out:
         taken[f.start:f.end] = [True] * (f.end - f.start)
@@ -191,6 +105,97 @@ def find_figures(text: str) -> list[Figure]:
             taken[f.start:f.end] = [True] * (f.end - f.start)
             out.append(f)
     return _join_ranges(sorted(out, key=lambda f: f.start), text, cfg)
+
+
+def _figure_of(m: re.Match, text: str, cfg: dict) -> Optional[Figure]:
+    """The FIGURE a regex match is, normalised, or None when the match is no quantity."""
+    num, unit_word = m.group("num"), m.group("unit")
+    is_cn = not any(ch.isdigit() for ch in num.translate(_FW))
+    if _not_a_quantity(m, text, cfg, is_cn):
+        return None
+    value = parse_number((num + (m.group("mult") or "")).translate(_FW))
+    if value is None:
+        return None
+    value, unit = _unit_of(m, cfg, value)
+    prefix, tail = m.group("prefix") or "", m.group("tail") or ""
+    inner = (m.group("inner0") or "") + (m.group("inner") or "")
+    approx = bool(inner) or prefix in cfg["prefix_approx"] or tail in cfg["suffix_approx"] \
+        or num.startswith(tuple(cfg["approx_number_starts"])) or "余" in num or "多" in num
+    bound = None
+    if prefix in cfg["prefix_min"] or tail in cfg["suffix_min_tail"]:
+        bound = "min"
+    if prefix in cfg["prefix_max"] or tail in cfg["suffix_max"]:
+        bound = "max"
+    start, end = m.start(), m.end()
+    if unit_word == "个" and not tail:
+        end = _counted_noun_end(text, end, cfg, is_cn, value)
+        if end is None:
+            return None  # 四个面向, 两个维护: a numbered slogan, not a quantity
+    if not prefix:  # detached qualifiers: "至少约有182家"
+        before = text[max(0, start - 5):start]
+        if any(before.endswith(q) or before.endswith(q + "有") for q in cfg["detached_min"]) or "至少" in before:
+            bound = bound or "min"
+        approx = approx or any(before.endswith(q) for q in cfg["detached_approx"])
+    return Figure(start, end, text[start:end], float(value), unit, approx, bound)
+
+
+def _not_a_quantity(m: re.Match, text: str, cfg: dict, is_cn: bool) -> bool:
+    """Matches the regex cannot rule out: no unit and no large multiplier, a Latin word (5 million), an article
+    (一套), a bare unit character (百度), digit-by-digit strings (一一), ordinals (第三个), codes (COVID-19),
+    months (9个月: a DATE)."""
+    num, unit_word = m.group("num"), m.group("unit")
+    inner = m.group("inner0") or m.group("inner")
+    if not unit_word and not m.group("pct"):
+        big = m.group("mult") or next((w for w in ("万亿", "亿", "万") if num.endswith(w)), None)
+        if big not in cfg["unitless_multipliers"] or (
+                _HAN_CHAR.match(text[m.end():m.end() + 1] or " ") and not m.group("tail") and text[m.end()] in "元年月日"):
+            return True
+    if unit_word and _LATIN_UNIT.fullmatch(unit_word) and _LATIN_CHAR.match(text[m.end("unit"):m.end("unit") + 1]):
+        return True
+    if is_cn and len(num) == 1 and not m.group("mult") and not inner and (
+            num == "一" or (num in "二两" and unit_word in cfg["no_count_after_two"])):
+        return True
+    if is_cn and not _CN_NUM_CHAR.search(num.lstrip("上数成几")):
+        return True
+    if is_cn and all(ch in "十百千万亿" for ch in num) and not inner and not num.startswith(("上", "数", "成", "几")) \
+            and num != "十" and (m.group("prefix") or "") not in cfg["bare_unit_prefixes"]:
+        return True
+    if is_cn and all(ch in "零〇○一二两三四五六七八九" for ch in num) and (len(num) > 1 or num in "零〇○"):
+        return True
+    start = m.start()
+    if start > 0 and text[start - 1] == "第":
+        return True
+    if start > 0 and _LATIN_OR_DASH.match(text[start - 1]) and not m.group("prefix") \
+            and not (text[start - 1] == "-" and text[start - 2:start - 1].isdigit()):  # 3-5亿元 is a range
+        return True
+    return unit_word == "个" and text.startswith("月", m.end("unit"))
+
+
+def _unit_of(m: re.Match, cfg: dict, value: float) -> tuple[float, str]:
+    """(value, unit string): percent or 百分点, the count unit when there is none, a currency's ISO code, and the
+    ten-thousands folded into the value (万千瓦 → ×10⁴ 千瓦)."""
+    unit_word = m.group("unit")
+    if m.group("pct"):
+        return value, "百分点" if "百分点" in m.group("pct") else "%"
+    if not unit_word:
+        return value, cfg["count_unit"]
+    if unit_word in cfg["currency"]:
+        return value, cfg["currency"][unit_word]
+    if unit_word in cfg["ten_thousand_units"]:
+        return value * 1e4, unit_word[1:]
+    return value, unit_word
+
+
+def _counted_noun_end(text: str, end: int, cfg: dict, is_cn: bool, value: float) -> Optional[int]:
+    """个 + counted noun ("28个国家和…"): the end after the noun when the phrase ends right after it; None for a
+    numbered slogan (a small Chinese-numeral count of 个 glued to a word that is no counted noun)."""
+    noun = next((n for n in _counted_nouns(_cfg_path()) if text.startswith(n, end)), None)
+    if noun is None:
+        if is_cn and value <= cfg["numbered_slogan_max"] and _HAN_CHAR.match(text[end:end + 1] or " "):
+            return None
+        return end
+    after = text[end + len(noun):end + len(noun) + 1]
+    return end + len(noun) if not after or after in cfg["noun_terminators"] else end
 
 
 def _join_ranges(figures: list[Figure], text: str, cfg: dict) -> list[Figure]:

@@ -34,8 +34,8 @@ from pipeline.nlp.segment import JiebaSpacyTokenizer, Segmenter
 from pipeline.records import ENTITY_ATTRS, Entity
 
 log = logging.getLogger(__name__)
-# Gazetteer and suffix names up to this length are checked against jieba's words around them (longer names are
-# specific enough); the window on each side is as wide.
+# Gazetteer and suffix names up to this length are checked against jieba's words of the text (longer names are
+# specific enough).
 SHORT_NAME_CHARS = 4
 
 for attr in ENTITY_ATTRS:
@@ -73,7 +73,7 @@ class NlpStage:
         self.segmenter = Segmenter([self.settings.path(cfg["domain_dict"])], backend=cfg["segmenter"],
                                    cache_dir=cfg["cache_dir"])
         self.nlp = spacy.blank("zh")
-        self.nlp.tokenizer = JiebaSpacyTokenizer(self.nlp.vocab, self.segmenter, self.find_mentions)
+        self.nlp.tokenizer = JiebaSpacyTokenizer(self.nlp.vocab, self.segmenter, self.rule_words)
         use_model = cfg["use_model"] if use_model is None else use_model
         self.model_info: dict = {"ner": None}
         self.tagger = None
@@ -89,16 +89,16 @@ class NlpStage:
 
     def find_mentions(self, text: str) -> list:
         """The rules' mentions, less short gazetteer or suffix names that start or end inside a jieba word of
-        their surroundings (集成电路 holds no 成电): jieba cuts a window around each, without forced edges."""
-        out = []
-        for m in self.rules.find(text):
-            if m.source in ("gazetteer", "suffix") and m.end - m.start <= SHORT_NAME_CHARS:
-                a, b = max(0, m.start - SHORT_NAME_CHARS), min(len(text), m.end + SHORT_NAME_CHARS)
-                edges = set(accumulate(map(len, self.segmenter.cut(text[a:b]))))
-                if (m.start > a and m.start - a not in edges) or m.end - a not in edges:
-                    continue
-            out.append(m)
-        return out
+        the text (集成电路 holds no 成电)."""
+        return self._checked_mentions(text, self.segmenter.cut(text))[0]
+
+    def _checked_mentions(self, text: str, words: list[str]) -> tuple[list, set[int]]:
+        """find_mentions with the text's own words (cut without forced edges), and those words' edges."""
+        edges = {0, *accumulate(map(len, words))}
+        out = [m for m in self.rules.find(text)
+               if m.source not in ("gazetteer", "suffix") or m.end - m.start > SHORT_NAME_CHARS
+               or (m.start in edges and m.end in edges)]
+        return out, edges
 
     def docs(self, texts: Iterable[str]) -> Iterable[Doc]:
         return self.nlp.pipe(texts, batch_size=32)
@@ -119,18 +119,21 @@ class NlpStage:
     def _passages(self, texts: list[str], *, with_spans: bool) -> list[tuple[list[Entity], list]]:
         """_passage for each text, with the tagger scoring every text's words in one NumPy pass (its cost per
         call would otherwise be paid per passage)."""
-        prepared = [self._rule_words(text) for text in texts]
+        prepared = [self.rule_words(text) for text in texts]
         names: list = [[] for _ in texts]
         if self.tagger is not None:
             names = self.tagger.spans_many([(words, mentions) for mentions, words in prepared])
         return [self._passage(text, idx, prepared[idx], names[idx], with_spans=with_spans)
                 for idx, text in enumerate(texts)]
 
-    def _rule_words(self, text: str) -> tuple[list[Mention], list[str]]:
+    def rule_words(self, text: str) -> tuple[list[Mention], list[str]]:
         """The text's rule mentions and its words with the mentions' edges forced. Should the words not spell
         the text (never seen: the segmenter only cuts), its characters are the words."""
-        mentions = self.find_mentions(text)
-        words = self.segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
+        plain = self.segmenter.cut(text)
+        mentions, edges = self._checked_mentions(text, plain)
+        forced = {b for m in mentions for b in (m.start, m.end)}
+        # Mentions whose edges are the words' own edges leave the words as they are: no second cut.
+        words = plain if forced <= edges else self.segmenter.cut(text, forced)
         return mentions, (words if "".join(words) == text else list(text))
 
     def _passage(self, text: str, passage: int, prepared, names, *, with_spans: bool
@@ -154,7 +157,7 @@ class NlpStage:
 
     def entity_views(self, text: str, passage: int, tagger=None, policy: str = "model_first") -> dict[str, list[Entity]]:
         """Rules alone, the tagger alone and their merge for one text (see merge_views)."""
-        mentions, words = self._rule_words(text)
+        mentions, words = self.rule_words(text)
         edges = {0, *accumulate(map(len, words))}
         rules = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
         spans = tagger.spans(words, mentions) if tagger is not None else []

@@ -134,15 +134,13 @@ def _rjieba_tokenizer(user_dicts: Sequence[Path]):
 class JiebaSpacyTokenizer:
     """A spaCy tokenizer over Segmenter. Whitespace becomes its own tokens (spaCy's convention for zh)."""
 
-    def __init__(self, vocab: Vocab, segmenter: Segmenter, boundary_finder=None):
+    def __init__(self, vocab: Vocab, segmenter: Segmenter, rule_words=None):
         self.vocab = vocab
         self.segmenter = segmenter
-        self.boundary_finder = boundary_finder  # text -> list of (start, end, ...) spans to keep whole
+        self.rule_words = rule_words  # text -> (rule mentions to keep whole, words), the NLP stage's own cut
 
     def __call__(self, text: str) -> Doc:
-        spans = self.boundary_finder(text) if self.boundary_finder else []
-        bounds = {s for sp in spans for s in (sp[0], sp[1])}
-        words = self.segmenter.cut(text, bounds)
+        spans, words = self.rule_words(text) if self.rule_words else ([], self.segmenter.cut(text))
         spaces = [False] * len(words)
         doc = Doc(self.vocab, words=words, spaces=spaces)
         doc.user_data["rule_spans"] = spans

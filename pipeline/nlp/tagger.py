@@ -319,14 +319,10 @@ class PartialScores:
                 + self.model.intercept)
 
 
-def training_row(rec: dict, find_mentions, segmenter, facts: WordFacts):
-    """(features, gold tags) of one text, with the words and rule tags inference would see (None when the words
-    do not spell the text). `find_mentions` is the NLP stage's (NlpStage.find_mentions)."""
-    text = rec["text"]
-    mentions = find_mentions(text)
-    words = segmenter.cut(text, {b for m in mentions for b in (m.start, m.end)})
-    if "".join(words) != text:
-        return None
+def training_row(rec: dict, rule_words, facts: WordFacts):
+    """(features, gold tags) of one text, with the words and rule tags inference sees: `rule_words` is the NLP
+    stage's (NlpStage.rule_words: the rules' mentions and the words with their edges)."""
+    mentions, words = rule_words(rec["text"])
     return features(words, rule_tags(words, mentions), facts), gold_tags(words, rec["entities"])
 
 

@@ -104,7 +104,7 @@ def pool_entity_records(pool: Optional[str]) -> list[dict]:
 
 def rows_of(stage, records: Sequence[dict]) -> list:
     facts = WordFacts(stage.rules.lex)
-    return [training_row(r, stage.find_mentions, stage.segmenter, facts) for r in records]
+    return [training_row(r, stage.rule_words, facts) for r in records]
 
 
 def fit_rows(pool_rows: Sequence, public_rows: Sequence, params: dict):
