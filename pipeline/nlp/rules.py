@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from pipeline.config import Settings, load_toml_data, read_lexicon_lines
 from pipeline.nlp.figures import find_dates, find_figures
@@ -140,6 +140,8 @@ class Lexicons:
     latin_names: dict[str, tuple[str, str]] = field(default_factory=dict)
     strong_suffixes: set[str] = field(default_factory=set)
     foreign_places: set[str] = field(default_factory=set)
+    person_left: str = ""  # characters a name may follow (name + title rule)
+    person_after: tuple[str, ...] = ()  # what may follow a name after a title (title + name rule)
 
 
 def _read_tsv(path: Path) -> list[tuple[str, list[str]]]:
@@ -209,11 +211,11 @@ def load_lexicons(settings: Settings) -> Lexicons:
     prog, _ = _suffixes(settings.path(cfg["programme_suffixes"]))
     rules = data["rules"]
     generic = set(rules["generic_institutions"]) | set(rules["generic_programmes"])
-    known_prefixes = {"国家", "中国", "中央", "国务院", "全国", "中共", "中华", "国际", "世界", "亚洲", "欧洲", "美国", "联合国"}
+    person = data["person"]
     return Lexicons(trie, alias, inst, risky, prog, sorted(rules["stop_tokens"], key=len, reverse=True), generic,
-                    places, known_prefixes, sorted(rules["person_titles"], key=len, reverse=True),
-                    data["person"]["surnames"], data["person"]["double_surnames"], latin,
-                    set(rules["strong_suffixes"]), foreign)
+                    places, set(rules["known_prefixes"]), sorted(rules["person_titles"], key=len, reverse=True),
+                    person["surnames"], person["double_surnames"], latin,
+                    set(rules["strong_suffixes"]), foreign, person["left_context"], tuple(person["after_title"]))
 
 
 _TITLE = re.compile(r"《[^《》\n]{1,60}》")
@@ -315,7 +317,6 @@ class EntityRules:
 
     # -- main ----------------------------------------------------------------------------------------------
     def find(self, text: str) -> list[Mention]:
-        lex = self.lex
         taken = [False] * len(text)
         out: list[Mention] = []
 
@@ -326,16 +327,26 @@ class EntityRules:
             out.append(m)
             return True
 
+        for m in self._patterns(text):
+            add(m)
+        self._gazetteer(text, taken, add)
+        self._suffix_rules(text, taken, add, out)
+        self._brackets(text, taken, out, add)
+        self._persons(text, taken, add)
+        return sorted((_unquoted(text, m) for m in out), key=lambda m: m.start)
+
+    def _patterns(self, text: str) -> Iterator[Mention]:
+        """Pattern mentions in the order they take precedence: quoted article counts, figures, dates, 《》 titles,
+        quoted plans and plan-dash names."""
         for m in _QUOTED_ARTICLES.finditer(text):
-            add(Mention(m.start(), m.end(), "PROGRAMME", "pattern", m.group()))
+            yield Mention(m.start(), m.end(), "PROGRAMME", "pattern", m.group())
         for f in find_figures(text):
-            add(Mention(f.start, f.end, "FIGURE", "pattern", f.text, f.value, f.unit, f.approx, f.bound, low=f.low))
+            yield Mention(f.start, f.end, "FIGURE", "pattern", f.text, f.value, f.unit, f.approx, f.bound, low=f.low)
         for d in find_dates(text):
-            if text[d.end:d.end + 1] in ("年",):
-                continue
-            add(Mention(d.start, d.end, "DATE", "pattern", d.text, date_iso=d.iso, date_precision=d.precision))
+            if text[d.end:d.end + 1] != "年":
+                yield Mention(d.start, d.end, "DATE", "pattern", d.text, date_iso=d.iso, date_precision=d.precision)
         for m in _TITLE.finditer(text):
-            add(Mention(m.start(), m.end(), "PROGRAMME", "pattern", m.group()))
+            yield Mention(m.start(), m.end(), "PROGRAMME", "pattern", m.group())
         for rx in (_QUOTED_PLAN, _PLAN_DASH):
             for m in rx.finditer(text):
                 s = m.start()
@@ -344,8 +355,12 @@ class EntityRules:
                     s = max(s, self._left_name(text, year, 8))
                     if year - s < 2:
                         continue
-                add(Mention(s, m.end(), "PROGRAMME", "pattern", text[s:m.end()]))
-        # Gazetteer, longest match at each position, left to right; a match's characters are not matched again.
+                yield Mention(s, m.end(), "PROGRAMME", "pattern", text[s:m.end()])
+
+    def _gazetteer(self, text: str, taken: list[bool], add) -> None:
+        """Gazetteer names, longest match at each position, left to right (a match's characters are not matched
+        again); then Latin names and acronyms (NIST, DARPA, IBM)."""
+        lex = self.lex
         i = 0
         for start, n in lex.names.longest_matches(text):
             if start < i or taken[start]:
@@ -358,26 +373,27 @@ class EntityRules:
                 i += n
                 continue
             if kind == "GPE" and canonical not in lex.foreign_places and not text.startswith(("我", "本"), i):
-                # A Chinese place glued to a known institution is part of its name (中国 + 航天科技集团).
-                n2, payload2 = lex.names.longest(text, i + n)
-                if n2 and payload2[0] == "INSTITUTION" and self._free(taken, i, i + n + n2) and \
-                        not text.startswith(self._known_prefixes, i + n):
-                    n2 += 2 if text.startswith("公司", i + n + n2) else 0
-                    add(Mention(i, i + n + n2, "INSTITUTION", "gazetteer", payload2[1]))
-                    i += n + n2
+                glued = self._glued_institution(text, taken, i, n)
+                if glued is not None:
+                    add(glued)
+                    i = glued.end
                     continue
             add(Mention(i, i + n, kind, "gazetteer", canonical))
             i += n
-        # Latin names and acronyms from the gazetteer (NIST, DARPA, IBM).
         for m in _LATIN_ABBR_RX.finditer(text):
             word = m.group().rstrip(".-")
             if word in lex.latin_names and not (m.start() > 0 and text[m.start() - 1].isalpha() and text[m.start() - 1].isascii()):
                 kind, canonical = lex.latin_names[word]
                 add(Mention(m.start(), m.start() + len(word), kind, "gazetteer", canonical))
-        self._suffix_rules(text, taken, add, out)
-        self._brackets(text, taken, out, add)
-        self._persons(text, taken, add)
-        return sorted((_unquoted(text, m) for m in out), key=lambda m: m.start)
+
+    def _glued_institution(self, text: str, taken: list[bool], i: int, n: int) -> Optional[Mention]:
+        """A Chinese place glued to a known institution is part of its name (中国 + 航天科技集团)."""
+        n2, payload2 = self.lex.names.longest(text, i + n)
+        if n2 and payload2[0] == "INSTITUTION" and self._free(taken, i, i + n + n2) and \
+                not text.startswith(self._known_prefixes, i + n):
+            n2 += 2 if text.startswith("公司", i + n + n2) else 0
+            return Mention(i, i + n + n2, "INSTITUTION", "gazetteer", payload2[1])
+        return None
 
     def _suffix_at(self, text: str, pos: int) -> Optional[str]:
         for suf in self._inst_first.get(text[pos:pos + 1], ()):
@@ -462,7 +478,7 @@ class EntityRules:
                     ok = (cand[0] in lex.surnames and n in (2, 3)) or (n in (3, 4) and cand[:2] in lex.double_surnames)
                     # Left edge: start of clause, a function word, or the end of an institution already found
                     # (中国科学技术大学潘建伟院士: affiliation, then name, then title).
-                    left_ok = s == 0 or text[s - 1] in _CLAUSE_STOP or text[s - 1] in "由和与及、等的以于在是为同向对据" \
+                    left_ok = s == 0 or text[s - 1] in _CLAUSE_STOP or text[s - 1] in lex.person_left \
                         or (taken[s - 1] and not taken[s])
                     if ok and self._free(taken, s, pos) and left_ok:
                         add(Mention(s, pos, "PERSON", "pattern", cand))
@@ -470,7 +486,6 @@ class EntityRules:
                 pos = text.find(title, pos + 1)
         # Title before the name (校长龚旗煌表示, 总理李强在…): the name must be followed by a speech verb, a
         # preposition or punctuation, so that 主任委员会 and the like never pass.
-        after_ok = ("表示", "说", "指出", "强调", "介绍", "认为", "在", "、", "，", "。", "：", "（", "(", "等", "和", "与", "提出", "要求")
         for title in titles:
             pos = text.find(title)
             while pos >= 0:
@@ -478,7 +493,7 @@ class EntityRules:
                 for n in (3, 2):
                     cand = text[s:s + n]
                     if len(cand) == n and _HAN_RUN.fullmatch(cand) and cand[0] in lex.surnames \
-                            and text.startswith(after_ok, s + n) and self._free(taken, s, s + n):
+                            and text.startswith(lex.person_after, s + n) and self._free(taken, s, s + n):
                         add(Mention(s, s + n, "PERSON", "pattern", cand))
                         break
                 pos = text.find(title, pos + 1)
