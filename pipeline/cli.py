@@ -128,9 +128,12 @@ def _parser() -> argparse.ArgumentParser:
                                   "(default: $POLICYMINER_POOL or ../shared/corpus/policy)")
 
     e = command("evaluate", "score against gold")
-    e.add_argument("what", choices=["ingest", "classifier", "entities", "agreement"], help="what to score")
+    e.add_argument("what", choices=["ingest", "ingest-disagreement", "classifier", "entities", "agreement"],
+                   help="what to score (ingest-disagreement: raw pages without gold, ours against the libraries)")
     e.add_argument("gold", nargs="?", help="ingest: a folder of X.html/X.txt with X.gold.txt; classifier/entities: "
-                                         "gold JSONL (not with --cv / --pool)")
+                                         "gold JSONL (not with --cv / --pool); ingest-disagreement: folders of raw "
+                                         "HTML pages")
+    e.add_argument("more", nargs="*", help=argparse.SUPPRESS)
     e.add_argument("--cv", action="store_true", help="classifier: grouped cross-validation by document on the "
                                                      "pool's stand-off labels (corpora/labels)")
     e.add_argument("--pool", help="the real document pool (default: $POLICYMINER_POOL or ../shared/corpus/policy)")

@@ -132,6 +132,85 @@ def evaluate_ingest(root: Path, *, compare: bool, settings, as_json: bool) -> in
     return 0
 
 
+# -- raw pages without gold: where do we keep far less than the libraries? ------------------------------------
+
+def raw_pages(dirs: Sequence[Path]) -> tuple[list[Path], int]:
+    """HTML pages under `dirs` and the number left out because they have gold beside them: pages with gold are
+    the final report, and a tuning aid must not look at them."""
+    pages, with_gold = [], 0
+    for root in dirs:
+        found = [root] if root.is_file() else sorted(root.rglob("*"))
+        for p in found:
+            if p.suffix.lower() not in (".html", ".htm") or ".gold." in p.name:
+                continue
+            if p.with_suffix(".gold.txt").exists():
+                with_gold += 1
+                continue
+            pages.append(p)
+    return pages, with_gold
+
+
+def cjk_chars(text: str) -> int:
+    return sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+
+
+def _ours_with_reason(settings) -> Callable[[Path], tuple[str, str]]:
+    from pipeline.ingest import IngestError, ingest
+
+    def extract(path: Path) -> tuple[str, str]:
+        try:
+            return ingest(path, settings=settings).body, ""
+        except IngestError as exc:
+            return "", exc.reason
+    return extract
+
+
+def evaluate_disagreement(dirs: Sequence[Path], *, settings, as_json: bool, ratio: float = 0.5,
+                          libraries: Optional[dict[str, Callable[[Path], str]]] = None) -> int:
+    """Every raw page where our body holds fewer than `ratio` times the CJK characters of the best library
+    (trafilatura, readability-lxml), or none at all. No gold is read: the libraries are the yardstick, and a
+    page flagged here is looked at by hand (is it an article? which text is right?)."""
+    pages, with_gold = raw_pages(dirs)
+    if not pages:
+        print(f"error: {', '.join(map(str, dirs))}: no HTML pages without gold", file=sys.stderr)
+        return 1
+    if libraries is None:
+        libraries = {k: v for k, v in _anchor_extractors().items() if k in ("trafilatura", "readability-lxml")}
+    if not libraries:
+        print("error: the disagreement report needs trafilatura or readability-lxml (the [compare] extra)",
+              file=sys.stderr)
+        return 1
+    ours = _ours_with_reason(settings)
+    rows = []
+    for page in pages:
+        body, reason = ours(page)
+        counts = {"policyminer": cjk_chars(body)}
+        for name, extract in libraries.items():
+            try:
+                counts[name] = cjk_chars(extract(page))
+            except Exception as exc:  # a library failing on a page keeps nothing there
+                counts[name] = 0
+                print(f"note: {name} failed on {page}: {type(exc).__name__}", file=sys.stderr)
+        best = max(counts[n] for n in libraries)
+        flagged = best > 0 and (counts["policyminer"] == 0 or counts["policyminer"] < ratio * best)
+        rows.append({"page": str(page), "counts": counts, "best_library": best, "flagged": flagged,
+                     "reason": reason})
+    flagged = [r for r in rows if r["flagged"]]
+    if as_json:
+        print(json.dumps({"pages": len(rows), "skipped_with_gold": with_gold, "ratio": ratio,
+                          "flagged": len(flagged), "rows": rows}, ensure_ascii=False, indent=2))
+        return 0
+    names = ["policyminer", *libraries]
+    print(f"{'page':<56}" + "".join(f"{n[:12]:>13}" for n in names) + "  ours/best")
+    for r in flagged:
+        share = r["counts"]["policyminer"] / max(r["best_library"], 1)
+        print(f"{r['page'][-56:]:<56}" + "".join(f"{r['counts'][n]:>13}" for n in names)
+              + f"  {share:>8.2f}" + (f"  ({r['reason']})" if r["reason"] else ""))
+    print(f"\n{len(flagged)} of {len(rows)} pages: policyminer keeps less than {ratio:g}x the CJK characters of the "
+          f"best of {', '.join(libraries)}, or nothing where they keep some" + (f"; {with_gold} pages with gold left out" if with_gold else ""))
+    return 0
+
+
 # -- classifier -------------------------------------------------------------------------------------------
 
 def _prf(gold: Sequence[str], pred: Sequence[str]) -> tuple[dict, float]:
@@ -255,6 +334,18 @@ def main(args) -> int:
         from pipeline.evaluate_pool import entities_cv
 
         return entities_cv(settings, args.pool, save=args.save, as_json=args.json)
+    if args.what == "ingest-disagreement":
+        dirs = [Path(d) for d in [args.gold, *getattr(args, "more", [])] if d]
+        missing = [d for d in dirs if not d.exists()]
+        if not dirs or missing:
+            print(f"error: {missing[0] if missing else 'evaluate ingest-disagreement'}: "
+                  f"{'no such file or folder' if missing else 'needs one or more folders of raw HTML pages'}",
+                  file=sys.stderr)
+            return 1 if missing else 2
+        return evaluate_disagreement(dirs, settings=settings, as_json=args.json)
+    if getattr(args, "more", None):
+        print(f"error: evaluate {args.what} takes one gold file or folder", file=sys.stderr)
+        return 2
     if args.gold is None:
         print(f"error: evaluate {args.what} needs a gold file or folder", file=sys.stderr)
         return 2
