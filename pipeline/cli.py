@@ -138,7 +138,8 @@ def _parser() -> argparse.ArgumentParser:
                                                      "pool's stand-off labels (corpora/labels)")
     e.add_argument("--pool", help="the real document pool (default: $POLICYMINER_POOL or ../shared/corpus/policy)")
     e.add_argument("--save", action="store_true", help="classifier --cv: write the table to models/classifier/cv.json")
-    e.add_argument("--compare", action="store_true", help="ingest: also score readability, trafilatura, GNE, jusText")
+    e.add_argument("--compare", action="store_true", help="ingest: also score readability, trafilatura, resiliparse, "
+                                                          "newspaper4k, magic-html (Python >= 3.12), GNE, jusText")
     e.add_argument("--texts", help="classifier: folder with each gold 'doc' as <doc>.txt, to score end to end")
     e.add_argument("--format", choices=["auto", "policyminer", "msra", "peoples_daily", "cluener"], default="auto",
                    help="entities: gold format")

@@ -1,5 +1,6 @@
 """Scorers behind `policyminer evaluate`: ingest (bag-of-characters F1 against gold main text, optionally beside
-readability-lxml, trafilatura, GNE and jusText), classifier (per-class P/R/F1, macro-F1, confusion matrix,
+readability-lxml, trafilatura, resiliparse, newspaper4k, magic-html, GNE and jusText; the raw-page disagreement
+report), classifier (per-class P/R/F1, macro-F1, confusion matrix,
 lenient accuracy, and a text-only baseline) and entities (pipeline.evaluate_entities). Every figure comes from
 predictions made here and now."""
 from __future__ import annotations
@@ -43,48 +44,95 @@ def _ours(settings) -> Callable[[Path], str]:
     return extract
 
 
-def _anchor_extractors() -> dict[str, Callable[[Path], str]]:
+def anchor_extractors() -> tuple[dict[str, Callable[[Path], str]], dict[str, str]]:
     """The [compare] extra's extractors, each given the decoded page (our decoder, so that encoding is not
-    what is compared)."""
+    what is compared), and the ones that cannot run here with the reason."""
     from pipeline.ingest.detect import decode_bytes
 
     def text_of(path: Path) -> str:
         return decode_bytes(path.read_bytes()).text
 
     out: dict[str, Callable[[Path], str]] = {}
-    try:
-        from readability import Document as Readability
+    missing: dict[str, str] = {}
+    for name, make in ANCHOR_MAKERS.items():
+        try:
+            out[name] = make(text_of)
+        except ImportError as exc:
+            missing[name] = f"not installed ({exc.name or exc})"
+        except RuntimeError as exc:
+            missing[name] = str(exc)
+    return out, missing
+
+
+def _readability(text_of):
+    from lxml import html as lxml_html
+    from readability import Document as Readability
+
+    def extract(path: Path) -> str:
+        summary = Readability(text_of(path)).summary(html_partial=True)
+        return lxml_html.fromstring(summary).text_content() if summary.strip() else ""
+    return extract
+
+
+def _trafilatura(text_of):
+    import trafilatura
+
+    return lambda p: trafilatura.extract(text_of(p)) or ""
+
+
+def _resiliparse(text_of):
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    return lambda p: extract_plain_text(HTMLTree.parse(text_of(p)), main_content=True) or ""
+
+
+def _newspaper4k(text_of):
+    import newspaper
+
+    def extract(path: Path) -> str:
+        article = newspaper.Article(url=f"http://localhost/{path.name}", language="zh")
+        article.download(input_html=text_of(path))
+        article.parse()
+        return article.text or ""
+    return extract
+
+
+def _magic_html(text_of):
+    if sys.version_info < (3, 12):
+        raise RuntimeError(f"needs Python >= 3.12 (this is {sys.version_info.major}.{sys.version_info.minor})")
+    from magic_html import GeneralExtractor
+
+    extractor = GeneralExtractor()
+
+    def extract(path: Path) -> str:
         from lxml import html as lxml_html
 
-        def readability(path: Path) -> str:
-            summary = Readability(text_of(path)).summary(html_partial=True)
-            return lxml_html.fromstring(summary).text_content() if summary.strip() else ""
-        out["readability-lxml"] = readability
-    except ImportError:
-        pass
-    try:
-        import trafilatura
+        result = extractor.extract(text_of(path), base_url=f"http://localhost/{path.name}")
+        content = (result or {}).get("html") or ""
+        return lxml_html.fromstring(content).text_content() if content.strip() else ""
+    return extract
 
-        out["trafilatura"] = lambda p: trafilatura.extract(text_of(p)) or ""
-    except ImportError:
-        pass
-    try:
-        from gne import GeneralNewsExtractor
 
-        gne = GeneralNewsExtractor()
-        out["gne"] = lambda p: (gne.extract(text_of(p)) or {}).get("content", "")
-    except ImportError:
-        pass
-    try:
-        import justext
+def _gne(text_of):
+    from gne import GeneralNewsExtractor
 
-        def jt(path: Path) -> str:
-            paras = justext.justext(text_of(path).encode("utf-8"), justext.get_stoplist("English"), encoding="utf-8")
-            return "\n".join(p.text for p in paras if not p.is_boilerplate)
-        out["justext"] = jt
-    except ImportError:
-        pass
-    return out
+    gne = GeneralNewsExtractor()
+    return lambda p: (gne.extract(text_of(p)) or {}).get("content", "")
+
+
+def _justext(text_of):
+    import justext
+
+    def extract(path: Path) -> str:
+        paras = justext.justext(text_of(path).encode("utf-8"), justext.get_stoplist("English"), encoding="utf-8")
+        return "\n".join(p.text for p in paras if not p.is_boilerplate)
+    return extract
+
+
+# The anchors of `evaluate ingest --compare`, in the order they are printed.
+ANCHOR_MAKERS = {"readability-lxml": _readability, "trafilatura": _trafilatura, "resiliparse": _resiliparse,
+                  "newspaper4k": _newspaper4k, "magic-html": _magic_html, "gne": _gne, "justext": _justext}
 
 
 def evaluate_ingest(root: Path, *, compare: bool, settings, as_json: bool) -> int:
@@ -94,10 +142,9 @@ def evaluate_ingest(root: Path, *, compare: bool, settings, as_json: bool) -> in
         return 1
     systems = {"policyminer": _ours(settings)}
     if compare:
-        anchors = _anchor_extractors()
-        if not anchors:
-            print("note: install the [compare] extra to score readability-lxml, trafilatura, GNE and jusText",
-                  file=sys.stderr)
+        anchors, unavailable = anchor_extractors()
+        for name, reason in unavailable.items():
+            print(f"note: {name} not scored: {reason}", file=sys.stderr)
         systems.update({k: v for k, v in anchors.items() if not pages[0].suffix == ".txt"})
     results: dict[str, list] = {name: [] for name in systems}
     seconds: dict[str, float] = {name: 0.0 for name in systems}
@@ -175,7 +222,7 @@ def evaluate_disagreement(dirs: Sequence[Path], *, settings, as_json: bool, rati
         print(f"error: {', '.join(map(str, dirs))}: no HTML pages without gold", file=sys.stderr)
         return 1
     if libraries is None:
-        libraries = {k: v for k, v in _anchor_extractors().items() if k in ("trafilatura", "readability-lxml")}
+        libraries = {k: v for k, v in anchor_extractors()[0].items() if k in ("trafilatura", "readability-lxml")}
     if not libraries:
         print("error: the disagreement report needs trafilatura or readability-lxml (the [compare] extra)",
               file=sys.stderr)

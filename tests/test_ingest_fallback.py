@@ -182,3 +182,15 @@ def test_table_of_contents_lines_are_removed(settings):
     assert doc.title == "某市数字经济发展规划"
     assert "......" not in doc.body and "新型基础设施建设走在全省前列" in doc.body
     assert any(r.reason == "contents" for r in doc.removed)
+
+
+def test_compare_lists_every_anchor_or_why_it_cannot_run():
+    import sys
+
+    from pipeline.evaluate import ANCHOR_MAKERS, anchor_extractors
+
+    runnable, unavailable = anchor_extractors()
+    assert set(runnable) | set(unavailable) == set(ANCHOR_MAKERS)
+    assert {"resiliparse", "newspaper4k", "magic-html"} <= set(ANCHOR_MAKERS)
+    if sys.version_info < (3, 12):
+        assert "3.12" in unavailable["magic-html"]
