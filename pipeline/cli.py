@@ -128,14 +128,18 @@ def _parser() -> argparse.ArgumentParser:
                                   "(default: $POLICYMINER_POOL or ../shared/corpus/policy)")
 
     e = command("evaluate", "score against gold")
-    e.add_argument("what", choices=["ingest", "classifier", "entities", "agreement"], help="what to score")
+    e.add_argument("what", choices=["ingest", "ingest-disagreement", "classifier", "entities", "agreement"],
+                   help="what to score (ingest-disagreement: raw pages without gold, ours against the libraries)")
     e.add_argument("gold", nargs="?", help="ingest: a folder of X.html/X.txt with X.gold.txt; classifier/entities: "
-                                         "gold JSONL (not with --cv / --pool)")
+                                         "gold JSONL (not with --cv / --pool); ingest-disagreement: folders of raw "
+                                         "HTML pages")
+    e.add_argument("more", nargs="*", help=argparse.SUPPRESS)
     e.add_argument("--cv", action="store_true", help="classifier: grouped cross-validation by document on the "
                                                      "pool's stand-off labels (corpora/labels)")
     e.add_argument("--pool", help="the real document pool (default: $POLICYMINER_POOL or ../shared/corpus/policy)")
     e.add_argument("--save", action="store_true", help="classifier --cv: write the table to models/classifier/cv.json")
-    e.add_argument("--compare", action="store_true", help="ingest: also score readability, trafilatura, GNE, jusText")
+    e.add_argument("--compare", action="store_true", help="ingest: also score readability, trafilatura, resiliparse, "
+                                                          "newspaper4k, magic-html (Python >= 3.12), GNE, jusText")
     e.add_argument("--texts", help="classifier: folder with each gold 'doc' as <doc>.txt, to score end to end")
     e.add_argument("--format", choices=["auto", "policyminer", "msra", "peoples_daily", "cluener"], default="auto",
                    help="entities: gold format")

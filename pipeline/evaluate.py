@@ -1,5 +1,6 @@
 """Scorers behind `policyminer evaluate`: ingest (bag-of-characters F1 against gold main text, optionally beside
-readability-lxml, trafilatura, GNE and jusText), classifier (per-class P/R/F1, macro-F1, confusion matrix,
+readability-lxml, trafilatura, resiliparse, newspaper4k, magic-html, GNE and jusText; the raw-page disagreement
+report), classifier (per-class P/R/F1, macro-F1, confusion matrix,
 lenient accuracy, and a text-only baseline) and entities (pipeline.evaluate_entities). Every figure comes from
 predictions made here and now."""
 from __future__ import annotations
@@ -43,48 +44,96 @@ def _ours(settings) -> Callable[[Path], str]:
     return extract
 
 
-def _anchor_extractors() -> dict[str, Callable[[Path], str]]:
+def anchor_extractors() -> tuple[dict[str, Callable[[Path], str]], dict[str, str]]:
     """The [compare] extra's extractors, each given the decoded page (our decoder, so that encoding is not
-    what is compared)."""
+    what is compared), and the ones that cannot run here with the reason."""
     from pipeline.ingest.detect import decode_bytes
 
     def text_of(path: Path) -> str:
         return decode_bytes(path.read_bytes()).text
 
     out: dict[str, Callable[[Path], str]] = {}
-    try:
-        from readability import Document as Readability
+    missing: dict[str, str] = {}
+    for name, make in ANCHOR_MAKERS.items():
+        try:
+            out[name] = make(text_of)
+        except ImportError as exc:
+            missing[name] = f"not installed ({exc.name or exc})"
+        except RuntimeError as exc:
+            missing[name] = str(exc)
+    return out, missing
+
+
+def _readability(text_of):
+    from lxml import html as lxml_html
+    from readability import Document as Readability
+
+    def extract(path: Path) -> str:
+        summary = Readability(text_of(path)).summary(html_partial=True)
+        return lxml_html.fromstring(summary).text_content() if summary.strip() else ""
+    return extract
+
+
+def _trafilatura(text_of):
+    import trafilatura
+
+    return lambda p: trafilatura.extract(text_of(p)) or ""
+
+
+def _resiliparse(text_of):
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    return lambda p: extract_plain_text(HTMLTree.parse(text_of(p)), main_content=True) or ""
+
+
+def _newspaper4k(text_of):
+    import newspaper
+
+    def extract(path: Path) -> str:
+        # fetch_images=False: otherwise it downloads the top image of every page, seconds of network per page.
+        article = newspaper.Article(url=f"http://localhost/{path.name}", language="zh", fetch_images=False)
+        article.download(input_html=text_of(path))
+        article.parse()
+        return article.text or ""
+    return extract
+
+
+def _magic_html(text_of):
+    if sys.version_info < (3, 12):
+        raise RuntimeError(f"needs Python >= 3.12 (this is {sys.version_info.major}.{sys.version_info.minor})")
+    from magic_html import GeneralExtractor
+
+    extractor = GeneralExtractor()
+
+    def extract(path: Path) -> str:
         from lxml import html as lxml_html
 
-        def readability(path: Path) -> str:
-            summary = Readability(text_of(path)).summary(html_partial=True)
-            return lxml_html.fromstring(summary).text_content() if summary.strip() else ""
-        out["readability-lxml"] = readability
-    except ImportError:
-        pass
-    try:
-        import trafilatura
+        result = extractor.extract(text_of(path), base_url=f"http://localhost/{path.name}")
+        content = (result or {}).get("html") or ""
+        return lxml_html.fromstring(content).text_content() if content.strip() else ""
+    return extract
 
-        out["trafilatura"] = lambda p: trafilatura.extract(text_of(p)) or ""
-    except ImportError:
-        pass
-    try:
-        from gne import GeneralNewsExtractor
 
-        gne = GeneralNewsExtractor()
-        out["gne"] = lambda p: (gne.extract(text_of(p)) or {}).get("content", "")
-    except ImportError:
-        pass
-    try:
-        import justext
+def _gne(text_of):
+    from gne import GeneralNewsExtractor
 
-        def jt(path: Path) -> str:
-            paras = justext.justext(text_of(path).encode("utf-8"), justext.get_stoplist("English"), encoding="utf-8")
-            return "\n".join(p.text for p in paras if not p.is_boilerplate)
-        out["justext"] = jt
-    except ImportError:
-        pass
-    return out
+    gne = GeneralNewsExtractor()
+    return lambda p: (gne.extract(text_of(p)) or {}).get("content", "")
+
+
+def _justext(text_of):
+    import justext
+
+    def extract(path: Path) -> str:
+        paras = justext.justext(text_of(path).encode("utf-8"), justext.get_stoplist("English"), encoding="utf-8")
+        return "\n".join(p.text for p in paras if not p.is_boilerplate)
+    return extract
+
+
+# The anchors of `evaluate ingest --compare`, in the order they are printed.
+ANCHOR_MAKERS = {"readability-lxml": _readability, "trafilatura": _trafilatura, "resiliparse": _resiliparse,
+                  "newspaper4k": _newspaper4k, "magic-html": _magic_html, "gne": _gne, "justext": _justext}
 
 
 def evaluate_ingest(root: Path, *, compare: bool, settings, as_json: bool) -> int:
@@ -94,10 +143,9 @@ def evaluate_ingest(root: Path, *, compare: bool, settings, as_json: bool) -> in
         return 1
     systems = {"policyminer": _ours(settings)}
     if compare:
-        anchors = _anchor_extractors()
-        if not anchors:
-            print("note: install the [compare] extra to score readability-lxml, trafilatura, GNE and jusText",
-                  file=sys.stderr)
+        anchors, unavailable = anchor_extractors()
+        for name, reason in unavailable.items():
+            print(f"note: {name} not scored: {reason}", file=sys.stderr)
         systems.update({k: v for k, v in anchors.items() if not pages[0].suffix == ".txt"})
     results: dict[str, list] = {name: [] for name in systems}
     seconds: dict[str, float] = {name: 0.0 for name in systems}
@@ -129,6 +177,85 @@ def evaluate_ingest(root: Path, *, compare: bool, settings, as_json: bool) -> in
     for name, s in sorted(summary.items(), key=lambda kv: -kv[1]["f1"]):
         print(f"{name:<18}{s['precision']:>8.3f}{s['recall']:>8.3f}{s['f1']:>8.3f}{s['seconds_per_page']:>10.4f}")
     print(f"\nmean char-F1 over {len(pages)} pages: policyminer {summary['policyminer']['f1']:.3f}")
+    return 0
+
+
+# -- raw pages without gold: where do we keep far less than the libraries? ------------------------------------
+
+def raw_pages(dirs: Sequence[Path]) -> tuple[list[Path], int]:
+    """HTML pages under `dirs` and the number left out because they have gold beside them: pages with gold are
+    the final report, and a tuning aid must not look at them."""
+    pages, with_gold = [], 0
+    for root in dirs:
+        found = [root] if root.is_file() else sorted(root.rglob("*"))
+        for p in found:
+            if p.suffix.lower() not in (".html", ".htm") or ".gold." in p.name:
+                continue
+            if p.with_suffix(".gold.txt").exists():
+                with_gold += 1
+                continue
+            pages.append(p)
+    return pages, with_gold
+
+
+def cjk_chars(text: str) -> int:
+    return sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+
+
+def _ours_with_reason(settings) -> Callable[[Path], tuple[str, str]]:
+    from pipeline.ingest import IngestError, ingest
+
+    def extract(path: Path) -> tuple[str, str]:
+        try:
+            return ingest(path, settings=settings).body, ""
+        except IngestError as exc:
+            return "", exc.reason
+    return extract
+
+
+def evaluate_disagreement(dirs: Sequence[Path], *, settings, as_json: bool, ratio: float = 0.5,
+                          libraries: Optional[dict[str, Callable[[Path], str]]] = None) -> int:
+    """Every raw page where our body holds fewer than `ratio` times the CJK characters of the best library
+    (trafilatura, readability-lxml), or none at all. No gold is read: the libraries are the yardstick, and a
+    page flagged here is looked at by hand (is it an article? which text is right?)."""
+    pages, with_gold = raw_pages(dirs)
+    if not pages:
+        print(f"error: {', '.join(map(str, dirs))}: no HTML pages without gold", file=sys.stderr)
+        return 1
+    if libraries is None:
+        libraries = {k: v for k, v in anchor_extractors()[0].items() if k in ("trafilatura", "readability-lxml")}
+    if not libraries:
+        print("error: the disagreement report needs trafilatura or readability-lxml (the [compare] extra)",
+              file=sys.stderr)
+        return 1
+    ours = _ours_with_reason(settings)
+    rows = []
+    for page in pages:
+        body, reason = ours(page)
+        counts = {"policyminer": cjk_chars(body)}
+        for name, extract in libraries.items():
+            try:
+                counts[name] = cjk_chars(extract(page))
+            except Exception as exc:  # a library failing on a page keeps nothing there
+                counts[name] = 0
+                print(f"note: {name} failed on {page}: {type(exc).__name__}", file=sys.stderr)
+        best = max(counts[n] for n in libraries)
+        flagged = best > 0 and (counts["policyminer"] == 0 or counts["policyminer"] < ratio * best)
+        rows.append({"page": str(page), "counts": counts, "best_library": best, "flagged": flagged,
+                     "reason": reason})
+    flagged = [r for r in rows if r["flagged"]]
+    if as_json:
+        print(json.dumps({"pages": len(rows), "skipped_with_gold": with_gold, "ratio": ratio,
+                          "flagged": len(flagged), "rows": rows}, ensure_ascii=False, indent=2))
+        return 0
+    names = ["policyminer", *libraries]
+    print(f"{'page':<56}" + "".join(f"{n[:12]:>13}" for n in names) + "  ours/best")
+    for r in flagged:
+        share = r["counts"]["policyminer"] / max(r["best_library"], 1)
+        print(f"{r['page'][-56:]:<56}" + "".join(f"{r['counts'][n]:>13}" for n in names)
+              + f"  {share:>8.2f}" + (f"  ({r['reason']})" if r["reason"] else ""))
+    print(f"\n{len(flagged)} of {len(rows)} pages: policyminer keeps less than {ratio:g}x the CJK characters of the "
+          f"best of {', '.join(libraries)}, or nothing where they keep some" + (f"; {with_gold} pages with gold left out" if with_gold else ""))
     return 0
 
 
@@ -255,6 +382,18 @@ def main(args) -> int:
         from pipeline.evaluate_pool import entities_cv
 
         return entities_cv(settings, args.pool, save=args.save, as_json=args.json)
+    if args.what == "ingest-disagreement":
+        dirs = [Path(d) for d in [args.gold, *getattr(args, "more", [])] if d]
+        missing = [d for d in dirs if not d.exists()]
+        if not dirs or missing:
+            print(f"error: {missing[0] if missing else 'evaluate ingest-disagreement'}: "
+                  f"{'no such file or folder' if missing else 'needs one or more folders of raw HTML pages'}",
+                  file=sys.stderr)
+            return 1 if missing else 2
+        return evaluate_disagreement(dirs, settings=settings, as_json=args.json)
+    if getattr(args, "more", None):
+        print(f"error: evaluate {args.what} takes one gold file or folder", file=sys.stderr)
+        return 2
     if args.gold is None:
         print(f"error: evaluate {args.what} needs a gold file or folder", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ class Block:
     heading_level: int = 0  # HTML h1..h6
     chrome: Optional[str] = None  # HTML: label of the nearest chrome ancestor (navigation, footer, widget …)
     raw: str = ""  # the line as it was, indentation included
+    in_list: bool = False  # HTML: inside a list item (li, dd, dt)
 
     @property
     def cjk(self) -> int:

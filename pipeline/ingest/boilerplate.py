@@ -14,6 +14,8 @@ from typing import Optional, Sequence
 
 from pipeline.config import Settings, load_toml_data
 from pipeline.ingest.blocks import Block, ends_sentence, weighted_len
+from pipeline.ingest.dom import RevealRule
+from pipeline.ingest.fallback import FallbackRule, PickCheck, max_sum_run
 from pipeline.ingest.siterepeat import block_key
 
 _DATETIME = re.compile(r"(19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}日?\s*\d{1,2}[:：]\d{2}")
@@ -54,6 +56,8 @@ class Rules:
     dateline: re.Pattern
     placeholder_authors: frozenset[str] = frozenset()
     placeholder_publishers: frozenset[str] = frozenset()
+    reveal: Optional[RevealRule] = None
+    fallback: Optional[FallbackRule] = None
 
     def match(self, text: str) -> Optional[str]:
         for rule in self.rules:
@@ -71,7 +75,20 @@ def _load_rules(path: str) -> Rules:
                  re.compile(end["comments"]), re.compile(end["feeds"]), int(end["feed_lookahead"]),
                  float(end["feed_max_below"]),
                  int(end["max_chars"]), float(end["min_prose"]), re.compile(end["dateline"]),
-                 _lowered(data, "placeholder_authors"), _lowered(data, "placeholder_publishers"))
+                 _lowered(data, "placeholder_authors"), _lowered(data, "placeholder_publishers"),
+                 _reveal_rule(data.get("hidden")), _fallback_rule(data.get("fallback")))
+
+
+def _fallback_rule(table: Optional[dict]) -> Optional[FallbackRule]:
+    if not table:
+        return None
+    return FallbackRule(**{k: float(v) for k, v in table.items()})
+
+
+def _reveal_rule(table: Optional[dict]) -> Optional[RevealRule]:
+    if not table:
+        return None
+    return RevealRule(float(table["min_chars"]), int(table["min_marks"]), float(table["max_link_share"]))
 
 
 def _lowered(data: dict, key: str) -> frozenset[str]:
@@ -156,18 +173,11 @@ def content_score(block: Block, short_line: int) -> float:
     return score
 
 
-def choose_region(blocks: Sequence[Block], scores: Sequence[float], settings: Settings) -> tuple[int, int]:
+def choose_region(blocks: Sequence[Block], scores: Sequence[float], settings: Optional[Settings] = None
+                  ) -> tuple[int, int]:
     """The [start, end) run of blocks holding the article: the maximum-sum run of content scores, where chrome
     counts against. Long chrome runs between two content runs therefore split them, and the bigger side wins."""
-    best_sum, best = float("-inf"), (0, 0)
-    cur_sum, cur_start = 0.0, 0
-    for i, s in enumerate(scores):
-        if cur_sum <= 0:
-            cur_sum, cur_start = 0.0, i
-        cur_sum += s
-        if cur_sum > best_sum:
-            best_sum, best = cur_sum, (cur_start, i + 1)
-    start, end = best
+    start, end, _ = max_sum_run(scores)
     # Trim chrome at the edges of the run.
     while start < end and scores[start] <= 0 and not is_heading(blocks[start].text):
         start += 1
@@ -277,6 +287,32 @@ def _continued_end(blocks: Sequence[Block], pattern_reason: Sequence[Optional[st
     return end
 
 
+def _continued_start(blocks: Sequence[Block], pattern_reason: Sequence[Optional[str]], start: int,
+                     max_lines: int = 5) -> int:
+    """The region's start moved up over the first lines of a paragraph that flattened text (a PDF conversion)
+    wrapped: each line above stops mid-sentence, holds a clause mark and is about as wide as the line under it,
+    which goes on with the sentence. Such lines score as headlines (one clause, no full stop)."""
+    if start <= 0 or start >= len(blocks) or blocks[start].line is None or is_heading(blocks[start].text):
+        return start
+    moved = 0
+    while start > 0 and moved < max_lines:
+        above, first = blocks[start - 1], blocks[start]
+        if pattern_reason[start - 1] or ends_sentence(above.text) or is_heading(above.text) \
+                or not _INNER_PUNCT.search(above.text) or above.cjk < len(above.text) * 0.5:
+            break
+        width = weighted_len(first.text)
+        if width < 15 or weighted_len(above.text) < _WRAP_WIDTH_SHARE * width:
+            break
+        start -= 1
+        moved += 1
+    return start
+
+
+# A wrapped line is at least this share of the width of the line under it (the first line of a paragraph may be
+# indented by two characters; 0.8 of a 25-character line leaves room for that and no more).
+_WRAP_WIDTH_SHARE = 0.8
+
+
 def _signature_end(blocks: Sequence[Block], end: int) -> int:
     """The region's end moved past a reporter's credit in brackets, or past an official document's signature: at
     most three issuing-body lines, then a date line. A bare date line counts alone only under a closing formula
@@ -341,6 +377,27 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
                      site_repeats: frozenset) -> list[Verdict]:
     cfg = settings["boilerplate"]
     rules = load_rules(settings)
+    scores, pattern_reason = _block_scores(blocks, settings, rules, site_repeats)
+    start, end = _article_region(blocks, scores, pattern_reason, rules, cfg, titles)
+
+    def verdicts_for(start: int, end: int) -> list[Verdict]:
+        start = _extend_to_first_heading(blocks, pattern_reason, _continued_start(blocks, pattern_reason, start), end)
+        end = _continued_end(blocks, pattern_reason, end)
+        return _region_verdicts(blocks, scores, pattern_reason, start, end, _signature_end(blocks, end),
+                                cfg["short_line"])
+
+    verdicts = verdicts_for(start, end)
+    if rules.fallback is None:
+        return verdicts
+    check = PickCheck(blocks, scores, pattern_reason, rules.fallback, rules.comments_marker)
+    return check.better_pick(verdicts, verdicts_for, lambda s, e: _cut_at_article_end(
+        blocks, scores, s, e, rules, cfg["anchor_line"]))
+
+
+def _block_scores(blocks: Sequence[Block], settings: Settings, rules: Rules,
+                  site_repeats: frozenset) -> tuple[list[float], list[Optional[str]]]:
+    """Each block's content score and the reason a pattern or its chrome label gives to remove it (or None)."""
+    cfg = settings["boilerplate"]
     short_line = cfg["short_line"]
     scores, pattern_reason = [], []
     for b in blocks:
@@ -361,29 +418,18 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
         if b.in_main is False and score > 0:
             score *= 0.5  # outside the container the DOM scorer chose: doubtful, not excluded
         scores.append(score)
-    start, end = choose_region(blocks, scores, settings)
+    return scores, pattern_reason
+
+
+def _article_region(blocks: Sequence[Block], scores: Sequence[float], pattern_reason: Sequence[Optional[str]],
+                    rules: Rules, cfg: dict, titles: Sequence[str]) -> tuple[int, int]:
+    """The [start, end) run of blocks chosen as the article: the best run of content scores, moved under the
+    page title when one stands close above a run of prose, cut at the article's end and trimmed to its anchors."""
+    start, end = choose_region(blocks, scores, None)
     start, end = _before_end_marker(blocks, scores, start, end, rules, cfg["anchor_line"])
     occurrences = title_indices(blocks, titles)
     if occurrences and not any(t < start <= t + 12 for t in occurrences):
-        # GNE's insight: the article follows its title, and ends where the next heading of the title's rank
-        # starts another item (recommendation feeds). Take the first title occurrence followed closely by a
-        # run of real prose.
-        for t in occurrences:
-            stop = len(blocks)
-            level = blocks[t].heading_level
-            if level:
-                stop = next((j for j in range(t + 1, len(blocks)) if 0 < blocks[j].heading_level <= level
-                             and len(blocks[j].text) >= 8 and any(x > 20 for x in scores[t + 1:j])), len(blocks))
-            s2, e2 = choose_region(blocks[t + 1:stop], scores[t + 1:stop], settings)
-            near = s2 <= 12 and sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0) >= 60
-            if not near:
-                continue
-            inside_old = sum(x for x in scores[start:end] if x > 0)
-            inside_new = sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0)
-            # Take the title-anchored run unless the other one is far bigger and overlaps it.
-            if stop < len(blocks) or not (start <= t + 1 + s2 < end and inside_old > 3 * inside_new):
-                start, end = t + 1 + s2, t + 1 + e2
-            break
+        start, end = _under_title(blocks, scores, occurrences, start, end)
     if any(t < start <= t + 12 for t in occurrences):
         # Under its title, the article ends at a heading that opens a run of non-prose ("其他人也在看", then a
         # feed of other stories).
@@ -393,21 +439,46 @@ def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequen
                 end = j
                 break
     end = _cut_at_article_end(blocks, scores, start, end, rules, cfg["anchor_line"])
-    start, end = _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
-    start = _extend_to_first_heading(blocks, pattern_reason, start, end)
-    end = _continued_end(blocks, pattern_reason, end)
-    body_end = end
-    end = _signature_end(blocks, end)
+    return _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
+
+
+def _under_title(blocks: Sequence[Block], scores: Sequence[float], occurrences: Sequence[int], start: int,
+                 end: int) -> tuple[int, int]:
+    """GNE's insight: the article follows its title, and ends where the next heading of the title's rank starts
+    another item (recommendation feeds). The first title occurrence followed closely by a run of real prose gives
+    the region, unless the region found without it is far bigger and overlaps it."""
+    for t in occurrences:
+        stop = len(blocks)
+        level = blocks[t].heading_level
+        if level:
+            stop = next((j for j in range(t + 1, len(blocks)) if 0 < blocks[j].heading_level <= level
+                         and len(blocks[j].text) >= 8 and any(x > 20 for x in scores[t + 1:j])), len(blocks))
+        s2, e2 = choose_region(blocks[t + 1:stop], scores[t + 1:stop], None)
+        near = s2 <= 12 and sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0) >= 60
+        if not near:
+            continue
+        inside_old = sum(x for x in scores[start:end] if x > 0)
+        inside_new = sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0)
+        if stop < len(blocks) or not (start <= t + 1 + s2 < end and inside_old > 3 * inside_new):
+            return t + 1 + s2, t + 1 + e2
+        break
+    return start, end
+
+
+def _region_verdicts(blocks: Sequence[Block], scores: Sequence[float], pattern_reason: Sequence[Optional[str]],
+                     start: int, end: int, signature_end: int, short_line: float) -> list[Verdict]:
+    """Blocks before the region are navigation (or their pattern's reason), blocks after it footer; inside, a
+    pattern's reason or a bare short line removes a block; [end, signature_end) is the document's signature."""
     verdicts = []
     for i, b in enumerate(blocks):
         if i < start:
             verdicts.append(Verdict(False, pattern_reason[i] or ("outside_article" if b.in_main is False else "navigation")))
-        elif i >= end:
+        elif i >= signature_end:
             reason = pattern_reason[i]
             if reason not in _KEEP_REASON_BELOW:
                 reason = "footer"
             verdicts.append(Verdict(False, reason))
-        elif i >= body_end:
+        elif i >= end:
             verdicts.append(Verdict(True, "signature"))
         elif pattern_reason[i] and pattern_reason[i] != "outside_article":
             verdicts.append(Verdict(False, pattern_reason[i]))

@@ -21,6 +21,7 @@ from pipeline.ingest.titles import TitleRules, load_title_rules, pick_text_title
 from pipeline.records import CleanDocument, Paragraph, RemovedBlock, Source
 
 _NOT_CJK = re.compile(r"[^\u3400-\u9fff]+")
+_LATIN = re.compile(r"[A-Za-z]")
 # Zero-width and bidi control characters carry no text and break matching; they are removed on input.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00]")
 
@@ -99,7 +100,7 @@ def page_blocks(source: Union[str, bytes, Path], *, name: Optional[str] = None, 
     limits = settings["limits"]
     if kind == "html":
         blocks, meta = html_to_blocks(text, url=url, max_blocks=limits["max_blocks"],
-                                      max_line_chars=limits["max_line_chars"])
+                                      max_line_chars=limits["max_line_chars"], reveal=load_rules(settings).reveal)
     else:
         blocks = text_to_blocks(text, max_blocks=limits["max_blocks"], max_line_chars=limits["max_line_chars"])
         meta = PageMeta([], url=url, site=site_of(url))
@@ -116,7 +117,10 @@ def ingest(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: 
     doc = _assemble(blocks, meta, kind, settings, name, site_repeats)
     doc.encoding = encoding
     cjk = len(_NOT_CJK.sub("", doc.body))  # the CJK characters, counted by removing the runs between
-    letters = sum(map(str.isalpha, doc.body))
+    # Other letters weigh as in blocks.weighted_len: a Latin letter half a CJK character, so that a Chinese
+    # article quoting code or English names stays Chinese, and an English page with a Chinese menu does not.
+    latin = len(_LATIN.findall(doc.body))
+    letters = cjk + (sum(map(str.isalpha, doc.body)) - cjk - latin) + latin / 2
     if cjk < settings["ingest"]["min_cjk_chars"] or cjk < settings["ingest"]["min_cjk_ratio"] * max(letters, 1):
         raise IngestError(name, f"not a Chinese article: {cjk} CJK characters in the extracted body")
     return doc

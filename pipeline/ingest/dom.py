@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
@@ -34,6 +35,7 @@ _HINT_RX = [(label, re.compile(rf"(^|[\s_\-]|\d)({words})($|[\s_\-]|\d)", re.I))
 CONTENT_HINT = re.compile(r"(TRS_Editor|TRS_UEDITOR|article|content|zhengwen|detail|text|main|post|entry|"
                           r"news_?con|wzy|pages_content|con_?text|artibody|article-content|body|neirong|zw)", re.I)
 _PUNCT = re.compile(r"[，。！？；、“”：,.;!?]")
+_LIST_ITEMS = ("li", "dd", "dt")
 _CJK_PUNCT = re.compile(r"[，。！？；、“”]")
 
 
@@ -67,18 +69,62 @@ def _holds_prose(el) -> bool:
     return len(_CJK_PUNCT.findall(text)) >= 6 and weighted_len(text) >= 150
 
 
-def clean_tree(root) -> None:
-    """Drop non-content elements and hidden ones, keeping their tails."""
-    for el in list(root.iter()):
-        if not isinstance(el.tag, str):
-            if el.getparent() is not None:
-                el.drop_tree() if hasattr(el, "drop_tree") else el.getparent().remove(el)
+@dataclass(frozen=True)
+class RevealRule:
+    """When an element hidden by inline style or the hidden attribute is hidden-until-script content (WeChat's
+    #js_content under `visibility: hidden`, a "read the full text" box) rather than chrome: it holds prose, at
+    least `min_chars` CJK-weighted characters with `min_marks` clause or sentence marks, and at most
+    `max_link_share` of its text in links. Values: configs/boilerplate.toml [hidden]."""
+    min_chars: float
+    min_marks: int
+    max_link_share: float
+
+
+def _is_hidden(el) -> bool:
+    style = (el.get("style") or "").replace(" ", "").lower()
+    return "display:none" in style or "visibility:hidden" in style or el.get("hidden") is not None
+
+
+def _hidden_prose(el, rule: RevealRule) -> bool:
+    text = el.xpath("string()")
+    if weighted_len(text) < rule.min_chars or len(_CJK_PUNCT.findall(text)) < rule.min_marks:
+        return False
+    links = sum(len(a.xpath("string()")) for a in el.iter("a"))
+    return links <= rule.max_link_share * len(text)
+
+
+def clean_tree(root, reveal: Optional[RevealRule] = None) -> None:
+    """Drop non-content elements and hidden ones, keeping their tails. With `reveal`, a hidden element that holds
+    prose is kept (hidden-until-script content); hidden elements inside it stay hidden (a script reveals the
+    container, not its popups). Walked without descending into dropped or revealed elements, so each hidden
+    element's text is measured once at most: linear in the page."""
+    stack = [root]
+    while stack:
+        el = stack.pop()
+        for child in list(el):
+            if not isinstance(child.tag, str):
+                child.drop_tree() if hasattr(child, "drop_tree") else el.remove(child)
+                continue
+            if child.tag.lower() in DROP_TAGS:
+                child.drop_tree()
+            elif _is_hidden(child):
+                if reveal is not None and _hidden_prose(child, reveal):
+                    _drop_nested(child)
+                else:
+                    child.drop_tree()
+            else:
+                stack.append(child)
+
+
+def _drop_nested(container) -> None:
+    """Inside a revealed element: non-content and hidden elements are dropped without measuring."""
+    for el in list(container.iter()):
+        if el is container or el.getparent() is None:
             continue
-        tag = el.tag.lower()
-        style = (el.get("style") or "").replace(" ", "").lower()
-        if tag in DROP_TAGS or "display:none" in style or "visibility:hidden" in style or el.get("hidden") is not None:
-            if el.getparent() is not None:
-                el.drop_tree()
+        if not isinstance(el.tag, str):
+            el.drop_tree() if hasattr(el, "drop_tree") else el.getparent().remove(el)
+        elif el.tag.lower() in DROP_TAGS or _is_hidden(el):
+            el.drop_tree()
 
 
 def _own_text(el) -> str:
@@ -133,16 +179,16 @@ def main_containers(body) -> set:
     return chosen
 
 
-def dom_blocks(root, *, max_blocks: int) -> list[Block]:
+def dom_blocks(root, *, max_blocks: int, reveal: Optional[RevealRule] = None) -> list[Block]:
     body = root.find("body")
     if body is None:
         body = root
-    clean_tree(body)
+    clean_tree(body, reveal)
     containers = main_containers(body)
     blocks: list[Block] = []
     buf: list[tuple[str, bool]] = []
-    # Context per open element: (chrome label, inside main, inside <a>, heading level)
-    ctx_stack: list[tuple[Optional[str], bool, bool, int]] = [(None, body in containers, False, 0)]
+    # Context per open element: (chrome label, inside main, inside <a>, heading level, inside a list item)
+    ctx_stack: list[tuple[Optional[str], bool, bool, int, bool]] = [(None, body in containers, False, 0, False)]
 
     def flush(tag: str) -> None:
         if not buf:
@@ -152,9 +198,9 @@ def dom_blocks(root, *, max_blocks: int) -> list[Block]:
         buf.clear()
         stripped = " ".join(text.split())
         if stripped and len(blocks) < max_blocks:
-            label, inside, _, heading = ctx_stack[-1]
+            label, inside, _, heading, listed = ctx_stack[-1]
             blocks.append(Block(text=stripped, tag=tag, link_chars=min(links, len(stripped)), depth=len(ctx_stack),
-                                in_main=inside, heading_level=heading, chrome=label))
+                                in_main=inside, heading_level=heading, chrome=label, in_list=listed))
 
     # Iterative walk: ("enter", el) and ("exit", el) events.
     stack: list[tuple[str, object]] = [("enter", body)]
@@ -167,7 +213,7 @@ def dom_blocks(root, *, max_blocks: int) -> list[Block]:
             is_block = tag in BLOCK_TAGS or tag == "br"
             if is_block:
                 flush(ctx_stack[-1][3] and f"h{ctx_stack[-1][3]}" or "p")
-            parent_label, parent_main, parent_link, parent_heading = ctx_stack[-1]
+            parent_label, parent_main, parent_link, parent_heading, parent_list = ctx_stack[-1]
             is_container = el in containers
             # The article container starts clean: a page wrapper far above it may carry a class such as
             # "blq-int-nav", which must not make every paragraph of the article navigation.
@@ -177,7 +223,7 @@ def dom_blocks(root, *, max_blocks: int) -> list[Block]:
                 own = None
             label = own or (None if is_container else parent_label)
             heading = int(tag[1]) if len(tag) == 2 and tag[0] == "h" and tag[1].isdigit() else parent_heading
-            ctx_stack.append((label, inside, parent_link or tag == "a", heading))
+            ctx_stack.append((label, inside, parent_link or tag == "a", heading, parent_list or tag in _LIST_ITEMS))
             if tag == "br":
                 stack.append(("exit", el))
                 continue

@@ -219,14 +219,15 @@ def page_meta(root, url: Optional[str]) -> PageMeta:
 
 
 def html_to_blocks(text: str, *, url: Optional[str], max_blocks: int,
-                   max_line_chars: int = 0) -> tuple[list[Block], PageMeta]:
+                   max_line_chars: int = 0, reveal=None) -> tuple[list[Block], PageMeta]:
     """Blocks and metadata of a page, within the limits: at most `max_blocks` blocks, none longer than
-    `max_line_chars` (longer ones are cut at sentence ends, as for text lines)."""
+    `max_line_chars` (longer ones are cut at sentence ends, as for text lines). `reveal` (dom.RevealRule) keeps
+    hidden elements that hold prose."""
     from pipeline.ingest.dom import dom_blocks
 
     root = parse_html(text)
     meta = page_meta(root, url)
-    blocks = limit_blocks(dom_blocks(root, max_blocks=max_blocks), max_blocks=max_blocks,
+    blocks = limit_blocks(dom_blocks(root, max_blocks=max_blocks, reveal=reveal), max_blocks=max_blocks,
                           max_line_chars=max_line_chars)
     return blocks, meta
 
