@@ -161,3 +161,16 @@ def test_text_with_bom_or_stray_nuls_is_not_binary(raw):
                                             ("anything", "a.htm", "html"), ('{"url": "u", "html": "<p>"}', "", "jsonl")])
 def test_detect_kind(text, name, kind):
     assert detect_kind(text, name) == kind
+
+
+@pytest.mark.parametrize("declaration", [
+    '<?xml version="1.0" encoding="GBK"?>\n<html><body>',
+    '<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312" /></head><body>',
+    "<html><head><meta charset='gbk'></head><body>",
+])
+def test_declared_charset_forms(declaration):
+    """The declared charset (read by beautifulsoup4's EncodingDetector) in its three forms, on a page whose GBK
+    bytes are not valid UTF-8."""
+    raw = (declaration + "<p>国务院印发关于推动数字经济高质量发展的指导意见。</p></body></html>").encode("gbk")
+    decoded = decode_bytes(raw)
+    assert decoded.declared == "gb18030" and "高质量发展" in decoded.text

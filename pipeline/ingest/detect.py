@@ -6,12 +6,16 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from bs4.dammit import EncodingDetector
+
 # GB2312 and GBK are subsets of GB18030: decoding as GB18030 never loses characters they can encode.
 _CANONICAL = {"gb2312": "gb18030", "gbk": "gb18030", "gb18030": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030",
               "euc-cn": "gb18030", "hz-gb-2312": "gb18030", "big5": "big5hkscs", "big5-hkscs": "big5hkscs",
               "cp950": "big5hkscs", "utf8": "utf-8", "utf-8": "utf-8", "ascii": "utf-8", "us-ascii": "utf-8",
               "iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin-1": "cp1252", "windows-1252": "cp1252", "utf-16": "utf-16"}
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-]+)""", re.I)
+# The declared charset is read by beautifulsoup4's EncodingDetector (<meta charset>, <meta http-equiv> and an XML
+# declaration) in the page's first bytes; the decoding itself is checked below, as declarations often lie.
+DECLARATION_BYTES = 4096
 # Codecs Python has that are not web charsets, and whose decoders raise errors other than UnicodeDecodeError.
 _NOT_CHARSETS = {"idna", "punycode", "utf-7", "mbcs", "oem", "unicode-escape", "raw-unicode-escape", "undefined"}
 # Printable ASCII plus the escapes of unicode-escape and UTF-7: an ASCII-compatible codec reads it unchanged.
@@ -143,8 +147,8 @@ def decode_bytes(raw: bytes, *, sniff_bytes: int = 200000) -> Decoded:
                      (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if raw.startswith(bom):
             return Decoded(raw.decode(enc, errors="replace"), enc.replace("-sig", ""), enc.replace("-sig", ""), "bom")
-    meta = _META_CHARSET.search(raw[:4096])
-    declared = canonical_encoding(meta.group(1).decode("ascii", "ignore")) if meta else None
+    meta = EncodingDetector.find_declared_encoding(raw[:DECLARATION_BYTES], is_html=True)
+    declared = canonical_encoding(meta) if meta else None
     if declared in ("utf-16", "utf-16-le", "utf-16-be", "utf-32"):
         declared = None  # a <meta> readable as ASCII cannot be in UTF-16: the page was re-encoded
     if raw.isascii():
