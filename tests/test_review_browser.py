@@ -72,6 +72,7 @@ def browser():
 @pytest.fixture()
 def page(browser):
     ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    ctx.add_cookies([{"name": "pm_reviewer", "value": "browser-test", "domain": "127.0.0.1", "path": "/"}])
     pg = ctx.new_page()
     pg.set_default_timeout(10000)
     dialogs = []
