@@ -58,8 +58,8 @@ def reviewer_pairs(corrections: list[Correction], index: ReviewIndex) -> list[di
 
 def _where(db, key: tuple) -> dict:
     doc_id, anchor = key
-    row = db.execute("SELECT p.idx, p.text, p.label, p.reviewer, d.display FROM passages p JOIN docs d "
-                     "ON d.ord = p.doc_ord WHERE p.doc_id=? AND (p.sha=? OR p.idx=?) LIMIT 1",
+    row = db.execute("SELECT p.idx, t.text, p.label, p.reviewer, d.display FROM passages p JOIN docs d "
+                     "ON d.ord = p.doc_ord JOIN texts t ON t.id = p.id WHERE p.doc_id=? AND (p.sha=? OR p.idx=?) LIMIT 1",
                      (doc_id, str(anchor), anchor if isinstance(anchor, int) else -1)).fetchone()
     if row is None:
         return {"doc_id": doc_id, "index": None, "snippet": "", "label": None, "by": None, "title": doc_id}

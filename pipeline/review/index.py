@@ -26,18 +26,21 @@ from pipeline.review.ledger import Correction, Ledger, Orphan, PassageState, anc
     replay
 
 INDEX_NAME = "review-index.sqlite"
-SCHEMA_VERSION = "review-index-1"
+SCHEMA_VERSION = "review-index-3"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS docs (ord INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, title TEXT, display TEXT,
   published_at TEXT, site TEXT, url TEXT, path TEXT, publisher TEXT, n_passages INTEGER);
+-- passages holds the short columns lists filter and sort on (a scan of 20,000 rows reads about 2 MB); the text,
+-- heading and scores a page shows are in texts, read for the rows shown.
 CREATE TABLE IF NOT EXISTS passages (id INTEGER PRIMARY KEY, doc_ord INTEGER NOT NULL, doc_id TEXT NOT NULL,
-  idx INTEGER NOT NULL, text TEXT NOT NULL, sha TEXT NOT NULL, kind TEXT, heading TEXT, length INTEGER,
-  machine_label TEXT, secondary TEXT, scores TEXT, top_score REAL,
-  label TEXT, reviewed_label TEXT, reviewer TEXT, edited INTEGER NOT NULL DEFAULT 0);
+  idx INTEGER NOT NULL, sha TEXT NOT NULL, kind TEXT, length INTEGER, machine_label TEXT, secondary TEXT,
+  top_score REAL, label TEXT, reviewed_label TEXT, reviewer TEXT, edited INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, text TEXT NOT NULL, heading TEXT, scores TEXT);
 CREATE UNIQUE INDEX IF NOT EXISTS passages_key ON passages(doc_id, idx);
-CREATE INDEX IF NOT EXISTS passages_score ON passages(top_score, id);
-CREATE INDEX IF NOT EXISTS passages_length ON passages(length, id);
+-- the sorts' indexes carry the columns of the default filters, so a page or a count is read from the index alone
+CREATE INDEX IF NOT EXISTS passages_score ON passages(top_score, id, kind, length, label, reviewed_label);
+CREATE INDEX IF NOT EXISTS passages_length ON passages(length, id, kind, label, reviewed_label);
 CREATE INDEX IF NOT EXISTS passages_reviewed ON passages(reviewed_label);
 CREATE TABLE IF NOT EXISTS machine_entities (pid INTEGER NOT NULL, pos INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS machine_entities_pid ON machine_entities(pid);
@@ -46,7 +49,7 @@ CREATE TABLE IF NOT EXISTS entities (pid INTEGER NOT NULL, key TEXT NOT NULL, st
 CREATE INDEX IF NOT EXISTS entities_pid ON entities(pid);
 CREATE TABLE IF NOT EXISTS orphans (correction_id INTEGER PRIMARY KEY, doc_id TEXT, passage INTEGER, kind TEXT,
   reviewer TEXT, value TEXT, mention TEXT, reason TEXT);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, content='passages', content_rowid='id',
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, content='texts', content_rowid='id',
   tokenize='trigram');
 """
 
@@ -81,6 +84,8 @@ class ReviewIndex:
         self._stat: Optional[tuple] = None
         self._ledger_fp: Optional[tuple] = None
         self.build_seconds: Optional[float] = None
+        self.generation = 0  # counts every change of what the index holds (for the caches of what it shows)
+        self._cache: dict = {}
         self._open_or_reset()
         self.ensure_fresh()
 
@@ -105,6 +110,16 @@ class ReviewIndex:
             pass
         for suffix in ("", "-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
+
+    def cached(self, name: str, compute):
+        """compute(db) once per state of the index (label counts: a full scan, the same until a write)."""
+        key = (name, self.generation)
+        if key not in self._cache:
+            with self.read() as db:
+                value = compute(db)
+            self._cache = {k: v for k, v in self._cache.items() if k[1] == self.generation}
+            self._cache[key] = value
+        return self._cache[key]
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -156,7 +171,7 @@ class ReviewIndex:
             corrections = self.ledger.rows()
             try:
                 db.execute("BEGIN IMMEDIATE")
-                for table in ("docs", "passages", "machine_entities", "entities", "orphans", "meta"):
+                for table in ("docs", "passages", "texts", "machine_entities", "entities", "orphans", "meta"):
                     db.execute(f"DELETE FROM {table}")
                 db.execute("INSERT INTO fts(fts) VALUES('delete-all')")
                 digest, legacy = self._insert_documents(db, corrections)
@@ -172,6 +187,7 @@ class ReviewIndex:
                 raise
             self.ledger.set_anchors(legacy)
             self._stat, self._ledger_fp = stat, self.ledger.fingerprint()
+            self.generation += 1
         self.build_seconds = time.perf_counter() - started
 
     def _insert_documents(self, db: sqlite3.Connection, corrections: list[Correction]) -> tuple[str, list]:
@@ -202,16 +218,17 @@ class ReviewIndex:
                    (ord_, doc["doc_id"], doc.get("title"), display_title(doc), doc.get("published_at"),
                     site_of(doc), src.get("url"), src.get("path"), doc.get("publisher"), len(passages)))
         pids = {int(p["index"]): first_pid + i for i, p in enumerate(passages)}
-        rows, ents = [], []
+        rows, texts, ents = [], [], []
         for p in passages:
             index, scores = int(p["index"]), p.get("scores") or {}
             st = states.get(index) or PassageState()
-            rows.append((pids[index], ord_, doc["doc_id"], index, p["text"], passage_sha(p["text"]), p.get("kind"),
-                         p.get("heading"), len(p["text"]), p["label"], p.get("secondary"), json.dumps(scores),
-                         max(scores.values(), default=0.0), st.reviewed_label or p["label"], st.reviewed_label,
-                         st.reviewer, int(st.entity_edits > 0)))
+            rows.append((pids[index], ord_, doc["doc_id"], index, passage_sha(p["text"]), p.get("kind"),
+                         len(p["text"]), p["label"], p.get("secondary"), max(scores.values(), default=0.0),
+                         st.reviewed_label or p["label"], st.reviewed_label, st.reviewer, int(st.entity_edits > 0)))
+            texts.append((pids[index], p["text"], p.get("heading"), json.dumps(scores)))
             ents += _entity_rows(pids[index], st)
-        db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        db.executemany("INSERT INTO texts VALUES (?,?,?,?)", texts)
         db.executemany("INSERT INTO machine_entities VALUES (?,?,?)",
                        [(pids[int(e["passage"])], pos, json.dumps(e, ensure_ascii=False))
                         for pos, e in enumerate(doc.get("entities") or []) if int(e["passage"]) in pids])
@@ -228,7 +245,8 @@ class ReviewIndex:
     # -- reviewed state ------------------------------------------------------------------------------------
     def document(self, db: sqlite3.Connection, doc_id: str) -> Optional[dict]:
         """The document as replay needs it (passages' index and text, the machine's entities in file order)."""
-        rows = db.execute("SELECT id, idx, text FROM passages WHERE doc_id=? ORDER BY idx", (doc_id,)).fetchall()
+        rows = db.execute("SELECT p.id, p.idx, t.text FROM passages p JOIN texts t ON t.id = p.id WHERE p.doc_id=? "
+                          "ORDER BY p.idx", (doc_id,)).fetchall()
         if not rows:
             return None
         pids = ",".join(str(r[0]) for r in rows)
@@ -253,18 +271,20 @@ class ReviewIndex:
                 db.execute("ROLLBACK")
                 raise
             self._ledger_fp = self.ledger.fingerprint()
+            self.generation += 1
 
     def _store_states(self, db, doc: dict, corrections: list[Correction]) -> None:
         states, orphans = replay(doc, corrections)
         legacy = anchor_legacy(doc, corrections)
-        rows = db.execute("SELECT id, idx, machine_label, edited FROM passages WHERE doc_id=?",
-                          (doc["doc_id"],)).fetchall()
-        for pid, index, machine_label, was_edited in rows:
+        rows = db.execute("SELECT id, idx, machine_label, label, reviewed_label, reviewer, edited FROM passages "
+                          "WHERE doc_id=?", (doc["doc_id"],)).fetchall()
+        for pid, index, machine_label, *was in rows:
             st = states[index]
-            db.execute("UPDATE passages SET label=?, reviewed_label=?, reviewer=?, edited=? WHERE id=?",
-                       (st.reviewed_label or machine_label, st.reviewed_label, st.reviewer, int(st.entity_edits > 0),
-                        pid))
-            if st.entity_edits or was_edited:
+            now = [st.reviewed_label or machine_label, st.reviewed_label, st.reviewer, int(st.entity_edits > 0)]
+            if now != was:  # only passages whose state changed are written
+                db.execute("UPDATE passages SET label=?, reviewed_label=?, reviewer=?, edited=? WHERE id=?",
+                           (*now, pid))
+            if st.entity_edits or was[3]:
                 db.execute("DELETE FROM entities WHERE pid=?", (pid,))
                 db.executemany("INSERT INTO entities VALUES (?,?,?,?,?,?,?,?)", _entity_rows(pid, st))
         self._insert_orphans(db, orphans)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import queue
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -89,11 +90,13 @@ class Orphan:
 
 
 class Ledger:
-    """Append-only corrections with undo. One short-lived connection per call (or per `write()` transaction), so
-    the ledger can be shared by the threads of the review server."""
+    """Append-only corrections with undo. Each call (or `write()` transaction) takes a connection of its own from a
+    small pool, so the ledger can be shared by the threads of the review server. (Pooled, not opened per call:
+    closing the last connection of a WAL database checkpoints it, which cost more than the query.)"""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._pool: "queue.SimpleQueue[sqlite3.Connection]" = queue.SimpleQueue()
         store = RunStore(self.path)  # creates the tables when missing; keeps RunStore's schema the authority
         have = {r[1] for r in store.db.execute("PRAGMA table_info(corrections)")}
         for name, sql_type in ANCHOR_COLUMNS:
@@ -102,24 +105,30 @@ class Ledger:
         store.db.executescript(_EXTRA_SCHEMA)
         store.close()
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            db = self._pool.get_nowait()
+        except queue.Empty:
+            db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            yield db
+        finally:
+            self._pool.put(db)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken before anything is read (BEGIN IMMEDIATE): checks made inside it see every
         earlier write, and a concurrent writer waits until it commits. An exception rolls it back."""
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+        with self._connection() as db:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     @staticmethod
     def insert(db: sqlite3.Connection, doc_id: str, passage: int, kind: str, *, value: Optional[str],
@@ -167,21 +176,15 @@ class Ledger:
             ids = list(ids)
             sql += f" AND id IN ({','.join('?' * len(ids))})"
             args += ids
-        own = db is None
-        db = db or self._connect()
-        try:
-            return [Correction(*r[:8], bool(r[8]), *r[9:]) for r in db.execute(sql + " ORDER BY id", args)]
-        finally:
-            if own:
-                db.close()
+        if db is None:
+            with self._connection() as own:
+                return self.rows(doc_id=doc_id, ids=ids, include_undone=include_undone, db=own)
+        return [Correction(*r[:8], bool(r[8]), *r[9:]) for r in db.execute(sql + " ORDER BY id", args)]
 
     def fingerprint(self) -> tuple:
         """Changes whenever a correction is added or undone (by this process or another)."""
-        db = self._connect()
-        try:
+        with self._connection() as db:
             return tuple(db.execute("SELECT COUNT(*), MAX(id), SUM(undone) FROM corrections").fetchone())
-        finally:
-            db.close()
 
     def set_anchors(self, corrections: Iterable[Correction]) -> None:
         """Store the anchors `anchor_legacy` gave to rows written before anchoring existed."""

@@ -38,7 +38,7 @@ def register(app: Flask, state: ReviewState) -> None:
             if page > pages:  # past the end (the list shrank): show the last page
                 page = pages
                 rows, total = queries.page_of_rows(db, state.filter(filters), page, size)
-            counts = queries.counts(db)
+            counts = state.index.cached("counts", queries.counts)
             docs = queries.documents_menu(db, state.config["doc_menu_max"])
             n_orphans = db.execute("SELECT COUNT(*) FROM orphans").fetchone()[0]
         return render_template(

@@ -15,13 +15,14 @@ FILTER_KEYS = ("q", "label", "reviewed", "kind", "min_len", "max_len", "min_scor
 # kind: "" is the default queue (paragraphs of at least [review] min_passage_chars characters).
 KIND_CHOICES = ("", "all", "paragraph", "heading", "short")
 # sort name -> ((column, ascending?), ...); the last column makes the order total.
-SORTS = {"confidence": (("p.top_score", True), ("p.id", True)),
-         "document": (("p.id", True),),
-         "length": (("p.length", False), ("p.id", True))}
+# One direction per sort, so that "after this row" is one row-value comparison an index can answer.
+SORTS = {"confidence": ("(p.top_score, p.id)", True),
+         "document": ("(p.id)", True),
+         "length": ("(p.length, p.id)", False)}
 TRIGRAM = 3  # FTS5's trigram tokenizer matches terms of at least 3 characters; shorter ones are scanned with LIKE
-ROW_SQL = ("SELECT p.id, p.doc_id, p.idx, p.text, p.label, p.machine_label, p.reviewed_label, p.top_score, "
+ROW_SQL = ("SELECT p.id, p.doc_id, p.idx, t.text, p.label, p.machine_label, p.reviewed_label, p.top_score, "
            "p.length, p.kind, d.display, d.site, d.published_at, p.reviewer FROM passages p "
-           "JOIN docs d ON d.ord = p.doc_ord")
+           "JOIN docs d ON d.ord = p.doc_ord JOIN texts t ON t.id = p.id")
 
 
 @dataclass
@@ -31,10 +32,17 @@ class Filter:
     args: list = field(default_factory=list)
     terms: list = field(default_factory=list)
     sort: str = "confidence"
+    needs_docs: bool = False
 
     @property
     def order(self) -> str:
-        return ", ".join(f"{c} {'ASC' if up else 'DESC'}" for c, up in SORTS[self.sort])
+        columns, up = SORTS[self.sort]
+        return ", ".join(f"{c} {'ASC' if up else 'DESC'}" for c in columns.strip("()").split(", "))
+
+    @property
+    def source(self) -> str:
+        """FROM clause: docs joined only when a condition needs them."""
+        return "passages p JOIN docs d ON d.ord = p.doc_ord" if self.needs_docs else "passages p"
 
 
 def clean(params: Mapping) -> dict:
@@ -100,9 +108,11 @@ def build_filter(params: Mapping, min_chars: int) -> Filter:
             add("(p.id IN (SELECT rowid FROM fts WHERE fts MATCH ?) OR d.title LIKE ? ESCAPE '\\')",
                 '"' + term.replace('"', '""') + '"', _like(term))
         else:
-            add("(p.text LIKE ? ESCAPE '\\' OR d.title LIKE ? ESCAPE '\\')", _like(term), _like(term))
+            add("(p.id IN (SELECT id FROM texts WHERE text LIKE ? ESCAPE '\\') OR d.title LIKE ? ESCAPE '\\')",
+                _like(term), _like(term))
     sort = p.get("sort") if p.get("sort") in SORTS else "confidence"
-    return Filter(" AND ".join(conds) or "1=1", args, terms, sort)
+    needs_docs = bool(terms or p.get("doc") or p.get("site") or p.get("date_from") or p.get("date_to"))
+    return Filter(" AND ".join(conds) or "1=1", args, terms, sort, needs_docs)
 
 
 def snippet(text: str, terms: list[str], width: int = 120) -> list[tuple[str, bool]]:
@@ -133,12 +143,13 @@ def _find_all(text: str, term: str) -> list[int]:
 
 
 def page_of_rows(db: sqlite3.Connection, f: Filter, page: int, size: int) -> tuple[list[dict], int]:
-    """One page of matching rows and the number of all matching rows."""
-    total = db.execute(f"SELECT COUNT(*) FROM passages p JOIN docs d ON d.ord = p.doc_ord WHERE {f.where}",
-                       f.args).fetchone()[0]
-    rows = db.execute(f"{ROW_SQL} WHERE {f.where} ORDER BY {f.order} LIMIT ? OFFSET ?",
-                      f.args + [size, (page - 1) * size]).fetchall()
-    return [_row(r, f.terms) for r in rows], total
+    """One page of matching rows and the number of all matching rows. The page's ids are chosen first over the
+    narrow table; texts and titles are read for those rows only."""
+    total = db.execute(f"SELECT COUNT(*) FROM {f.source} WHERE {f.where}", f.args).fetchone()[0]
+    ids = [r[0] for r in db.execute(f"SELECT p.id FROM {f.source} WHERE {f.where} ORDER BY {f.order} LIMIT ? OFFSET ?",
+                                    f.args + [size, (page - 1) * size])]
+    rows = {r[0]: r for r in db.execute(f"{ROW_SQL} WHERE p.id IN ({','.join(map(str, ids)) or 'NULL'})")}
+    return [_row(rows[i], f.terms) for i in ids], total
 
 
 def _row(r, terms: list[str]) -> dict:
@@ -150,23 +161,18 @@ def _row(r, terms: list[str]) -> dict:
 def neighbours(db: sqlite3.Connection, f: Filter, pid: int) -> dict:
     """The rows before and after passage `pid` in the filtered order (it need not match the filters itself: a
     passage relabelled out of the list still has neighbours), its position and the number matching."""
-    cols = SORTS[f.sort]
-    current = db.execute(f"SELECT {', '.join(c for c, _ in cols)} FROM passages p WHERE p.id=?", (pid,)).fetchone()
-    before, after, vals = [], [], []
-    for i, (col, up) in enumerate(cols):
-        eq = " AND ".join(f"{c} = ?" for c, _ in cols[:i])
-        vals_eq = list(current[:i])
-        before.append(f"({eq + ' AND ' if eq else ''}{col} {'<' if up else '>'} ?)")
-        after.append(f"({eq + ' AND ' if eq else ''}{col} {'>' if up else '<'} ?)")
-        vals += vals_eq + [current[i]]
-    base = f"FROM passages p JOIN docs d ON d.ord = p.doc_ord WHERE {f.where}"
-    b_sql, a_sql = " OR ".join(before), " OR ".join(after)
-    reverse = ", ".join(f"{c} {'DESC' if up else 'ASC'}" for c, up in cols)
-    prev = db.execute(f"SELECT p.doc_id, p.idx {base} AND ({b_sql}) ORDER BY {reverse} LIMIT 1",
-                      f.args + vals).fetchone()
-    nxt = db.execute(f"SELECT p.doc_id, p.idx {base} AND ({a_sql}) ORDER BY {f.order} LIMIT 1",
-                     f.args + vals).fetchone()
-    n_before = db.execute(f"SELECT COUNT(*) {base} AND ({b_sql})", f.args + vals).fetchone()[0]
+    columns, up = SORTS[f.sort]
+    current = list(db.execute(f"SELECT {columns.strip('()')} FROM passages p WHERE p.id=?", (pid,)).fetchone())
+    marks = "(" + ", ".join("?" * len(current)) + ")"
+    before = f"{columns} {'<' if up else '>'} {marks}"
+    after = f"{columns} {'>' if up else '<'} {marks}"
+    reverse = f.order.replace("ASC", "X").replace("DESC", "ASC").replace("X", "DESC")
+    base = f"FROM {f.source} WHERE {f.where}"
+    prev = db.execute(f"SELECT p.doc_id, p.idx {base} AND {before} ORDER BY {reverse} LIMIT 1",
+                      f.args + current).fetchone()
+    nxt = db.execute(f"SELECT p.doc_id, p.idx {base} AND {after} ORDER BY {f.order} LIMIT 1",
+                     f.args + current).fetchone()
+    n_before = db.execute(f"SELECT COUNT(*) {base} AND {before}", f.args + current).fetchone()[0]
     matching = db.execute(f"SELECT COUNT(*) {base}", f.args).fetchone()[0]
     return {"prev": prev and tuple(prev), "next": nxt and tuple(nxt), "position": n_before + 1,
             "matching": matching}
@@ -196,10 +202,10 @@ def documents_menu(db: sqlite3.Connection, limit: int) -> Optional[list[dict]]:
 
 
 def passage(db: sqlite3.Connection, doc_id: str, index: int) -> Optional[dict]:
-    r = db.execute("SELECT p.id, p.text, p.sha, p.kind, p.heading, p.machine_label, p.secondary, p.scores, "
+    r = db.execute("SELECT p.id, t.text, p.sha, p.kind, t.heading, p.machine_label, p.secondary, t.scores, "
                    "p.label, p.reviewed_label, p.reviewer, d.doc_id, d.title, d.display, d.published_at, d.site, "
                    "d.url, d.path, d.publisher, d.n_passages FROM passages p JOIN docs d ON d.ord = p.doc_ord "
-                   "WHERE p.doc_id=? AND p.idx=?", (doc_id, index)).fetchone()
+                   "JOIN texts t ON t.id = p.id WHERE p.doc_id=? AND p.idx=?", (doc_id, index)).fetchone()
     if r is None:
         return None
     ents = [dict(zip(("key", "start", "end", "text", "type", "canonical", "source"), e)) for e in db.execute(
@@ -213,5 +219,5 @@ def passage(db: sqlite3.Connection, doc_id: str, index: int) -> Optional[dict]:
 
 def context(db: sqlite3.Connection, doc_id: str, index: int, around: int) -> list[dict]:
     return [{"index": r[0], "text": r[1], "label": r[2], "current": r[0] == index} for r in db.execute(
-        "SELECT idx, text, label FROM passages WHERE doc_id=? AND idx BETWEEN ? AND ? ORDER BY idx",
-        (doc_id, index - around, index + around))]
+        "SELECT p.idx, t.text, p.label FROM passages p JOIN texts t ON t.id = p.id WHERE p.doc_id=? "
+        "AND p.idx BETWEEN ? AND ? ORDER BY p.idx", (doc_id, index - around, index + around))]

@@ -64,7 +64,7 @@ def passage_json(state: ReviewState, doc_id: str, index: int, filters: dict) -> 
             abort(404, description="no such passage in this run")
         nav = queries.neighbours(db, f, p["pid"])
         ctx = queries.context(db, doc_id, index, state.config["context_passages"])
-        progress = queries.progress(db)
+        progress = state.index.cached("progress", queries.progress)
     query = urlencode(queries.clean(filters))
 
     def link(key):
