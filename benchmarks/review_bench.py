@@ -84,7 +84,7 @@ def report_figures(out: Path) -> tuple[float, float, float]:
 
 
 def screenshots(out: Path, dest: Path, client_url: str) -> None:
-    """review-list.png, review-passage.png and report-scale.png (viewport-sized, small)."""
+    """review-list.png, review-passage.png and report-scale.png (the report's documents table), viewport-sized."""
     from playwright.sync_api import sync_playwright
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -98,7 +98,7 @@ def screenshots(out: Path, dest: Path, client_url: str) -> None:
         pg.locator("table.rows a.open").first.click()
         pg.wait_for_selector("#passage-text mark")
         pg.screenshot(path=str(dest / "review-passage.png"))
-        pg.goto((out / "report" / "report.html").as_uri())
+        pg.goto((out / "report" / "report.html").as_uri() + "#documents")
         pg.screenshot(path=str(dest / "report-scale.png"))
         b.close()
 
