@@ -2,7 +2,7 @@
 
     python benchmarks/review_bench.py                      # 400 documents x 50 passages, 50 requests of each kind
     python benchmarks/review_bench.py --docs 60 --repeat 20  # a quick look
-    python benchmarks/review_bench.py --screenshots outputs/examples   # also PNGs of the app and the report
+    python benchmarks/review_bench.py --screenshots outputs/examples   # also PNGs of the list and the report
 
 The run is synthetic (pipeline/review/synthetic.py: invented text of the pipeline's shape). Prints the index
 build time (first start-up) and the start-up time with the index in place, then the median and 95th percentile
@@ -84,7 +84,7 @@ def report_figures(out: Path) -> tuple[float, float, float]:
 
 
 def screenshots(out: Path, dest: Path, client_url: str) -> None:
-    """review-list.png, review-passage.png and report-scale.png (the report's documents table), viewport-sized."""
+    """review-list.png (a search, page 2) and report-scale.png (the report's documents table), viewport-sized."""
     from playwright.sync_api import sync_playwright
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -95,9 +95,6 @@ def screenshots(out: Path, dest: Path, client_url: str) -> None:
         pg = ctx.new_page()
         pg.goto(client_url + "/?q=晨光计划&page=2")
         pg.screenshot(path=str(dest / "review-list.png"))
-        pg.locator("table.rows a.open").first.click()
-        pg.wait_for_selector("#passage-text mark")
-        pg.screenshot(path=str(dest / "review-passage.png"))
         pg.goto((out / "report" / "report.html").as_uri() + "#documents")
         pg.screenshot(path=str(dest / "report-scale.png"))
         b.close()

@@ -299,12 +299,13 @@ def _write_csv(path: Path, head: list[str], rows: list[list]) -> Path:
 
 
 STYLE = """body{font-family:"Noto Sans CJK SC","Source Han Sans SC","Microsoft YaHei",sans-serif;margin:2rem;
-max-width:64rem;color:#1d2327}table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border-bottom:1px solid #ddd;
+max-width:72rem;color:#1d2327}table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border-bottom:1px solid #ddd;
 padding:.2rem .6rem;text-align:left;vertical-align:top}img{max-width:100%}h2{margin-top:2rem}.dim{color:#666}
 .scroll{max-height:36rem;overflow:auto;border:1px solid #ccc;margin-bottom:1.5rem}.scroll table{margin:0}
 .scroll thead th{position:sticky;top:0;background:#f4f4f4}.bar{display:flex;width:10rem;height:.8rem;
 background:#eee}.bar span{display:block;height:100%}.achievement{background:#4a9a55}.challenge{background:#c2473a}
-.recommendation{background:#3b6fb6}.background{background:#9a9a9a}nav.toc li{margin:.1rem 0}"""
+.recommendation{background:#3b6fb6}.background{background:#9a9a9a}nav.toc li{margin:.1rem 0}
+.docs td:nth-child(2){min-width:16rem}.docs td:nth-child(4),.docs th{white-space:nowrap}.docs .bar{width:7rem}"""
 
 
 def _charts(docs: list[dict], keys: _DocKeys, inst: list, prog: list, names: tuple, groups: list) -> list[tuple]:

@@ -37,7 +37,6 @@ def create_app(out_dir: Path, *, token: Optional[str] = None, reviewer: Optional
     app = Flask(__name__, static_folder=None, template_folder=str(HERE / "templates"))
     install(app, token=token, loopback_only=loopback_only, max_request_bytes=state.config["max_request_bytes"])
     app.config["REVIEW_STATE"] = state
-    app.config["SUGGESTED_REVIEWER"] = reviewer or ""
 
     @app.before_request
     def _fresh():
@@ -75,27 +74,48 @@ def create_app(out_dir: Path, *, token: Optional[str] = None, reviewer: Optional
     pages.register(app, state)
     writes.register(app, state)
 
-    @app.errorhandler(400)
-    @app.errorhandler(401)
-    @app.errorhandler(403)
-    @app.errorhandler(404)
-    @app.errorhandler(409)
-    @app.errorhandler(413)
-    @app.errorhandler(415)
-    def _error(exc):
+    _error_handlers(app)
+    return app
+
+
+def _error_handlers(app: Flask) -> None:
+    """Errors as JSON ({"error", "code"}) the pages' scripts show."""
+
+    def error(exc):
         return jsonify({"error": getattr(exc, "description", str(exc))}), exc.code
+
+    for status in (400, 401, 403, 404, 409, 413, 415):
+        app.register_error_handler(status, error)
 
     @app.errorhandler(IndexUnavailable)
     def _unavailable(exc):
         return jsonify({"error": f"the run cannot be read right now: {exc}", "code": "unavailable"}), 503
 
-    return app
+
+def reachable_name() -> str:
+    """This machine's name as others can reach it: the host name when it resolves off loopback, else the address
+    of the interface that routes outwards (a UDP connect sends nothing), else the host name as it is."""
+    name = socket.gethostname()
+    try:
+        if name and not is_loopback(socket.gethostbyname(name)):
+            return name
+    except OSError:
+        pass
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never routed to anyone
+            address = probe.getsockname()[0]
+            if not is_loopback(address):
+                return address
+    except OSError:
+        pass
+    return name or "127.0.0.1"
 
 
 def banner_url(host: str, port: int, token: Optional[str]) -> str:
-    """The address to open: the machine's name when bound to every interface (0.0.0.0 is not an address)."""
+    """The address to open: a name others can reach when bound to every interface (0.0.0.0 is not an address)."""
     if host in ("0.0.0.0", "::", ""):
-        host = socket.getfqdn() or socket.gethostname()
+        host = reachable_name()
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/" + (f"?token={quote(token)}" if token else "")
 

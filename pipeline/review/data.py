@@ -2,7 +2,6 @@
 documents.jsonl (near-duplicate copies left out) and their reviewed state. Pure functions over plain dicts."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -22,9 +21,9 @@ def documents_path(out_dir: Path) -> Path:
     return path
 
 
-def iter_documents(out_dir: Path, digest: Optional["hashlib._Hash"] = None) -> Iterator[dict]:
+def iter_documents(out_dir: Path, digest=None) -> Iterator[dict]:
     """The run's documents in file order, near-duplicate copies left out (they repeat the first copy's passages).
-    `digest`, when given, is fed every byte of the file (the index's fingerprint of what it was built from)."""
+    `digest` (a hashlib object), when given, is fed every byte of the file (the index's fingerprint of what it was built from)."""
     path = documents_path(out_dir)
     seen = set()
     with open(path, "rb") as fh:
