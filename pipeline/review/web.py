@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlencode
 from flask import abort, redirect, request, url_for
 
 from pipeline.review import queries, settings as review_settings
+from pipeline.review.data import documents_path
 from pipeline.review.index import ReviewIndex
 from pipeline.review.ledger import Ledger, state_hash
 from pipeline.review.security import refuse
@@ -23,6 +24,7 @@ class ReviewState:
 
     def __init__(self, out_dir: Path, config: Optional[dict] = None):
         self.out_dir = Path(out_dir)
+        documents_path(self.out_dir)  # a folder that is no run is refused before anything is created in it
         self.config = config or review_settings.load()
         self.ledger = Ledger(self.out_dir / "run.sqlite")
         self.index = ReviewIndex(self.out_dir, self.ledger)
