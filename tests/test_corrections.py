@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,85 @@ def test_ner_training_reads_entity_corrections_from_a_run(reviewed_run):
     rec = records[0]
     spans = {rec["text"][e["start"]:e["end"]]: e["type"] for e in rec["entities"]}
     assert spans.get("关键材料") == "INSTITUTION" and "零部" not in spans
+
+
+# -- corrections anchored to content across a re-run -------------------------------------------------------
+LEAD = "据悉，湖北省武汉市发布新政策，2024年3月起实施。"
+MEETING = "会议要求各地加快推进示范项目建设，确保取得实效。"
+SPEECH = "张伟表示，湖北省将继续加大投入力度，推动产业升级。"
+
+
+def _ent(text: str, passage_text: str, passage: int, etype: str) -> dict:
+    s = passage_text.index(text)
+    return {"text": text, "type": etype, "start": s, "end": s + len(text), "passage": passage, "canonical": text,
+            "source": "pattern"}
+
+
+def _drift_doc(texts: list[str], entities: list[dict]) -> dict:
+    scores = {"achievement": 0.3, "challenge": 0.2, "recommendation": 0.3, "background": 0.2}
+    return {"doc_id": "d1f7000000000001", "title": "漂移测试", "source": {"path": "drift.txt", "url": None, "site": None},
+            "published_at": "2024-03-01T00:00:00", "duplicate_of": None,
+            "passages": [{"index": i, "text": t, "kind": "paragraph", "heading": None, "label": "background",
+                          "secondary": None, "scores": scores} for i, t in enumerate(texts)],
+            "entities": entities}
+
+
+def _write_docs(out: Path, doc: dict) -> None:
+    tmp = out / "documents.jsonl.tmp"
+    tmp.write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(out / "documents.jsonl")
+
+
+def test_rerun_drift_never_moves_a_correction_to_another_mention(tmp_path):
+    """Corrections made on one run; then a re-run inserts a passage before them, finds one more entity ahead of
+    the edited ones (and types 湖北省 PERSON), and rewords one passage. Under the running server and after a
+    restart: each correction stays on its mention or is listed as orphaned, none lands elsewhere."""
+    from pipeline.review.app import create_app
+    from pipeline.review.corrections import records_from_run
+
+    out = tmp_path / "run"
+    out.mkdir()
+    v1 = [_ent("湖北省", LEAD, 0, "GPE"), _ent("武汉", LEAD, 0, "GPE"), _ent("2024年3月", LEAD, 0, "DATE"),
+          _ent("张伟", SPEECH, 2, "PERSON"), _ent("湖北省", SPEECH, 2, "GPE")]
+    _write_docs(out, _drift_doc([LEAD, MEETING, SPEECH], v1))
+    client = create_app(out).test_client()
+    client.set_cookie("pm_reviewer", "ana")
+    token = re.search(r'csrf-token" content="([^"]+)"', client.get("/who").get_data(as_text=True)).group(1)
+
+    def post(url, body):
+        resp = client.post(url, json=dict(body, doc_id="d1f7000000000001"), headers={"X-CSRF-Token": token})
+        assert resp.status_code == 200, resp.get_json()
+        return resp.get_json()
+
+    keys = {e["text"]: e["key"] for e in client.get("/api/passage/d1f7000000000001/0").get_json()["passage"]["entities"]}
+    post("/api/entity/delete", {"index": 0, "key": keys["湖北省"]})
+    post("/api/entity/update", {"index": 0, "key": keys["武汉"], "type": "INSTITUTION"})
+    post("/api/label", {"index": 1, "label": "challenge"})
+    post("/api/label", {"index": 2, "label": "achievement"})
+
+    intro, reworded = "新增导语段落：本文介绍有关情况，仅供参考。", MEETING.replace("实效", "更大实效")
+    v2 = [_ent("新政策", LEAD, 1, "PROGRAMME"), _ent("湖北省", LEAD, 1, "PERSON"), _ent("武汉", LEAD, 1, "GPE"),
+          _ent("2024年3月", LEAD, 1, "DATE"), _ent("张伟", SPEECH, 3, "PERSON"), _ent("湖北省", SPEECH, 3, "GPE")]
+    v2.sort(key=lambda e: (e["passage"], e["start"]))
+    _write_docs(out, _drift_doc([intro, LEAD, reworded, SPEECH], v2))
+
+    for c in (client, create_app(out).test_client()):  # under the running server, then after a restart
+        c.set_cookie("pm_reviewer", "ana")
+        p = {i: c.get(f"/api/passage/d1f7000000000001/{i}").get_json()["passage"] for i in range(4)}
+        lead = {e["text"]: e["type"] for e in p[1]["entities"]}
+        assert lead == {"新政策": "PROGRAMME", "武汉": "INSTITUTION", "2024年3月": "DATE"}  # 湖北省 stays deleted
+        assert [e["text"] for e in p[0]["entities"]] == [] and p[0]["reviewed_label"] is None
+        assert p[2]["text"] == reworded and p[2]["reviewed_label"] is None  # its label is orphaned, not moved
+        assert p[3]["reviewed_label"] == "achievement"
+        assert {e["text"]: e["type"] for e in p[3]["entities"]} == {"张伟": "PERSON", "湖北省": "GPE"}
+        orphans = c.get("/orphans").get_data(as_text=True)
+        assert "1 orphaned corrections" in orphans and "text is no longer in this run" in orphans
+
+    cls, ner = records_from_run(out)
+    assert [(r["index"], r["label"]) for r in cls] == [(3, "achievement")]
+    assert len(ner) == 1 and ner[0]["text"] == LEAD
+    assert {e["text"]: e["type"] for e in ner[0]["entities"]} == {"新政策": "PROGRAMME", "武汉": "INSTITUTION",
+                                                                  "2024年3月": "DATE"}
+    anchors = sqlite3.connect(out / "run.sqlite").execute(
+        "SELECT passage_sha, mention_text, mention_start, mention_end FROM corrections WHERE kind='entity_delete'").fetchone()
+    assert anchors[0] and anchors[1:] == ("湖北省", 3, 6)

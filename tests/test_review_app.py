@@ -20,9 +20,15 @@ def run_dir(review_run) -> Path:
     return review_run
 
 
+def _as(client, name: str):
+    """The browser says who it is (the name form stores it in this cookie)."""
+    client.set_cookie("pm_reviewer", name)
+    return client
+
+
 @pytest.fixture()
 def client(run_dir):
-    return create_app(run_dir, reviewer="ana").test_client()
+    return _as(create_app(run_dir, reviewer="ana").test_client(), "ana")
 
 
 def _csrf(client) -> str:
@@ -101,7 +107,7 @@ def test_path_traversal_is_refused(client, path):
 
 def test_rebinding_host_header_refused(client):
     assert client.get("/", headers={"Host": "attacker.example:8765"}).status_code == 400
-    assert client.get("/", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+    assert client.get("/who", headers={"Host": "127.0.0.1:8765"}).status_code == 200
 
 
 def test_non_loopback_needs_token(run_dir):
@@ -114,14 +120,34 @@ def test_non_loopback_needs_token(run_dir):
 
 
 def test_token_required_on_every_request(run_dir):
-    client = create_app(run_dir, token="s3cret", reviewer="ana", loopback_only=False).test_client()
+    client = _as(create_app(run_dir, token="s3cret", reviewer="ana", loopback_only=False).test_client(), "ana")
     assert client.get("/").status_code == 401
     assert client.get("/static/review.css").status_code == 401
     assert client.get("/", headers={"X-Review-Token": "wrong"}).status_code == 401
     assert client.get("/", headers={"X-Review-Token": "s3cret"}).status_code == 200
-    resp = client.get("/?token=s3cret")
-    assert resp.status_code == 200 and "pm_review_token=s3cret" in resp.headers.get("Set-Cookie", "")
-    assert client.get("/api/passage/%s/0" % HYDROGEN).status_code == 200  # the cookie now carries it
+    assert client.get("/?token=wrong").status_code == 401
+    # the token in the URL is traded for a cookie, and the browser sent on to the same page without it
+    resp = client.get("/?label=challenge&token=s3cret")
+    assert resp.status_code == 303 and resp.headers["Location"] == "/?label=challenge"
+    assert "pm_review_token=s3cret" in resp.headers.get("Set-Cookie", "")
+    assert client.get("/?label=challenge").status_code == 200  # the cookie now carries it
+    assert client.get("/api/passage/%s/0" % HYDROGEN).status_code == 200
+
+
+def test_token_kept_out_of_the_access_log():
+    from pipeline.review.security import redact
+
+    line = redact('"GET /p/abc/1?sort=document&token=s3cret&page=2 HTTP/1.1" 303 -')
+    assert "s3cret" not in line and "sort=document" in line and "page=2" in line
+    assert "s3cret" not in redact("GET /?token=s3cret HTTP/1.1")
+
+
+def test_banner_link_is_usable():
+    from pipeline.review.app import banner_url
+
+    assert banner_url("127.0.0.1", 8765, None) == "http://127.0.0.1:8765/"
+    wide = banner_url("0.0.0.0", 8765, "s3cret")
+    assert "0.0.0.0" not in wide and wide.endswith(":8765/?token=s3cret")
 
 
 def test_correction_stored_with_machine_value(client, run_dir):

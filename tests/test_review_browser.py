@@ -72,6 +72,7 @@ def browser():
 @pytest.fixture()
 def page(browser):
     ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    ctx.add_cookies([{"name": "pm_reviewer", "value": "browser-test", "domain": "127.0.0.1", "path": "/"}])
     pg = ctx.new_page()
     pg.set_default_timeout(10000)
     dialogs = []
@@ -223,5 +224,238 @@ def test_report_screenshot(page, run_dir):
     expect(page.locator("h1")).to_contain_text("PolicyMiner report")
     assert page.locator("img").count() == 4
     EXAMPLES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(EXAMPLES / "report.png"), full_page=True)
+    page.screenshot(path=str(EXAMPLES / "report.png"))  # the top: contents and the first chart
     assert page.dialogs == []
+
+
+# -- a team on a bigger run: two reviewers, paging, search, keyboard-only entities, restarts ----------------
+class Server:
+    """A review server in a thread that can be stopped and started again on the same port (a restart)."""
+
+    def __init__(self, run_dir, **config):
+        from pipeline.review import settings
+
+        self.run_dir, self.config, self.port, self.srv = run_dir, dict(settings.load(), **config), 0, None
+
+    def start(self) -> str:
+        from werkzeug.serving import make_server
+
+        from pipeline.review.app import create_app
+
+        self.srv = make_server("127.0.0.1", self.port, create_app(self.run_dir, config=self.config), threaded=True)
+        self.port = self.srv.server_port
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.srv.shutdown()
+        self.srv.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    from pipeline.review.synthetic import make_run
+
+    run = make_run(tmp_path_factory.mktemp("team") / "run", n_docs=8, passages_per_doc=10)
+    server = Server(run, page_size=6)
+    url = server.start()
+    docs = [json.loads(l) for l in (run / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
+    yield url, docs, run
+    server.stop()
+
+
+def _reviewer(browser, name):
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    ctx.add_cookies([{"name": "pm_reviewer", "value": name, "domain": "127.0.0.1", "path": "/"}])
+    pg = ctx.new_page()
+    pg.set_default_timeout(10000)
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    return ctx, pg
+
+
+def _long_passage(doc, skip=0):
+    return [p for p in doc["passages"] if p["kind"] == "paragraph" and len(p["text"]) >= 40][skip]
+
+
+def test_two_reviewers_each_undo_their_own(browser, team):
+    url, docs, run = team
+    doc = docs[1]
+    p = _long_passage(doc)
+    first, second = [l for l in LABELS if l != p["label"]][:2]
+    (ca, ana), (cb, bo) = _reviewer(browser, "ana"), _reviewer(browser, "bo")
+    for pg in (ana, bo):
+        pg.goto(f"{url}/p/{doc['doc_id']}/{p['index']}")
+        expect(pg.locator("#label")).to_contain_text(f"{p['label']} (machine)")
+    ana.keyboard.press(str(LABELS.index(first) + 1))
+    expect(ana.locator("#label")).to_contain_text(f"{first} (reviewed)")
+    # bo's page still shows the machine label: its write is refused and the page shows ana's label first
+    bo.keyboard.press(str(LABELS.index(second) + 1))
+    expect(bo.locator("#status")).to_contain_text("changed since the page showed it (by ana)")
+    expect(bo.locator("#label")).to_contain_text(f"{first} (reviewed)")
+    bo.keyboard.press(str(LABELS.index(second) + 1))
+    expect(bo.locator("#label")).to_contain_text(f"{second} (reviewed)")
+    ana.keyboard.press("u")  # undoes ana's label only: bo's stands
+    expect(ana.locator("#status")).to_contain_text("undone: label")
+    expect(ana.locator("#label")).to_contain_text(f"{second} (reviewed)")
+    ana.keyboard.press("u")
+    expect(ana.locator("#status")).to_contain_text("nothing of yours to undo")
+    bo.reload()
+    expect(bo.locator("#label")).to_contain_text(f"{second} (reviewed)")
+    bo.keyboard.press("u")
+    expect(bo.locator("#label")).to_contain_text(f"{p['label']} (machine)")
+    assert ana.errors == [] and bo.errors == []
+    ca.close(), cb.close()
+
+
+def test_number_keys_typed_fast_are_all_applied(browser, team):
+    import sqlite3
+
+    url, docs, run = team
+    doc = docs[2]
+    p = _long_passage(doc)
+    ctx, pg = _reviewer(browser, "cy")
+    pg.goto(f"{url}/p/{doc['doc_id']}/{p['index']}")
+    expect(pg.locator("#label")).to_contain_text("(machine)")
+    pg.keyboard.press("2")
+    pg.keyboard.press("3")
+    expect(pg.locator("#label")).to_contain_text(f"{LABELS[2]} (reviewed)")
+    pg.wait_for_timeout(300)
+    rows = sqlite3.connect(run / "run.sqlite").execute(
+        "SELECT value FROM corrections WHERE reviewer='cy' AND doc_id=? ORDER BY id", (doc["doc_id"],)).fetchall()
+    assert [r[0] for r in rows] == [LABELS[1], LABELS[2]]
+    ctx.close()
+
+
+def test_paging_and_snippet_search(browser, team):
+    url, docs, _ = team
+    ctx, pg = _reviewer(browser, "ana")
+    pg.goto(f"{url}/?kind=all&sort=document")
+    total = sum(len(d["passages"]) for d in docs)
+    expect(pg.locator("#matching")).to_contain_text(f"{total} matching passages · 1–6 shown")
+    first_page = pg.locator("table.rows a.open").all_inner_texts()
+    pg.locator("nav.pager a.next-page").first.click()
+    expect(pg.locator("#matching")).to_contain_text("7–12 shown")
+    expect(pg.locator("nav.pager .current-page").first).to_have_text("2")
+    assert not set(pg.locator("table.rows a.open").all_inner_texts()) & set(first_page)
+    pg.keyboard.press("]")
+    expect(pg.locator("#matching")).to_contain_text("13–18 shown")
+    pg.keyboard.press("[")
+    expect(pg.locator("#matching")).to_contain_text("7–12 shown")
+    pg.locator("nav.pager a.page-link", has_text=str(-(-total // 6))).first.click()
+    expect(pg.locator("nav.pager a.next-page")).to_have_count(0)
+
+    term = "晨光计划"
+    hits = sum(term in p["text"] for d in docs for p in d["passages"])
+    pg.keyboard.press("/")
+    pg.keyboard.type(term)
+    pg.keyboard.press("Enter")
+    expect(pg.locator("#matching")).to_contain_text(f"{hits} matching passages")
+    rows = pg.locator("table.rows tbody tr")
+    for i in range(min(rows.count(), 6)):
+        expect(rows.nth(i).locator("mark.hit").first).to_have_text(term)
+    assert pg.errors == []
+    ctx.close()
+
+
+def _press_until(page, key, check, limit=12):
+    for _ in range(limit):
+        if check():
+            return
+        page.keyboard.press(key)
+    assert check()
+
+
+def test_keyboard_only_entity_add_retype_delete(browser, team):
+    url, docs, _ = team
+    doc = docs[3]
+    p = _long_passage(doc, 1)
+    ents = [e for e in doc["entities"] if e["passage"] == p["index"]]
+    s = next(i for i in range(len(p["text"]) - 2)
+             if not any(i < e["end"] and e["start"] < i + 2 for e in ents) and p["text"][i] not in "。")
+    word = p["text"][s:s + 2]
+    ctx, pg = _reviewer(browser, "kb")
+    pg.goto(f"{url}/p/{doc['doc_id']}/{p['index']}")
+    expect(pg.locator("#label")).to_contain_text("(machine)")
+    # help lists this page's keys
+    pg.keyboard.press("?")
+    expect(pg.locator("#help-keys")).to_contain_text("new entity")
+    pg.keyboard.press("Escape")
+    expect(pg.locator("#help")).to_be_hidden()
+
+    pg.keyboard.press("e")  # pick a span: one character from the start; move it, lengthen it, take it
+    expect(pg.locator("#span-hint")).to_be_visible()
+    for _ in range(s):
+        pg.keyboard.press("ArrowRight")
+    pg.keyboard.press("Shift+ArrowRight")
+    expect(pg.locator("#passage-text .seg.pick")).to_have_text(word)
+    pg.keyboard.press("Enter")
+    expect(pg.locator("#entity-editor")).to_be_visible()
+    expect(pg.locator("#entity-editor-what")).to_contain_text(word)
+    _press_until(pg, "ArrowDown", lambda: pg.locator("#entity-type").input_value() == "PROGRAMME")
+    pg.keyboard.press("Enter")
+    mark = pg.locator("#passage-text mark.ent", has_text=word)
+    expect(mark).to_have_class("ent ent-PROGRAMME")
+    expect(pg.locator("#entity-editor")).to_be_hidden()
+
+    # Tab to the new entity, Enter opens it, choose another type, Enter saves; focus stays on it
+    pg.locator("body").focus()
+    _press_until(pg, "Tab", lambda: pg.evaluate("document.activeElement.textContent") == word
+                 and pg.evaluate("document.activeElement.tagName") == "MARK", limit=20)
+    pg.keyboard.press("Enter")
+    expect(pg.locator("#entity-editor")).to_be_visible()
+    _press_until(pg, "ArrowDown", lambda: pg.locator("#entity-type").input_value() == "GPE")
+    pg.keyboard.press("Enter")
+    expect(mark).to_have_class("ent ent-GPE")
+    expect(mark).to_be_focused()
+    pg.keyboard.press("Space")  # Space opens it too; Esc closes the editor and gives the focus back
+    expect(pg.locator("#entity-editor")).to_be_visible()
+    pg.keyboard.press("Escape")
+    expect(pg.locator("#entity-editor")).to_be_hidden()
+    expect(mark).to_be_focused()
+    pg.keyboard.press("Delete")
+    expect(mark).to_have_count(0)
+    pg.reload()
+    expect(pg.locator("#passage-text")).to_contain_text(word)
+    expect(mark).to_have_count(0)
+    assert pg.errors == []
+    ctx.close()
+
+
+def test_help_lists_only_this_pages_keys(browser, team):
+    url, docs, _ = team
+    ctx, pg = _reviewer(browser, "ana")
+    pg.goto(f"{url}/")
+    pg.keyboard.press("?")
+    keys = pg.locator("#help-keys").inner_text()
+    assert "search" in keys and "next / previous page" in keys
+    assert "accept" not in keys and "entity" not in keys
+    ctx.close()
+
+
+def test_restart_then_act(browser, tmp_path):
+    from pipeline.review.synthetic import make_run
+
+    run = make_run(tmp_path / "run", n_docs=2, passages_per_doc=6)
+    doc = json.loads((run / "documents.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    p = _long_passage(doc)
+    new = next(l for l in LABELS if l != p["label"])
+    server = Server(run)
+    url = server.start()
+    ctx, pg = _reviewer(browser, "ana")
+    pg.goto(f"{url}/p/{doc['doc_id']}/{p['index']}")
+    expect(pg.locator("#label")).to_contain_text("(machine)")
+    server.stop()
+    pg.keyboard.press("a")
+    expect(pg.locator("#status")).to_contain_text("cannot reach the review server")
+    server.start()  # a new process: new secret key, the page's CSRF token is stale
+    pg.keyboard.press(str(LABELS.index(new) + 1))
+    expect(pg.locator("#label")).to_contain_text(f"{new} (reviewed)")
+    expect(pg.locator("#status")).to_contain_text(f"label set to {new}")
+    pg.reload()
+    expect(pg.locator("#label")).to_contain_text(f"{new} (reviewed)")
+    assert pg.errors == []
+    server.stop()
+    ctx.close()

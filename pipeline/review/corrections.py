@@ -35,13 +35,18 @@ def _figure_fields(ent: dict, passage_text: str) -> dict:
 
 
 def records_from_run(out_dir: Path) -> tuple[list[dict], list[dict]]:
-    """(classifier_records, ner_records) for the reviewed passages of one run folder."""
+    """(classifier_records, ner_records) for the reviewed passages of one run folder. Corrections are replayed by
+    content (see ledger.py): after a re-run they land on the passage with their text, or nowhere."""
     out_dir = Path(out_dir)
     docs = load_documents(out_dir)
     ledger = Ledger(out_dir / "run.sqlite")
     corrections = ledger.rows()
-    touched = {(c.doc_id, c.passage) for c in corrections}
-    states = states_by_doc([d for d in docs if any(c[0] == d["doc_id"] for c in touched)], corrections)
+    touched = {c.doc_id for c in corrections}
+    orphans: list = []
+    states = states_by_doc([d for d in docs if d["doc_id"] in touched], corrections, orphans)
+    if orphans:
+        log.warning("%s: %d corrections found no place in this run and are left out (see the review app's "
+                    "orphaned corrections)", out_dir, len(orphans))
     cls, ner = [], []
     for d in docs:
         st = states.get(d["doc_id"])
@@ -50,7 +55,7 @@ def records_from_run(out_dir: Path) -> tuple[list[dict], list[dict]]:
         n = len(d["passages"])
         for p in d["passages"]:
             ps = st.get(int(p["index"]))
-            if ps is None or (d["doc_id"], int(p["index"])) not in touched:
+            if ps is None or not (ps.reviewed_label or ps.entity_edits):
                 continue
             rid = f"review-{d['doc_id']}-{p['index']}"
             if ps.reviewed_label:
