@@ -23,6 +23,7 @@ import numpy as np
 
 from pipeline.config import MODELS_DIR, Settings, load_settings
 from pipeline.inputs import Unit, expand
+from pipeline.outdir import OutputLock
 from pipeline.records import InputOutcome, RunSummary
 from pipeline.store import RunStore
 
@@ -538,13 +539,20 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     it is a copy, and committed to the run store in input order. Memory is bounded by the window, and after a
     kill the store holds a prefix of the inputs, so the next run resumes where this one stopped and ends with
     the same outputs. Inputs whose fingerprint (size and mtime, or content hash) is in the store are not redone
-    unless `force`."""
-    from pipeline.ingest.dedup import SIGNATURE_SCHEME, DuplicateIndex
+    unless `force`. One run at a time writes to an output folder (FolderBusy otherwise)."""
 
     settings = load_settings(config)
-    stack = "|" + _stack_fingerprint(settings)  # a changed config or model redoes what it changes
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with OutputLock(out_dir):  # one writer per output folder
+        return _run_locked(inputs, out_dir, settings, config=config, workers=workers, force=force, executor=executor,
+                           scheduler=scheduler, progress=progress, argv=argv, window=window)
+
+
+def _run_locked(inputs, out_dir: Path, settings: Settings, *, config, workers, force, executor, scheduler, progress,
+                argv, window) -> RunSummary:
+    from pipeline.ingest.dedup import SIGNATURE_SCHEME, DuplicateIndex
+
+    stack = "|" + _stack_fingerprint(settings)  # a changed config or model redoes what it changes
     store = RunStore(out_dir / STORE_NAME)
     run_id = uuid.uuid4().hex[:12]
     store.start_run(run_id, argv or [])
