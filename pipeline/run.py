@@ -23,7 +23,7 @@ import numpy as np
 
 from pipeline.config import MODELS_DIR, Settings, load_settings
 from pipeline.inputs import Unit, expand
-from pipeline.outdir import OutputLock
+from pipeline.outdir import Generation, OutputLock, clear_unpublished
 from pipeline.records import InputOutcome, RunSummary
 from pipeline.store import RunStore
 
@@ -435,12 +435,6 @@ DOCS_NAME = "documents.jsonl"
 OUTPUT_NAMES = (DOCS_NAME, "passages.csv", "passages.parquet", "entities.csv", "entities.parquet", "run.json")
 
 
-def _clear_stale_temps(out_dir: Path) -> None:
-    for name in OUTPUT_NAMES:
-        for stale in out_dir.glob(f".{name}.*.tmp"):  # left by a run killed while writing its outputs
-            stale.unlink(missing_ok=True)
-
-
 class _StreamedOutputs:
     """documents.jsonl and the passages/entities tables, written while the batch goes on: each unit's line as it
     is committed (in input order), so that the main process turns documents into tables while the workers
@@ -450,9 +444,9 @@ class _StreamedOutputs:
     original that this run re-processed afterwards (the end-of-run files take the final original)."""
 
     def __init__(self, out_dir: Path, batch: int = 200):
-        from pipeline.export import StagedOutputs, TableWriter
+        from pipeline.export import TableWriter
 
-        self.staged = StagedOutputs(out_dir)
+        self.staged = Generation(out_dir)
         self.lines = 0
         self.originals: dict[str, str] = {}  # key of an original → the doc_id its duplicates' lines were built from
         self.failed: Optional[str] = None
@@ -560,7 +554,7 @@ def _run_locked(inputs, out_dir: Path, settings: Settings, *, config, workers, f
     workers = workers if workers is not None else (settings["run"]["workers"] or os.cpu_count() or 1)
     workers = max(1, int(workers))
     dd = settings["dedup"]
-    _clear_stale_temps(out_dir)
+    clear_unpublished(out_dir)  # left by a run killed or failed before it published its outputs
     index = DuplicateIndex(num_perm=dd["num_perm"], threshold=dd["threshold"]) if dd["enabled"] else None
     if index is not None:
         dropped = store.use_signature_scheme(SIGNATURE_SCHEME)
@@ -775,10 +769,11 @@ def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Setting
                   workers: int, executor: str, argv: Optional[list[str]],
                   streamed: Optional[_StreamedOutputs] = None) -> RunSummary:
     """documents.jsonl, passages and entities (CSV, Parquet) and run.json, from the store's rows of this run in
-    input order (or, with `streamed`, the first five as already written during the run). All files are staged
-    and renamed together at the end: a failure leaves the previous set."""
+    input order (or, with `streamed`, the first five as already written during the run). All files go into a
+    fresh generation folder published at the end in one step (outdir.Generation): a failure leaves the previous
+    set."""
     from pipeline.core import PIPELINE_VERSION
-    from pipeline.export import SCHEMA_VERSION, StagedOutputs, write_documents, write_json, write_tables_streaming
+    from pipeline.export import SCHEMA_VERSION, write_documents, write_json, write_tables_streaming
 
     outcomes: list[InputOutcome] = []
     stage_seconds = {"ingest": 0.0, "analyse": 0.0}
@@ -808,7 +803,7 @@ def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Setting
                 for o in outcomes if o.status == status)
 
     try:  # run() cleared temporary files left by a killed run before it staged its own
-        with (streamed.staged if streamed is not None else StagedOutputs(out_dir)) as staged:
+        with (streamed.staged if streamed is not None else Generation(out_dir)) as staged:
             if streamed is not None:
                 for _ in doc_lines(build=False):
                     pass
@@ -821,7 +816,7 @@ def write_outputs(store: RunStore, run_id: str, out_dir: Path, settings: Setting
             failed = sum(o.status == "failed" for o in outcomes)
             elapsed = time.time() - started
             run_json = {
-                "run_id": run_id, "argv": argv, "schema_version": SCHEMA_VERSION, "pipeline_version": PIPELINE_VERSION,
+                "run_id": run_id, "generation": staged.gen_id, "argv": argv, "schema_version": SCHEMA_VERSION, "pipeline_version": PIPELINE_VERSION,
                 "config_version": settings.version, "config_file": settings.source, "models": _model_versions(),
                 "executor": executor, "workers": workers,
                 "counts": {"inputs": len(outcomes), "processed": processed, "skipped": skipped, "failed": failed,

@@ -93,3 +93,79 @@ def test_a_held_lock_refuses_and_a_dead_holders_lock_is_taken_over(tmp_path, fix
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert res.returncode == 0, res.stderr.decode()
     assert (out / "documents.jsonl").read_text(encoding="utf-8").count("\n") == 1
+
+
+KILL_AT_PUBLICATION_STEP = """
+import os, signal, sys
+import pipeline.outdir as outdir
+from pipeline.cli import main
+
+step, when = int(sys.argv[1]), sys.argv[2]
+real, calls = outdir._replace_with_symlink, [0]
+
+def dies_at_step(target, link):
+    calls[0] += 1
+    if calls[0] == step and when == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(target, link)
+    if calls[0] == step and when == "after":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+outdir._replace_with_symlink = dies_at_step
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("step, when", [(1, "before"), (1, "after"), (2, "before")])
+def test_kill_during_publication_leaves_the_old_set_or_the_new_one(tmp_path, step, when):
+    """kill -9 at each step of publishing (switching `current`, then links): a reader sees one whole set."""
+    import shutil
+
+    from test_run import FIXTURES
+
+    src = sorted(FIXTURES.iterdir())
+    out = tmp_path / "out"
+    first = subprocess.run([sys.executable, "-m", "pipeline", "run", *map(str, src[:2]), "-o", str(out), "-w", "1",
+                            "-q"], capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    assert first.returncode == 0, first.stderr.decode()
+    old = assert_consistent(out)
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_PUBLICATION_STEP, str(step), when, "run",
+                             *map(str, src[:4]), "-o", str(out), "-w", "1", "-q"], capture_output=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    now = assert_consistent(out)
+    if step == 1 and when == "before":
+        assert killed.returncode == -9 and now["run_id"] == old["run_id"]  # the new set was never published
+    elif step == 1:
+        assert killed.returncode == -9 and now["run_id"] != old["run_id"] and now["counts"]["inputs"] == 4
+    else:
+        assert killed.returncode == 0  # later publications switch `current` only: the links are made once
+    # The next run clears what the killed one left, and ends with the new set.
+    again = subprocess.run([sys.executable, "-m", "pipeline", "run", *map(str, src[:4]), "-o", str(out), "-w", "1",
+                            "-q"], capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    assert again.returncode == 0, again.stderr.decode()
+    assert assert_consistent(out)["counts"]["inputs"] == 4
+    assert len(list((out / "generations").iterdir())) <= 2
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    shutil.rmtree(out)
+
+
+@pytest.mark.parametrize("step", [1, 3, 6])
+def test_kill_while_first_publication_makes_links_leaves_no_mixed_set(tmp_path, step):
+    """The first run into a folder makes the links: killed between them, every name present belongs to the
+    published set and the next run completes the rest."""
+    from test_run import FIXTURES
+
+    src = sorted(FIXTURES.iterdir())[:2]
+    out = tmp_path / "out"
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_PUBLICATION_STEP, str(step + 1), "before", "run",
+                             *map(str, src), "-o", str(out), "-w", "1", "-q"], capture_output=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    assert killed.returncode == -9
+    public = sorted(p.name for p in out.iterdir() if p.is_symlink() and p.name != "current")
+    assert len(public) == step - 1
+    for name in public:
+        assert (out / name).resolve().parent == (out / "current").resolve()
+    again = subprocess.run([sys.executable, "-m", "pipeline", "run", *map(str, src), "-o", str(out), "-w", "1",
+                            "-q"], capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    assert again.returncode == 0, again.stderr.decode()
+    assert_consistent(out)

@@ -275,7 +275,7 @@ def test_full_disk_leaves_previous_outputs_intact(corpus, tmp_path, monkeypatch)
 
     out = tmp_path / "out"
     run([str(corpus / "doc000.txt")], out, workers=1)
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".sqlite" and not p.name.startswith("run.sqlite")}
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and not p.name.startswith(("run.sqlite", "run.lock"))}
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -284,8 +284,9 @@ def test_full_disk_leaves_previous_outputs_intact(corpus, tmp_path, monkeypatch)
     with pytest.raises(ExportError, match="No space left on device"):
         run([str(corpus / "doc000.txt"), str(corpus / "doc001.html")], out, workers=1)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.name in before}
-    assert after == before
+    assert after == before and "documents.jsonl" in before
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert len(list((out / "generations").iterdir())) == 1  # the failed run's generation is gone
     monkeypatch.undo()
     summary = run([str(corpus / "doc000.txt"), str(corpus / "doc001.html")], out, workers=1)
     assert summary.reused == 2  # the work itself was kept in the store
