@@ -277,7 +277,7 @@ def cmd_process(args, argv) -> int:
     from pipeline.core import process
     from pipeline.export import document_json
     from pipeline.ingest import IngestError
-    from pipeline.run import DocTimeout, _Alarm
+    from pipeline.workers import Alarm, DocTimeout
 
     settings = load_settings(args.config)
     if args.file != "-" and not Path(args.file).is_file():
@@ -286,7 +286,7 @@ def cmd_process(args, argv) -> int:
     name = "<stdin>" if args.file == "-" else None
     try:
         # The same per-document limit as batch workers (limits.doc_timeout).
-        with _Alarm(settings["limits"]["doc_timeout"]):
+        with Alarm(settings["limits"]["doc_timeout"]):
             doc = process(source, name=name, url=args.url, settings=settings)
     except IngestError as exc:
         raise CommandError(str(exc)) from None

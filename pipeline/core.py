@@ -23,7 +23,8 @@ except PackageNotFoundError:  # running from a source checkout
     PIPELINE_VERSION = "0.1.0"
 
 
-def _stages(settings: Settings):
+def stages(settings: Settings):
+    """The NLP stage and the classifier for these settings (each built once and cached by its module)."""
     from pipeline.classify.model import get_classifier
     from pipeline.nlp.pipeline import get_nlp_stage
 
@@ -41,7 +42,7 @@ def analyse_many(cleans: Sequence[CleanDocument], settings: Optional[Settings] =
     classifies in about 0.83 of the time of 8 calls: benchmarks/parts.py). Each document keeps its own context (neighbours, positions,
     actors): every Document equals analyse() of that document alone."""
     settings = settings or load_settings()
-    nlp, _ = _stages(settings)
+    nlp, _ = stages(settings)
     texts, headings, positions, token_spans, groups, entity_lists = [], [], [], [], [], []
     for d, clean in enumerate(cleans):
         current = None
@@ -80,7 +81,7 @@ def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positi
                  offsets: Optional[Sequence[tuple[int, int]]] = None,
                  groups: Optional[Sequence[object]] = None,
                  token_spans: Optional[Sequence[Sequence[tuple[int, int]]]] = None) -> list[Passage]:
-    _, classifier = _stages(settings)
+    _, classifier = stages(settings)
     sent_spans = [split_sentences(t) or [(0, len(t))] for t in texts]
 
     # Each passage's words once; a sentence's are the run of them inside its span (spans are sorted and disjoint).
@@ -126,7 +127,7 @@ def annotate(records: Iterable[dict], *, settings: Optional[Settings] = None) ->
     secondary, scores, sentences and entities; offsets are relative to each record's text. Records of the same
     "doc" are taken as one document in the given order (for position and heading context)."""
     settings = settings or load_settings()
-    nlp, _ = _stages(settings)
+    nlp, _ = stages(settings)
     records = list(records)
     by_doc: dict = {}
     for i, r in enumerate(records):

@@ -24,6 +24,7 @@ class Unit:
     kind: Optional[str] = None  # html | text, when the container says
     error: Optional[str] = None  # a unit that failed before processing (missing path, bad record)
     skip: Optional[str] = None  # a unit skipped without processing, and why (a file type PolicyMiner does not read)
+    truncated: Optional[str] = None  # what a limit or a damaged container cut from this record, when anything
 
 
 def _is_gold_or_hidden(p: Path) -> bool:

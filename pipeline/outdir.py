@@ -22,9 +22,10 @@ class FolderBusy(RuntimeError):
 
 
 class OutputLock:
-    """An exclusive lock on an output folder, held while a run writes to it. The lock is an flock on OUT/run.lock,
-    which holds the holder's pid: the kernel releases it when the holder dies (even by kill -9), so a lock file
-    left by a dead process is simply taken over."""
+    """An exclusive lock on an output folder, held while a run writes to it. The lock is a POSIX record lock
+    (lockf) on OUT/run.lock, which holds the holder's pid: the kernel releases it when the holder dies (even by
+    kill -9), so a lock file left by a dead process is simply taken over. Unlike flock, a record lock is not
+    shared with the worker processes the run forks, so it is gone the moment the run itself is."""
 
     def __init__(self, out_dir: Path):
         self.out_dir = Path(out_dir)
@@ -35,7 +36,7 @@ class OutputLock:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+", encoding="utf-8")
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
@@ -59,7 +60,7 @@ class OutputLock:
                 fh.truncate()  # no pid: nobody holds it
             except OSError:
                 pass
-            fh.close()  # closing releases the flock
+            fh.close()  # closing releases the lock
 
     def __enter__(self) -> "OutputLock":
         return self.acquire()
