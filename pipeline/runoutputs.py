@@ -226,20 +226,16 @@ def write_outputs(store: RunStore, out_dir: Path, info: RunInfo,
     from pipeline.export import write_documents, write_json, write_tables_streaming
 
     tally = Tally(store, info.run_id)
-    try:
-        with (streamed.staged if streamed is not None else Generation(out_dir)) as staged:
-            if streamed is not None:
-                for _ in tally.lines(build=False):
-                    pass
-                documents = streamed.lines
-            else:
-                documents = write_documents(tally.lines(), out_dir / DOCS_NAME, staged=staged)
-                write_tables_streaming(Path(staged.temps[DOCS_NAME]), out_dir, staged=staged)
-            elapsed = time.time() - info.started
-            write_json(run_json(info, tally, staged.gen_id, documents, elapsed), out_dir / "run.json", staged=staged)
-    except OSError as exc:
-        log.error("%s", exc)
-        raise
+    with (streamed.staged if streamed is not None else Generation(out_dir)) as staged:
+        if streamed is not None:
+            for _ in tally.lines(build=False):
+                pass
+            documents = streamed.lines
+        else:
+            documents = write_documents(tally.lines(), out_dir / DOCS_NAME, staged=staged)
+            write_tables_streaming(Path(staged.temps[DOCS_NAME]), out_dir, staged=staged)
+        elapsed = time.time() - info.started
+        write_json(run_json(info, tally, staged.gen_id, documents, elapsed), out_dir / "run.json", staged=staged)
     return RunSummary(out_dir=str(out_dir), processed=tally.count("processed"), skipped=tally.count("skipped"),
                       failed=tally.count("failed"), outcomes=tally.outcomes, seconds=round(elapsed, 3),
                       reused=info.counts["reused"])

@@ -177,10 +177,19 @@ class RunStore:
         yield from self._rows("SELECT key, minhash FROM units WHERE minhash IS NOT NULL ORDER BY run_id, seq")
 
     def _rows(self, sql: str, params: tuple = ()) -> Iterator[tuple]:
+        """The rows of a query, streamed; an sqlite3 error while reading them becomes a StoreError."""
         try:
-            yield from self.db.execute(sql, params)
+            cur = self.db.execute(sql, params)
         except sqlite3.Error as exc:
             raise store_error(self.path, exc, "read") from None
+        while True:
+            try:
+                row = next(cur, None)
+            except sqlite3.Error as exc:
+                raise store_error(self.path, exc, "read") from None
+            if row is None:
+                return
+            yield row
 
     def rows_for_run(self, run_id: str) -> Iterator[tuple]:
         yield from self._rows("SELECT key, status, reason, doc_id, duplicate_of, doc, content_hash, seconds_ingest, "

@@ -418,8 +418,8 @@ class OutOfOrderExecutor(InProcessExecutor):
         self.first.result()
 
 
-def run_with(executor, inputs: list, out: Path):
-    """A batch run on the given executor (run() makes its own from the options)."""
+def run_with(make_executor, inputs: list, out: Path):
+    """A batch run on the executor `make_executor()` makes (run() makes its own from the options)."""
     from pipeline.config import load_settings
     from pipeline.run import RunOptions, run_batch
     from pipeline.store import RunStore
@@ -427,7 +427,7 @@ def run_with(executor, inputs: list, out: Path):
     out.mkdir(parents=True, exist_ok=True)
     store = RunStore(out / "run.sqlite")
     try:
-        return run_batch(inputs, out, store, load_settings(), RunOptions(workers=1), make_executor=lambda: executor)
+        return run_batch(inputs, out, store, load_settings(), RunOptions(workers=1), make_executor=make_executor)
     finally:
         store.close()
 
@@ -435,7 +435,7 @@ def run_with(executor, inputs: list, out: Path):
 def test_window_waits_on_running_futures_only(corpus, reference, tmp_path):
     """The window must not spin on futures that are already done (it took a core from the workers)."""
     ex = OutOfOrderExecutor()
-    run_with(ex, [str(corpus)], tmp_path / "o")
+    run_with(lambda: ex, [str(corpus)], tmp_path / "o")
     assert ex.first.done() and ex.waits <= 34
     assert (tmp_path / "o" / "documents.jsonl").read_bytes() == (reference / "documents.jsonl").read_bytes()
 
@@ -454,7 +454,7 @@ def test_analysis_runs_in_batches_and_a_broken_document_fails_alone(corpus, refe
         return real(cleans, settings)
 
     monkeypatch.setattr(core, "analyse_many", breaks_on_doc007)
-    run_with(InProcessExecutor(batch=8), [str(corpus)], tmp_path / "o")
+    run_with(lambda: InProcessExecutor(batch=8), [str(corpus)], tmp_path / "o")
     assert max(sizes) > 1 and max(sizes) <= 8  # batched, at most 8 documents per call
     failed = {o["input"]: o["reason"] for o in run_json(tmp_path / "o")["inputs"] if o["status"] == "failed"}
     assert [k for k in failed if k.endswith("doc007.html")] and \
