@@ -71,7 +71,8 @@ def analyse_many(cleans: Sequence[CleanDocument], settings: Optional[Settings] =
             title=clean.title, title_raw=clean.title_raw, title_restored=clean.title_restored,
             published_at=clean.published_at, language=clean.language, removed=clean.removed, passages=own,
             entities=link_document([e for per_text in ents for e in per_text], nlp.alias_to_canonical),
-            author=clean.author, publisher=clean.publisher, subtitle=clean.subtitle, schema_version=SCHEMA_VERSION,
+            author=clean.author, publisher=clean.publisher, subtitle=clean.subtitle, truncated=clean.truncated,
+            schema_version=SCHEMA_VERSION,
             pipeline_version=PIPELINE_VERSION))
     return docs
 

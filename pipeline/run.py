@@ -332,7 +332,7 @@ class Batch:
         res, ires = outcome_of(e.future), e.ingest
         clean = ires["clean"]
         common = dict(content_hash=clean.content_hash, minhash=ires["minhash"], seconds_ingest=ires["seconds"],
-                      seconds_analyse=res["seconds"], chars=len(clean.body))
+                      seconds_analyse=res["seconds"], chars=len(clean.body), truncated=clean.truncated)
         if res["status"] != "processed":
             e.finish(dict(status="failed", reason=res["reason"], **common))
         else:
@@ -378,7 +378,8 @@ def duplicate_result(clean, dup: str, res: dict) -> dict:
             "removed": [asdict(r) for r in clean.removed], "author": clean.author, "publisher": clean.publisher,
             "subtitle": clean.subtitle}
     return dict(status="skipped", reason=f"near-duplicate of {dup}", duplicate_of=dup,
-                content_hash=clean.content_hash, doc=part, seconds_ingest=res["seconds"], chars=len(clean.body))
+                content_hash=clean.content_hash, doc=part, seconds_ingest=res["seconds"], chars=len(clean.body),
+                truncated=clean.truncated)
 
 
 def duplicate_index(store: RunStore, settings: Settings, force: bool):

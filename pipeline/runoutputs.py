@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -152,7 +152,6 @@ class RunInfo:
     workers: int
     executor: str
     argv: Optional[list[str]]
-    truncated: list = field(default_factory=list)  # {"input", "truncated"} of the units a limit cut
 
 
 class Tally:
@@ -164,11 +163,14 @@ class Tally:
         self.outcomes: list[InputOutcome] = []
         self.ingest_seconds = self.analyse_seconds = 0.0
         self.chars = 0
+        self.truncated: list[dict] = []  # {"input", "truncated"} of the units a limit cut
 
     def lines(self, build: bool = True) -> Iterator[str]:
         """Each unit's documents.jsonl line, if it has one (with `build` False, only the outcomes are gathered)."""
-        for key, status, reason, doc_id, dup, doc_json, chash, s_in, s_an, n_chars in self.store.rows_for_run(
+        for key, status, reason, doc_id, dup, doc_json, chash, s_in, s_an, n_chars, cut in self.store.rows_for_run(
                 self.run_id):
+            if cut:
+                self.truncated.append({"input": key, "truncated": cut})
             self.ingest_seconds += s_in or 0.0
             self.analyse_seconds += s_an or 0.0
             self.chars += n_chars or 0
@@ -207,12 +209,12 @@ def run_json(info: RunInfo, tally: Tally, generation: str, documents: int, elaps
         "counts": {"inputs": len(tally.outcomes), "processed": tally.count("processed"),
                    "skipped": tally.count("skipped"), "failed": tally.count("failed"), "documents_written": documents,
                    "done_this_run": done["processed"] + done["skipped"] + done["failed"],
-                   "reused_from_store": done["reused"], "truncated": len(info.truncated)},
+                   "reused_from_store": done["reused"], "truncated": len(tally.truncated)},
         "timings": {"wall_seconds": round(elapsed, 3), "ingest_cpu_seconds": round(tally.ingest_seconds, 3),
                     "analyse_cpu_seconds": round(tally.analyse_seconds, 3), "body_chars": tally.chars},
         "skipped": tally.listed("skipped"),
         "failed": tally.listed("failed"),
-        "truncated": iter(info.truncated),
+        "truncated": iter(tally.truncated),
         "inputs": (asdict(o) for o in tally.outcomes),
     }
 

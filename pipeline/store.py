@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS units (
   minhash BLOB,
   run_id TEXT,
   seq INTEGER,
-  updated REAL
+  updated REAL,
+  truncated TEXT                   -- what a limit cut from the input (documents.jsonl's `truncated`)
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, started REAL, finished REAL, argv TEXT, summary TEXT);
@@ -86,6 +87,7 @@ class RunStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            self._add_missing_columns()
             problem = self.db.execute("PRAGMA quick_check").fetchone()[0] if check else "ok"
         except sqlite3.Error as exc:
             self._close_quietly()
@@ -95,6 +97,12 @@ class RunStore:
         if problem != "ok":
             self._close_quietly()
             raise StoreError(f"{self.path}: the run store is damaged ({problem})", damaged=True)
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a store was created (truncated: 1.4.0)."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(units)")}
+        if "truncated" not in have:
+            self.db.execute("ALTER TABLE units ADD COLUMN truncated TEXT")
 
     def _close_quietly(self) -> None:
         db = getattr(self, "db", None)
@@ -148,16 +156,16 @@ class RunStore:
     def put(self, key: str, *, fingerprint: str, status: str, run_id: str, seq: int, reason: Optional[str] = None,
             content_hash: Optional[str] = None, doc_id: Optional[str] = None, duplicate_of: Optional[str] = None,
             doc: Optional[dict | str] = None, minhash: Optional[bytes] = None, seconds_ingest: float = 0.0,
-            seconds_analyse: float = 0.0, chars: int = 0) -> None:
+            seconds_analyse: float = 0.0, chars: int = 0, truncated: Optional[str] = None) -> None:
         """Record one unit. `doc` is a dict or its JSON text."""
         if isinstance(doc, dict):
             doc = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
         self.db.execute(
             "INSERT OR REPLACE INTO units (key, fingerprint, content_hash, status, reason, doc_id, duplicate_of, "
-            "seconds_ingest, seconds_analyse, chars, doc, minhash, run_id, seq, updated) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "seconds_ingest, seconds_analyse, chars, doc, minhash, run_id, seq, updated, truncated) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (key, fingerprint, content_hash, status, reason, doc_id, duplicate_of, seconds_ingest, seconds_analyse,
-             chars, doc, minhash, run_id, seq, time.time()))
+             chars, doc, minhash, run_id, seq, time.time(), truncated))
 
     @_named_errors("write to")
     def use_signature_scheme(self, scheme: str) -> int:
@@ -193,7 +201,7 @@ class RunStore:
 
     def rows_for_run(self, run_id: str) -> Iterator[tuple]:
         yield from self._rows("SELECT key, status, reason, doc_id, duplicate_of, doc, content_hash, seconds_ingest, "
-                              "seconds_analyse, chars FROM units WHERE run_id=? ORDER BY seq", (run_id,))
+                              "seconds_analyse, chars, truncated FROM units WHERE run_id=? ORDER BY seq", (run_id,))
 
     @_named_errors("read")
     def count_for_run(self, run_id: str) -> dict[str, int]:

@@ -160,9 +160,9 @@ def ingest_unit(args: tuple) -> dict:
     except Exception as exc:  # DocTimeout included
         log.debug("ingest of %s failed", unit.key, exc_info=True)
         return _failure(unit.key, exc, started)
-    truncated = [t for t in (unit.truncated, _cut_by_max_blocks(clean, settings)) if t]
+    clean.truncated = "; ".join(t for t in (unit.truncated, _cut_by_max_blocks(clean, settings)) if t) or None
     return {"key": unit.key, "status": "ok", "clean": clean, "minhash": None if sig is None else sig.tobytes(),
-            "truncated": "; ".join(truncated) or None, "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started}
 
 
 def analyse_units(batch: Sequence[tuple]) -> list[dict]:

@@ -121,3 +121,80 @@ def test_workers_that_cannot_load_the_model_stop_the_run_with_one_line(tmp_path)
     lines = res.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and tampered.name in lines[0], lines
     assert "Traceback" not in res.stderr.decode()
+
+
+def test_what_max_blocks_cuts_is_recorded_on_the_document_and_in_run_json(tmp_path):
+    from test_run import fixture_articles
+
+    from pipeline.export import validate
+    from pipeline.run import run
+
+    arts = fixture_articles()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    long_body = [p for _, paras in arts for p in paras]  # more than 10 lines
+    (folder / "long.txt").write_text("\n".join([arts[0][0], *long_body]), encoding="utf-8")
+    (folder / "short.txt").write_text("\n".join([arts[1][0], *arts[1][1][:4]]), encoding="utf-8")
+    cfg = tmp_path / "blocks.toml"
+    cfg.write_text("[limits]\nmax_blocks = 10\n", encoding="utf-8")
+    run([str(folder)], tmp_path / "out", workers=1, config=str(cfg))
+    docs = {Path(d["source"]["path"]).name: d for d in map(json.loads, (tmp_path / "out" / "documents.jsonl")
+                                                            .read_text(encoding="utf-8").splitlines())}
+    for doc in docs.values():
+        validate(doc)
+    assert docs["long.txt"]["truncated"] == "max_blocks: only the first 10 blocks were read (limits.max_blocks)"
+    assert docs["short.txt"]["truncated"] is None
+    run_json = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert run_json["truncated"] == [{"input": str(folder / "long.txt"), "truncated": docs["long.txt"]["truncated"]}]
+    assert run_json["counts"]["truncated"] == 1
+
+
+def test_a_truncated_warc_says_what_was_cut(tmp_path):
+    from test_inputs import write_warc
+    from test_run import fixture_articles
+
+    from pipeline.run import run
+
+    arts = fixture_articles()
+    pages = [(f"http://www.example.gov.cn/{i}.html", "<html><body><h1>" + t + "</h1>"
+              + "".join(f"<p>{p}</p>" for p in ps * 20) + "</body></html>") for i, (t, ps) in enumerate(arts[:3])]
+    whole = tmp_path / "whole.warc"
+    write_warc(whole, pages, gz=False)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.warc"
+    third = data.index(b"WARC/1.0", data.index(pages[2][0].encode()) - 400)  # the last response record
+    cut.write_bytes(data[:third + (len(data) - third) // 2])  # the file ends inside that record
+    summary = run([str(cut)], tmp_path / "out", workers=1)
+    docs = [json.loads(x) for x in (tmp_path / "out" / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert summary.processed == 3
+    assert [d["truncated"] is not None for d in docs] == [False, False, True]
+    assert docs[2]["truncated"].startswith("WARC record cut short: ")
+    run_json = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert [t["input"] for t in run_json["truncated"]] == [docs[2]["source"]["path"]]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_cut_warc_never_looks_whole(tmp_path, gz):
+    """Wherever a WARC file ends, the units it yields say so: a record cut short carries `truncated`, or an
+    error unit names the bytes left over (warcio itself stops quietly)."""
+    from test_inputs import write_warc
+
+    from pipeline.inputs import expand
+
+    pages = [(f"http://x.gov.cn/{i}", "<p>" + "示范区科技创新工作情况通报" * 500 + f"{i}</p>") for i in range(3)]
+    whole = tmp_path / ("w.warc.gz" if gz else "w.warc")
+    write_warc(whole, pages, gz=gz)
+    assert all(u.truncated is None and u.error is None for u in expand([str(whole)]))
+    data = whole.read_bytes()
+    with open(whole, "rb") as fh:  # where records start: a file cut there is a whole WARC of fewer records
+        from warcio.archiveiterator import ArchiveIterator
+
+        records = ArchiveIterator(fh)
+        boundaries = {records.get_record_offset() for _ in records}
+    for k in range(1, 40):
+        size = len(data) * k // 40
+        cut = tmp_path / ("c.warc.gz" if gz else "c.warc")
+        cut.write_bytes(data[:size])
+        units = list(expand([str(cut)]))
+        if size not in boundaries:
+            assert units[-1].truncated or units[-1].error, (k, [(u.key, u.truncated, u.error) for u in units])
