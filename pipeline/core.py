@@ -123,13 +123,34 @@ def process(source: Union[str, bytes, Path], *, name: Optional[str] = None, url:
     return analyse(clean, settings)
 
 
+def annotate_problem(record, max_chars: int) -> Optional[str]:
+    """Why an `annotate` record cannot be tagged, or None: it must be an object whose "text" is a string of at most
+    `max_chars` characters (limits.annotate_max_chars), and whose "heading", if any, is a string or null."""
+    if not isinstance(record, dict):
+        return f"a record must be a JSON object, not {type(record).__name__}"
+    if "text" not in record:
+        return "record needs a 'text' field"
+    if not isinstance(record["text"], str):
+        return f"'text' must be a string, not {type(record['text']).__name__}"
+    if len(record["text"]) > max_chars:
+        return f"text too long: {len(record['text'])} characters > limit {max_chars} (limits.annotate_max_chars)"
+    if record.get("heading") is not None and not isinstance(record["heading"], str):
+        return f"'heading' must be a string or null, not {type(record['heading']).__name__}"
+    return None
+
+
 def annotate(records: Iterable[dict], *, settings: Optional[Settings] = None) -> list[dict]:
     """Tag passages given as text: records {"id", "text"} (optionally "doc", "heading") come back with label,
     secondary, scores, sentences and entities; offsets are relative to each record's text. Records of the same
-    "doc" are taken as one document in the given order (for position and heading context)."""
+    "doc" are taken as one document in the given order (for position and heading context). A record that
+    annotate_problem() refuses raises ValueError naming its index (the command line fails it alone)."""
     settings = settings or load_settings()
     nlp, _ = stages(settings)
     records = list(records)
+    for i, r in enumerate(records):
+        problem = annotate_problem(r, settings["limits"]["annotate_max_chars"])
+        if problem:
+            raise ValueError(f"record {i}: {problem}")
     by_doc: dict = {}
     for i, r in enumerate(records):
         by_doc.setdefault(r.get("doc", f"\0{i}"), []).append(i)
