@@ -97,12 +97,12 @@ def stage_timings(folder: Path, limit: int, repeat: int = 1) -> tuple[dict, Call
     import jieba
 
     from pipeline.config import load_settings
-    from pipeline.core import _stages, analyse, tag_passages
+    from pipeline.core import stages, analyse, tag_passages
     from pipeline.export import dumps_dict
     from pipeline.ingest import ingest
 
     settings = load_settings()
-    nlp, _ = _stages(settings)
+    nlp, _ = stages(settings)
     files = sorted(folder.iterdir())[:limit]
     t = {}
     start = time.perf_counter()

@@ -29,11 +29,11 @@ def _prepared(folder: Path):
     """Settings, the NLP stage, and per document: its cleaned form, paragraph texts, headings, positions and token
     spans (models loaded and warmed up on the first document)."""
     from pipeline.config import load_settings
-    from pipeline.core import _stages, analyse
+    from pipeline.core import stages, analyse
     from pipeline.ingest import ingest
 
     settings = load_settings()
-    nlp, _ = _stages(settings)
+    nlp, _ = stages(settings)
     docs = []
     for path in sorted(folder.iterdir()):
         clean = ingest(path, settings=settings)

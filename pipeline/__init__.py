@@ -32,11 +32,11 @@ def annotate(records, **options):
 
 
 def load(out_dir):
-    """documents, passages and entities of a run folder as pandas DataFrames."""
-    from pathlib import Path
-
+    """documents, passages and entities of a run folder as pandas DataFrames, all three of one published set."""
     import pandas as pd
 
-    out = Path(out_dir)
+    from pipeline.outdir import current_folder
+
+    out = current_folder(out_dir)  # resolved once: a run publishing meanwhile does not mix two sets
     documents = pd.read_json(out / "documents.jsonl", lines=True) if (out / "documents.jsonl").stat().st_size else pd.DataFrame()
     return documents, pd.read_parquet(out / "passages.parquet"), pd.read_parquet(out / "entities.parquet")

@@ -281,7 +281,7 @@ def cmd_process(args, argv) -> int:
     from pipeline.core import process
     from pipeline.export import document_json
     from pipeline.ingest import IngestError
-    from pipeline.run import DocTimeout, _Alarm
+    from pipeline.workers import Alarm, DocTimeout
 
     settings = load_settings(args.config)
     if args.file != "-" and not Path(args.file).is_file():
@@ -290,7 +290,7 @@ def cmd_process(args, argv) -> int:
     name = "<stdin>" if args.file == "-" else None
     try:
         # The same per-document limit as batch workers (limits.doc_timeout).
-        with _Alarm(settings["limits"]["doc_timeout"]):
+        with Alarm(settings["limits"]["doc_timeout"]):
             doc = process(source, name=name, url=args.url, settings=settings)
     except IngestError as exc:
         raise CommandError(str(exc)) from None
@@ -301,11 +301,13 @@ def cmd_process(args, argv) -> int:
 
 
 def cmd_annotate(args, argv) -> int:
+    """Tag the good records; each bad one fails alone, with one line 'error: FILE:LINE: reason' (exit 1)."""
     from pipeline.config import load_settings
     from pipeline.core import annotate
 
-    records = _read_records(args.input)
-    out = annotate(records, settings=load_settings(args.config))
+    settings = load_settings(args.config)
+    records, failed = _read_records(args.input, settings["limits"]["annotate_max_chars"])
+    out = annotate(records, settings=settings) if records else []
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out)
     if args.out:
         from pipeline.export import atomic_write
@@ -313,33 +315,41 @@ def cmd_annotate(args, argv) -> int:
         atomic_write(Path(args.out), lambda f: f.write(text))
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    for where, reason in failed:
+        print(f"error: {where}: {reason}", file=sys.stderr)
+    if not records and not failed:
+        raise CommandError(f"{args.input}: no records")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
-def _read_records(path: str) -> list[dict]:
-    """annotate's JSONL records ('-' reads stdin); CommandError names the file and line of the first bad one."""
-    fh = sys.stdin if path == "-" else open(path, encoding="utf-8")
-    records = []
+def _read_records(path: str, max_chars: int) -> tuple[list[dict], list[tuple[str, str]]]:
+    """annotate's JSONL records ('-' reads stdin), and (FILE:LINE, reason) of each line that is not one."""
+    fh = sys.stdin.buffer if path == "-" else open(path, "rb")
+    records, failed = [], []
     with fh:
-        try:
-            for no, line in enumerate(fh, 1):
-                if line.strip():
-                    records.append(_record(line, f"{path}:{no}"))
-        except UnicodeDecodeError:
-            raise CommandError(f"{path}: not UTF-8 text") from None
-    return records
+        for no, raw in enumerate(fh, 1):
+            if raw.strip():
+                rec, problem = _record(raw, max_chars)
+                if problem:
+                    failed.append((f"{path}:{no}", problem))
+                else:
+                    records.append(rec)
+    return records, failed
 
 
-def _record(line: str, where: str) -> dict:
+def _record(raw: bytes, max_chars: int) -> tuple[Optional[dict], Optional[str]]:
+    """One JSONL line → (record, None), or (…, why it cannot be tagged)."""
+    from pipeline.core import annotate_problem
+
     try:
-        rec = json.loads(line)
+        rec = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
     except json.JSONDecodeError as exc:
-        raise CommandError(f"{where}: invalid JSON ({exc.msg})") from None
+        return None, f"invalid JSON ({exc.msg})"
     except (RecursionError, ValueError) as exc:
-        raise CommandError(f"{where}: unreadable JSON ({type(exc).__name__})") from None
-    if not isinstance(rec, dict) or "text" not in rec:
-        raise CommandError(f"{where}: record needs a 'text' field")
-    return rec
+        return None, f"unreadable JSON ({type(exc).__name__})"
+    return rec, annotate_problem(rec, max_chars)
 
 
 def cmd_schema(args, argv) -> int:

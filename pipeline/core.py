@@ -23,7 +23,8 @@ except PackageNotFoundError:  # running from a source checkout
     PIPELINE_VERSION = "0.1.0"
 
 
-def _stages(settings: Settings):
+def stages(settings: Settings):
+    """The NLP stage and the classifier for these settings (each built once and cached by its module)."""
     from pipeline.classify.model import get_classifier
     from pipeline.nlp.pipeline import get_nlp_stage
 
@@ -41,7 +42,7 @@ def analyse_many(cleans: Sequence[CleanDocument], settings: Optional[Settings] =
     classifies in about 0.83 of the time of 8 calls: benchmarks/parts.py). Each document keeps its own context (neighbours, positions,
     actors): every Document equals analyse() of that document alone."""
     settings = settings or load_settings()
-    nlp, _ = _stages(settings)
+    nlp, _ = stages(settings)
     texts, headings, positions, token_spans, groups, entity_lists = [], [], [], [], [], []
     for d, clean in enumerate(cleans):
         current = None
@@ -70,7 +71,8 @@ def analyse_many(cleans: Sequence[CleanDocument], settings: Optional[Settings] =
             title=clean.title, title_raw=clean.title_raw, title_restored=clean.title_restored,
             published_at=clean.published_at, language=clean.language, removed=clean.removed, passages=own,
             entities=link_document([e for per_text in ents for e in per_text], nlp.alias_to_canonical),
-            author=clean.author, publisher=clean.publisher, subtitle=clean.subtitle, schema_version=SCHEMA_VERSION,
+            author=clean.author, publisher=clean.publisher, subtitle=clean.subtitle, truncated=clean.truncated,
+            schema_version=SCHEMA_VERSION,
             pipeline_version=PIPELINE_VERSION))
     return docs
 
@@ -80,7 +82,7 @@ def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positi
                  offsets: Optional[Sequence[tuple[int, int]]] = None,
                  groups: Optional[Sequence[object]] = None,
                  token_spans: Optional[Sequence[Sequence[tuple[int, int]]]] = None) -> list[Passage]:
-    _, classifier = _stages(settings)
+    _, classifier = stages(settings)
     sent_spans = [split_sentences(t) or [(0, len(t))] for t in texts]
 
     # Each passage's words once; a sentence's are the run of them inside its span (spans are sorted and disjoint).
@@ -121,13 +123,34 @@ def process(source: Union[str, bytes, Path], *, name: Optional[str] = None, url:
     return analyse(clean, settings)
 
 
+def annotate_problem(record, max_chars: int) -> Optional[str]:
+    """Why an `annotate` record cannot be tagged, or None: it must be an object whose "text" is a string of at most
+    `max_chars` characters (limits.annotate_max_chars), and whose "heading", if any, is a string or null."""
+    if not isinstance(record, dict):
+        return f"a record must be a JSON object, not {type(record).__name__}"
+    if "text" not in record:
+        return "record needs a 'text' field"
+    if not isinstance(record["text"], str):
+        return f"'text' must be a string, not {type(record['text']).__name__}"
+    if len(record["text"]) > max_chars:
+        return f"text too long: {len(record['text'])} characters > limit {max_chars} (limits.annotate_max_chars)"
+    if record.get("heading") is not None and not isinstance(record["heading"], str):
+        return f"'heading' must be a string or null, not {type(record['heading']).__name__}"
+    return None
+
+
 def annotate(records: Iterable[dict], *, settings: Optional[Settings] = None) -> list[dict]:
     """Tag passages given as text: records {"id", "text"} (optionally "doc", "heading") come back with label,
     secondary, scores, sentences and entities; offsets are relative to each record's text. Records of the same
-    "doc" are taken as one document in the given order (for position and heading context)."""
+    "doc" are taken as one document in the given order (for position and heading context). A record that
+    annotate_problem() refuses raises ValueError naming its index (the command line fails it alone)."""
     settings = settings or load_settings()
-    nlp, _ = _stages(settings)
+    nlp, _ = stages(settings)
     records = list(records)
+    for i, r in enumerate(records):
+        problem = annotate_problem(r, settings["limits"]["annotate_max_chars"])
+        if problem:
+            raise ValueError(f"record {i}: {problem}")
     by_doc: dict = {}
     for i, r in enumerate(records):
         by_doc.setdefault(r.get("doc", f"\0{i}"), []).append(i)

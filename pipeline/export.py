@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 
 from pipeline.records import Document
 
-SCHEMA_VERSION = "1.3.0"
+SCHEMA_VERSION = "1.4.0"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 PASSAGE_COLUMNS = ["doc_id", "index", "kind", "heading", "text", "start", "end", "label", "secondary", "actor",
                    "score_achievement", "score_challenge", "score_recommendation", "score_background",

@@ -24,6 +24,7 @@ class Unit:
     kind: Optional[str] = None  # html | text, when the container says
     error: Optional[str] = None  # a unit that failed before processing (missing path, bad record)
     skip: Optional[str] = None  # a unit skipped without processing, and why (a file type PolicyMiner does not read)
+    truncated: Optional[str] = None  # what a limit or a damaged container cut from this record, when anything
 
 
 def _is_gold_or_hidden(p: Path) -> bool:
@@ -156,21 +157,63 @@ def _warc_records(p: Path) -> Iterator[Unit]:
     found = 0
     try:
         with open(p, "rb") as fh:
-            for no, record in enumerate(ArchiveIterator(fh), 1):
-                if record.rec_type != "response":
-                    continue
-                ctype = (record.http_headers.get_header("Content-Type") if record.http_headers else "") or ""
-                if "html" not in ctype and "text" not in ctype:
-                    continue
-                url = record.rec_headers.get_header("WARC-Target-URI")
-                body = record.content_stream().read()
-                found += 1
-                yield Unit(key=f"{p}#{no}", path=str(p), content=body, url=url, kind="html" if "html" in ctype else "text")
+            records, last = ArchiveIterator(fh), 0
+            for no, record in enumerate(records, 1):
+                unit = _warc_unit(p, no, record)
+                last = records.get_record_offset()  # (reads the record to its end: after _warc_unit read it)
+                if unit is not None:
+                    found += 1
+                    yield unit
+            size = os.fstat(fh.fileno()).st_size
+            if records.offset < size or not _gzip_member_whole(fh, last):  # warcio stops quietly at a cut
+                yield Unit(key=f"{p}#end", path=str(p), error="unreadable WARC: the file ends inside a record "
+                                                                "(truncated file?)")
+                return
     except Exception as exc:  # a corrupt archive ends its own records, not the batch
         yield Unit(key=f"{p}#error", path=str(p), error=f"unreadable WARC: {type(exc).__name__}: {exc}")
         return
     if not found:  # an input must be accounted for even when it holds nothing to process
         yield Unit(key=str(p), path=str(p), error="unreadable WARC: no HTML or text response records")
+
+
+def _gzip_member_whole(fh, offset: int) -> bool:
+    """The gzip member starting at `offset` (a WARC.gz's last record) ends with its trailer; True for a file that
+    is not gzipped. Its record may be whole while the records after it are gone with the cut."""
+    import zlib
+
+    fh.seek(offset)
+    if fh.read(2) != b"\x1f\x8b":
+        return True
+    fh.seek(offset)
+    member = zlib.decompressobj(wbits=31)
+    while not member.eof:
+        chunk = fh.read(1 << 16)
+        if not chunk:
+            return False
+        member.decompress(chunk, 1 << 16)
+        while member.unconsumed_tail and not member.eof:
+            member.decompress(member.unconsumed_tail, 1 << 16)
+    return True
+
+
+def _warc_unit(p: Path, no: int, record) -> Optional[Unit]:
+    """The unit of an HTML or text response record (None for other records). A body shorter than the record says
+    (the file ends inside it) is kept, with what was cut said in `truncated`."""
+    if record.rec_type != "response":
+        return None
+    ctype = (record.http_headers.get_header("Content-Type") if record.http_headers else "") or ""
+    if "html" not in ctype and "text" not in ctype:
+        while record.raw_stream.read(1 << 16):  # read through (warcio would anyway) to see whether it is whole
+            pass
+        if getattr(record.raw_stream, "limit", 0):
+            return Unit(key=f"{p}#{no}", path=str(p), error="unreadable WARC record: cut short (truncated file?)")
+        return None
+    body = record.content_stream().read()
+    missing = getattr(record.raw_stream, "limit", 0) or 0
+    truncated = (f"WARC record cut short: {missing} of its {record.length} bytes missing (truncated file?)"
+                 if missing > 0 else None)
+    return Unit(key=f"{p}#{no}", path=str(p), content=body, url=record.rec_headers.get_header("WARC-Target-URI"),
+                kind="html" if "html" in ctype else "text", truncated=truncated)
 
 
 def read_list(path: str) -> Iterator[str]:

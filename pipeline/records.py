@@ -54,6 +54,7 @@ class CleanDocument:
     joined_breaks: int = 0
     content_hash: str = ""
     subtitle: Optional[str] = None  # a plain-text document's subtitle line (——在…上的报告), out of the body
+    truncated: Optional[str] = None  # what a limit or a damaged container cut from the input (set by the runner)
 
 
 @dataclass
@@ -119,6 +120,7 @@ class Document:
     publisher: Optional[str] = None
     subtitle: Optional[str] = None
     duplicate_of: Optional[str] = None
+    truncated: Optional[str] = None
     schema_version: str = ""
     pipeline_version: str = ""
 

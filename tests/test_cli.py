@@ -241,3 +241,31 @@ def test_every_option_has_help():
         for action in sub._actions:
             if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
                 assert action.help, f"{name} {action.dest}"
+
+
+def test_annotate_fails_only_the_bad_records(tmp_path):
+    good = {"id": "ok", "text": "下一步，要加快完善县域商业体系，推动农村物流提质增效。", "heading": "三、重点任务"}
+    lines = [json.dumps(good, ensure_ascii=False).encode("utf-8"),
+             json.dumps({"id": "n", "text": 12345}).encode(),
+             json.dumps({"id": "z", "text": None}).encode(),
+             json.dumps({"id": "l", "text": ["a", "b"]}).encode(),
+             json.dumps({"id": "h", "text": "推动农村物流提质增效。", "heading": 7}, ensure_ascii=False).encode("utf-8"),
+             b'{"id": "u", "text": "\xff\xfe broken", "heading": "x"}',
+             json.dumps({"id": "big", "text": "推动" * 60_000}, ensure_ascii=False).encode("utf-8"),
+             b"[" * 100_000,
+             json.dumps({**good, "id": "ok2"}, ensure_ascii=False).encode("utf-8")]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out.jsonl"
+    res = cli("annotate", str(src), "-o", str(out))
+    assert res.returncode == 1
+    assert res.stderr.decode().splitlines() == [
+        f"error: {src}:2: 'text' must be a string, not int",
+        f"error: {src}:3: 'text' must be a string, not NoneType",
+        f"error: {src}:4: 'text' must be a string, not list",
+        f"error: {src}:5: 'heading' must be a string or null, not int",
+        f"error: {src}:6: not UTF-8 text",
+        f"error: {src}:7: text too long: 120000 characters > limit 100000 (limits.annotate_max_chars)",
+        f"error: {src}:8: unreadable JSON (RecursionError)"]
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [g["id"] for g in got] == ["ok", "ok2"] and all(g["label"] for g in got)

@@ -194,12 +194,12 @@ def test_missing_model_dir_is_a_model_error(tmp_path):
 
 @needs_model
 def test_real_model_checksums_match_meta_and_run_json():
-    from pipeline.run import _model_versions
+    from pipeline.runoutputs import model_versions
 
     meta = read_meta(REAL)
     for name, digest in meta["sha256"].items():
         assert sha256_of(REAL / name) == digest, f"{name}: meta.json checksum is stale"
-    recorded = _model_versions()["classifier"]
+    recorded = model_versions()["classifier"]
     assert recorded["sha256"] == meta["sha256"] and recorded["format_version"] == FORMAT_VERSION
 
 

@@ -165,14 +165,15 @@ def test_signatures_of_another_scheme_are_dropped_not_compared(corpus, tmp_path)
 def test_outputs_streamed_during_the_run_equal_those_written_after_it(corpus, reference, tmp_path, monkeypatch):
     """The run writes documents.jsonl and the tables while it goes on; when streaming gives up (here: every add
     fails), write_outputs writes them from the store after the run. Both give the same bytes."""
-    from pipeline import run as run_module
+    from pipeline.run import run
+    from pipeline.runoutputs import StreamedOutputs
 
     def broken(self, line, rows=None):
         self.give_up(OSError("simulated"))
 
-    monkeypatch.setattr(run_module._StreamedOutputs, "add", broken)
+    monkeypatch.setattr(StreamedOutputs, "add", broken)
     out = tmp_path / "out"
-    run_module.run([str(corpus)], out, workers=1)
+    run([str(corpus)], out, workers=1)
     for name in ("documents.jsonl", "passages.csv", "entities.csv"):
         assert (out / name).read_bytes() == (reference / name).read_bytes()
     import pandas as pd
@@ -275,7 +276,7 @@ def test_full_disk_leaves_previous_outputs_intact(corpus, tmp_path, monkeypatch)
 
     out = tmp_path / "out"
     run([str(corpus / "doc000.txt")], out, workers=1)
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".sqlite" and not p.name.startswith("run.sqlite")}
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and not p.name.startswith(("run.sqlite", "run.lock"))}
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -284,8 +285,9 @@ def test_full_disk_leaves_previous_outputs_intact(corpus, tmp_path, monkeypatch)
     with pytest.raises(ExportError, match="No space left on device"):
         run([str(corpus / "doc000.txt"), str(corpus / "doc001.html")], out, workers=1)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.name in before}
-    assert after == before
+    assert after == before and "documents.jsonl" in before
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert len(list((out / "generations").iterdir())) == 1  # the failed run's generation is gone
     monkeypatch.undo()
     summary = run([str(corpus / "doc000.txt"), str(corpus / "doc001.html")], out, workers=1)
     assert summary.reused == 2  # the work itself was kept in the store
@@ -345,30 +347,68 @@ def test_process_pool_gives_the_same_outputs_as_one_worker(corpus, reference, tm
     assert (out / "entities.csv").read_bytes() == (reference / "entities.csv").read_bytes()
 
 
-class _OutOfOrderExecutor:
-    """Every task finishes at once except the first ingest, which finishes only when wait() is given it: the
+class InProcessExecutor:
+    """The steps in this process: calls wait until a result is needed, then up to `batch` calls of that step run
+    together (as in a worker's task)."""
+
+    slots = 1
+
+    def __init__(self, batch: int = 8):
+        self.batch, self.open = batch, []
+
+    def submit(self, step, arg):
+        call = Call(self, step, arg)
+        self.open.append(call)
+        return call
+
+    def run(self, first) -> None:
+        from pipeline.workers import STEPS
+
+        group = [first] + [c for c in self.open if c.step == first.step and c is not first][:self.batch - 1]
+        for call, outcome in zip(group, STEPS[first.step].run([c.arg for c in group])):
+            call.value, call.finished = outcome, True
+        self.open = [c for c in self.open if not c.finished]
+
+    def poll(self) -> None:
+        pass
+
+    def wait(self, futures) -> None:
+        todo = [f for f in futures if not f.done()]
+        if todo:
+            self.run(todo[0])
+
+    def close(self) -> None:
+        pass
+
+
+class Call:
+    def __init__(self, owner, step, arg):
+        self.owner, self.step, self.arg, self.value, self.finished = owner, step, arg, None, False
+
+    def done(self) -> bool:
+        return self.finished
+
+    def result(self):
+        if not self.finished:
+            self.owner.run(self)
+        return self.value
+
+
+class OutOfOrderExecutor(InProcessExecutor):
+    """Every call finishes at once except the first ingest, which finishes only when wait() is given it: the
     other ingests are done while the duplicate check still waits for the first (as with a process pool)."""
 
-    slots = 2
-
     def __init__(self):
-        self.waits = 0
-        self.first = None
+        super().__init__(batch=1)
+        self.waits, self.first = 0, None
 
-    def submit(self, fn, arg):
-        from pipeline.run import _Deferred
-
-        f = _Deferred(fn, arg, self)
+    def submit(self, step, arg):
+        call = super().submit(step, arg)
         if self.first is None:
-            self.first = f
+            self.first = call
         else:
-            f.result()
-        return f
-
-    def run_batch(self, first) -> None:  # a batched step's call runs alone here
-        from pipeline.run import _BATCHED
-
-        first.value = _BATCHED[first.fn]([first.arg])[0]
+            call.result()
+        return call
 
     def wait(self, futures) -> None:
         self.waits += 1
@@ -377,27 +417,33 @@ class _OutOfOrderExecutor:
             return  # like concurrent.futures.wait(FIRST_COMPLETED): returns at once
         self.first.result()
 
-    def close(self) -> None:
-        pass
+
+def run_with(make_executor, inputs: list, out: Path):
+    """A batch run on the executor `make_executor()` makes (run() makes its own from the options)."""
+    from pipeline.config import load_settings
+    from pipeline.run import RunOptions, run_batch
+    from pipeline.store import RunStore
+
+    out.mkdir(parents=True, exist_ok=True)
+    store = RunStore(out / "run.sqlite")
+    try:
+        return run_batch(inputs, out, store, load_settings(), RunOptions(workers=1), make_executor=make_executor)
+    finally:
+        store.close()
 
 
-def test_window_waits_on_running_futures_only(corpus, reference, tmp_path, monkeypatch):
+def test_window_waits_on_running_futures_only(corpus, reference, tmp_path):
     """The window must not spin on futures that are already done (it took a core from the workers)."""
-    import pipeline.run as run_mod
-
-    ex = _OutOfOrderExecutor()
-    monkeypatch.setattr(run_mod, "InlineExecutor", lambda batch=1: ex)
-    run_mod.run([str(corpus)], tmp_path / "o", workers=1)
+    ex = OutOfOrderExecutor()
+    run_with(lambda: ex, [str(corpus)], tmp_path / "o")
     assert ex.first.done() and ex.waits <= 34
     assert (tmp_path / "o" / "documents.jsonl").read_bytes() == (reference / "documents.jsonl").read_bytes()
 
 
 def test_analysis_runs_in_batches_and_a_broken_document_fails_alone(corpus, reference, tmp_path, monkeypatch):
-    """Analyses run in batches of [run] chunk_size (here in the calling process); a document that breaks its batch
-    is analysed again alone and fails with its own reason, and every other document comes out as in the
-    reference run."""
+    """Analyses run in batches (here of 8, in this process); a document that breaks its batch is analysed again
+    alone and fails with its own reason, and every other document comes out as in the reference run."""
     import pipeline.core as core
-    from pipeline.run import run
 
     real, sizes = core.analyse_many, []
 
@@ -408,8 +454,8 @@ def test_analysis_runs_in_batches_and_a_broken_document_fails_alone(corpus, refe
         return real(cleans, settings)
 
     monkeypatch.setattr(core, "analyse_many", breaks_on_doc007)
-    run([str(corpus)], tmp_path / "o", workers=1)
-    assert max(sizes) > 1 and max(sizes) <= 8  # batched, at most chunk_size documents per call
+    run_with(lambda: InProcessExecutor(batch=8), [str(corpus)], tmp_path / "o")
+    assert max(sizes) > 1 and max(sizes) <= 8  # batched, at most 8 documents per call
     failed = {o["input"]: o["reason"] for o in run_json(tmp_path / "o")["inputs"] if o["status"] == "failed"}
     assert [k for k in failed if k.endswith("doc007.html")] and \
         failed[next(k for k in failed if k.endswith("doc007.html"))] == "ValueError: broken on purpose"
