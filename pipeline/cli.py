@@ -393,10 +393,13 @@ def cmd_evaluate(args, argv) -> int:
 
 
 def cmd_review(args, argv) -> int:
+    from pipeline.review import settings as review_settings
     from pipeline.review.app import serve
 
+    config = review_settings.load(args.config)  # [review] of the user's --config over configs/review.toml
     try:
-        return serve(args.out_dir, host=args.host, port=args.port, token=args.token, reviewer=args.reviewer)
+        return serve(args.out_dir, host=args.host, port=args.port, token=args.token, reviewer=args.reviewer,
+                     config=config)
     except OSError as exc:  # the address is in use or cannot be bound
         raise CommandError(f"review: {args.host}:{args.port}: {os_error_text(exc)}") from None
 
@@ -412,8 +415,10 @@ def cmd_export_corrections(args, argv) -> int:
 
 def cmd_report(args, argv) -> int:
     from pipeline.report import write_report
+    from pipeline.review import settings as review_settings
 
-    path = write_report(_need_folder(args.out_dir), Path(args.out) if args.out else None)
+    link_base = review_settings.load(args.config)["report_link_base"]  # [review] of --config, if any
+    path = write_report(_need_folder(args.out_dir), Path(args.out) if args.out else None, review_url=link_base)
     print(path)
     return EXIT_OK
 

@@ -99,11 +99,17 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
+# Tables of a user's config file that other readers own: [review] is the review app's and the report's
+# (pipeline/review/settings.py), outside the run's settings so that it never changes a run's fingerprint.
+FOREIGN_TABLES = ("review",)
+
+
 @lru_cache(maxsize=8)
 def load_settings(user_file: Optional[str] = None) -> Settings:
     base = _read_toml(CONFIG_DIR / "default.toml")
     if user_file:
-        base = _merge(base, _read_toml(Path(user_file)))
+        user = {k: v for k, v in _read_toml(Path(user_file)).items() if k not in FOREIGN_TABLES}
+        base = _merge(base, user)
     return Settings(base, user_file)
 
 

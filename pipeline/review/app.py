@@ -121,13 +121,14 @@ def banner_url(host: str, port: int, token: Optional[str]) -> str:
 
 
 def serve(out_dir, *, host: str = "127.0.0.1", port: int = 8765, token: Optional[str] = None,
-          reviewer: Optional[str] = None) -> int:
+          reviewer: Optional[str] = None, config: Optional[dict] = None) -> int:
     """Run the review server until interrupted. Returns a process exit code."""
     from werkzeug.serving import make_server
 
     try:
         check_bind(host, token)
-        app = create_app(Path(out_dir), token=token, reviewer=reviewer, loopback_only=is_loopback(host))
+        app = create_app(Path(out_dir), token=token, reviewer=reviewer, loopback_only=is_loopback(host),
+                         config=config)
     except UnsafeBindError as exc:  # how the command was called: a usage error
         print(f"error: review: {exc}", file=sys.stderr)
         return 2

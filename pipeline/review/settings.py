@@ -26,7 +26,11 @@ def load(overlay: Optional[Path] = None) -> dict:
     """configs/review.toml's [review] table (with `overlay`'s [review] keys over it), every key checked."""
     values = _read(REVIEW_TOML)
     if overlay:
-        values.update(_read(Path(overlay)))
+        extra = _read(Path(overlay))
+        unknown = sorted(set(extra) - set(TYPES))
+        if unknown:
+            raise ConfigError(f"unknown config key 'review.{unknown[0]}'")
+        values.update(extra)
     for key, kind in TYPES.items():
         value = values.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
