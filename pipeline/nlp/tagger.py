@@ -227,6 +227,7 @@ class Tagger:
         previous and next word) is summed once per distinct word and kept, so a text costs a lookup per word and
         a few NumPy gathers over all the texts' words."""
         items = list(items)
+        self.partial.add_words([w for words, _ in items for w in words])
         index, word, tag_id = self.partial.index.get, self.partial.word, self.partial.tag_id
         cur, prev, nxt, tags, tags_prev, tags_next = [], [], [], [], [], []
         edge = tag_id("<s>")
@@ -267,6 +268,7 @@ class PartialScores:
     a text's scores are then three gathers and a sum, equal to TaggerModel.scores (tests/test_tagger.py)."""
 
     OWN = ("w", "p1", "s1", "s2", "shape", "lex")
+    MAX_WORDS = 500_000  # distinct words kept before the table starts again (a row is 3 x 13 floats)
 
     def __init__(self, model: TaggerModel, facts: WordFacts, capacity: int = 4096):
         self.model, self.facts, self.k = model, facts, len(TAGS)
@@ -285,11 +287,38 @@ class PartialScores:
         v, W = self.model.vocab, self.model.weights
         return sum(W[v[t].get(value, 0)] for t, value in pairs)
 
+    def add_words(self, words: Sequence[str]) -> None:
+        """word() for every word not yet known, in one NumPy pass: each template's row ids are looked up per word,
+        then the rows are summed for all new words at once (in word()'s order: the same sums)."""
+        new = [w for w in dict.fromkeys(words) if w not in self.index]
+        if not new:
+            return
+        if self.n + len(new) >= self.MAX_WORDS:  # bounded: a long batch sees many one-off words
+            self.index.clear()
+            self.n = 1
+            new = list(dict.fromkeys(words))
+        while self.n + len(new) > len(self.rows):
+            self.rows = np.concatenate([self.rows, np.zeros_like(self.rows)])
+        values = {"w": new, "p1": [w[:1] for w in new], "s1": [w[-1:] for w in new], "s2": [w[-2:] for w in new],
+                  "shape": [_shape(w) for w in new], "lex": [self.facts(w) for w in new]}
+        v, W, k = self.model.vocab, self.model.weights, self.k
+
+        def rows_of(template: str, of: str) -> np.ndarray:
+            table = v[template]
+            return W[np.fromiter((table.get(x, 0) for x in values[of]), dtype=np.int64, count=len(new))]
+
+        block = slice(self.n, self.n + len(new))
+        self.rows[block, :k] = sum(rows_of(t, t) for t in self.OWN)
+        self.rows[block, k:2 * k] = rows_of("w-1", "w") + rows_of("s1-1", "s1") + rows_of("lex-1", "lex")
+        self.rows[block, 2 * k:] = rows_of("w+1", "w") + rows_of("p1+1", "p1") + rows_of("lex+1", "lex")
+        self.index.update(zip(new, range(self.n, self.n + len(new))))
+        self.n += len(new)
+
     def word(self, w: str) -> int:
         k = self.index.get(w)
         if k is None:
             if self.n >= len(self.rows):
-                if self.n >= 500_000:  # bounded: a long batch sees many one-off words
+                if self.n >= self.MAX_WORDS:  # bounded: a long batch sees many one-off words
                     self.index.clear()
                     self.n = 1
                 else:
