@@ -27,6 +27,7 @@ from pipeline.outdir import OutputLock, clear_unpublished
 from pipeline.records import RunSummary
 from pipeline.runoutputs import RunInfo, StreamedOutputs, model_versions, quietly, write_outputs
 from pipeline.store import RunStore, StoreError
+from pipeline.workers import serialised
 
 log = logging.getLogger(__name__)
 STORE_NAME = "run.sqlite"
@@ -112,7 +113,7 @@ class Entry:
         self.future = None
         self.ingest: Optional[dict] = None  # the ingest outcome, until the analysis is done
         self.result: Optional[dict] = None  # what to commit
-        self.chunks = None  # the document's table parts, made by the worker beside its JSON line
+        self.chunks = None  # the document's table parts, made beside its JSON line
         self.size = 0  # bytes of input held in the window
 
     def finish(self, result: dict) -> None:
@@ -336,8 +337,8 @@ class Batch:
         if res["status"] != "processed":
             e.finish(dict(status="failed", reason=res["reason"], **common))
         else:
-            e.finish(dict(status="processed", doc_id=res["doc_id"], doc=res["doc_json"], **common))
-            e.chunks = res.get("chunks")
+            doc_id, line, e.chunks = serialised(res["document"])
+            e.finish(dict(status="processed", doc_id=doc_id, doc=line, **common))
         e.ingest = None
 
     def commit_head(self) -> int:

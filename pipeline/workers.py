@@ -170,20 +170,15 @@ def analyse_units(batch: Sequence[tuple]) -> list[dict]:
     classifier's cost per call is shared, and each document comes out as analyse() makes it alone. Each unit's
     seconds are the batch's shared equally. Should the batch fail or run out of time (the documents' timeouts
     added up), each unit is analysed again alone, so that only a bad unit fails, with its own reason. Each
-    outcome holds the document's JSON line and its parts of the passages and entities tables (made here, in
-    parallel: the main process only appends them)."""
+    outcome holds the Document; the main process writes its JSON line and table parts (see serialised): it has
+    time to spare while the workers analyse, and a Document crosses the pipe in a third of their bytes."""
     from pipeline.core import analyse_many
-    from pipeline.export import dumps_dict, table_chunks
 
     settings = settings_for(batch[0][2])
     started = time.perf_counter()
     try:
         with Alarm(settings["limits"]["doc_timeout"] * len(batch)):
             docs = analyse_many([clean for _, clean, _ in batch], settings)
-            parts = []
-            for doc in docs:
-                as_dict = doc.to_dict()
-                parts.append((doc.doc_id, dumps_dict(as_dict), table_chunks(as_dict)))
     except Exception as exc:  # DocTimeout included
         if len(batch) > 1:
             return [out for args in batch for out in analyse_units([args])]
@@ -191,8 +186,16 @@ def analyse_units(batch: Sequence[tuple]) -> list[dict]:
             log.debug("analysis of %s failed", batch[0][0], exc_info=True)
         return [_failure(batch[0][0], exc, started)]
     seconds = (time.perf_counter() - started) / len(batch)
-    return [{"key": key, "status": "processed", "doc_id": doc_id, "doc_json": line, "chunks": chunks,
-             "seconds": seconds} for (key, _, _), (doc_id, line, chunks) in zip(batch, parts)]
+    return [{"key": key, "status": "processed", "document": doc, "seconds": seconds}
+            for (key, _, _), doc in zip(batch, docs)]
+
+
+def serialised(document) -> tuple[str, str, tuple]:
+    """(doc_id, JSON line, table parts) of an analysed Document, as the outputs take them."""
+    from pipeline.export import dumps_dict, table_chunks
+
+    as_dict = document.to_dict()
+    return document.doc_id, dumps_dict(as_dict), table_chunks(as_dict)
 
 
 class Step(NamedTuple):
