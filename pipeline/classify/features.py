@@ -57,7 +57,7 @@ def _actor_words(data: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
     actors = data["actors"]
     own = tuple(actors.get("CN", [])) + tuple(actors.get("LOCAL", []))
     foreign = tuple(w for code, words in actors.items() if code not in ("CN", "LOCAL") for w in words)
-    _check_piece_safe(own + foreign)
+    check_piece_safe(own + foreign)
     return own, foreign
 
 
@@ -105,7 +105,7 @@ class PieceFacts:
     items' texts, so one document's passages and sentences share these counts (memoised per text): a passage's
     counts are the sums over its pieces. Exact, because no counted word contains a character that ends a piece
     (sentence punctuation, closing quotes) or whitespace, so no match can cross a piece boundary; word lists
-    that break this are refused at load (:func:`_check_piece_safe`)."""
+    that break this are refused at load (:func:`check_piece_safe`)."""
 
     def __init__(self, cues: dict, own: Sequence[str], foreign: Sequence[str], patterns):
         self.count_words = word_counter(tuple(tuple(cues[label]) for label in LABELS) + (tuple(own), tuple(foreign)))
@@ -166,7 +166,7 @@ def word_counter(lists: tuple[tuple[str, ...], ...]) -> WordCounter:
     return WordCounter(lists)
 
 
-def _check_piece_safe(words) -> None:
+def check_piece_safe(words) -> None:
     for w in words:
         if not w or PIECE_BREAKERS.search(w):
             raise ValueError(f"classifier word list entry {w!r} is empty or holds sentence punctuation or "
@@ -224,7 +224,7 @@ def _subject_view_of(pieces: Sequence[tuple]) -> dict[str, float]:
 
 
 def _cues(data: dict) -> tuple[dict, dict]:
-    _check_piece_safe(w for words in data["cues"].values() for w in words)
+    check_piece_safe(w for words in data["cues"].values() for w in words)
     return data["cues"], data["headings"]
 
 

@@ -61,7 +61,7 @@ def _figure_regex(cfg: dict):
     return rx, cfg, first
 
 
-def _matches(rx: re.Pattern, first: re.Pattern, text: str) -> Iterator[re.Match]:
+def candidate_matches(rx: re.Pattern, first: re.Pattern, text: str) -> Iterator[re.Match]:
     """rx.finditer(text), trying rx only where `first` finds a character a match can begin with."""
     pos = 0
     while (c := first.search(text, pos)) is not None:
@@ -100,7 +100,7 @@ class FigureFinder:
 
 
 def _find_figures(text: str, rx: re.Pattern, cfg: dict, first: re.Pattern) -> list[Figure]:
-    out = [f for f in (_figure_of(m, text, cfg) for m in _matches(rx, first, text)) if f is not None]
+    out = [f for f in (_figure_of(m, text, cfg) for m in candidate_matches(rx, first, text)) if f is not None]
     taken = [False] * len(text)
     for f in out:
         taken[f.start:f.end] = [True] * (f.end - f.start)
