@@ -167,9 +167,7 @@ def _checked(where: str, kind: type, value: Any, limits: dict) -> Any:
     """A value for a key, refused with the key's name when its type is not the key's (an int is a fine float)
     or it is outside the key's limits."""
     is_int = isinstance(value, int) and not isinstance(value, bool)
-    if kind is float and is_int:
-        value = float(value)
-    elif not (isinstance(value, kind) and (kind is bool or not isinstance(value, bool))):
+    if not (isinstance(value, kind) and (kind is bool or not isinstance(value, bool)) or kind is float and is_int):
         raise ConfigError(f"config key {where!r} must be {kind.__name__}, not {type(value).__name__} ({value!r})")
     if "min" in limits and value < 0 <= limits["min"]:
         raise ConfigError(f"config key {where!r} must not be negative, not {value!r}")
@@ -180,7 +178,7 @@ def _checked(where: str, kind: type, value: Any, limits: dict) -> Any:
     if "choices" in limits and value not in limits["choices"]:
         raise ConfigError(f"config key {where!r} must be one of {', '.join(map(repr, limits['choices']))}, "
                           f"not {value!r}")
-    return value
+    return float(value) if kind is float else value
 
 
 def _section(name: str, cls: type, values: dict) -> Any:

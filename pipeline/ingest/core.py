@@ -186,6 +186,21 @@ def _consistent_titles(candidates: list[str], rules) -> list[str]:
     return keep or [candidates[-1]]
 
 
+def _paragraphs(joined) -> tuple[list[Paragraph], str]:
+    """The kept, re-joined paragraphs with their offsets in the body, and the body (the paragraphs, one per line)."""
+    paragraphs, parts, offset = [], [], 0
+    for jp in joined:
+        text = jp.text.strip()
+        if not text:
+            continue
+        kind_of = "heading" if (is_heading(text) or any(b.heading_level for b in jp.blocks)) and len(text) <= 60 \
+            and not text.endswith("。") else "paragraph"
+        paragraphs.append(Paragraph(text=text, start=offset, end=offset + len(text), kind=kind_of, lines=jp.lines))
+        parts.append(text)
+        offset += len(text) + 1
+    return paragraphs, "\n".join(parts)
+
+
 def _assemble(blocks: list[Block], meta: PageMeta, kind: str, stage: Ingester, name: str,
               site_repeats: frozenset = frozenset()) -> CleanDocument:
     rules, cfg = stage.rules, stage.config
@@ -236,17 +251,7 @@ def _assemble(blocks: list[Block], meta: PageMeta, kind: str, stage: Ingester, n
     removed = [RemovedBlock(text=b.text[:500], reason=v.reason or "boilerplate", line=b.line)
                for b, v in zip(blocks, verdicts) if not v.keep]
     joined, joins = join_broken(kept, cfg.repair, stage.has_predicate)
-    paragraphs, parts, offset = [], [], 0
-    for jp in joined:
-        text = jp.text.strip()
-        if not text:
-            continue
-        kind_of = "heading" if (is_heading(text) or any(b.heading_level for b in jp.blocks)) and len(text) <= 60 \
-            and not text.endswith("。") else "paragraph"
-        paragraphs.append(Paragraph(text=text, start=offset, end=offset + len(text), kind=kind_of, lines=jp.lines))
-        parts.append(text)
-        offset += len(text) + 1
-    body = "\n".join(parts)
+    paragraphs, body = _paragraphs(joined)
     restored = restore_spun(title, body, stage.spam_table, cfg.repair.restore_min_support) if title else None
     if restored == title:
         restored = None

@@ -13,7 +13,9 @@ import logging
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from pipeline.config import CONFIG_DIR
 from pipeline.corpora import check_classifier_record, check_ner_record, read_jsonl
+from pipeline.nlp.figures import FigureFinder
 from pipeline.review.data import load_documents, states_by_doc
 from pipeline.review.ledger import Ledger
 
@@ -36,9 +38,6 @@ def _figure_fields(ent: dict, passage_text: str, finder) -> dict:
 def records_from_run(out_dir: Path) -> tuple[list[dict], list[dict]]:
     """(classifier_records, ner_records) for the reviewed passages of one run folder. Corrections are replayed by
     content (see ledger.py): after a re-run they land on the passage with their text, or nowhere."""
-    from pipeline.config import CONFIG_DIR
-    from pipeline.nlp.figures import FigureFinder
-
     finder = FigureFinder(CONFIG_DIR / "entities.toml")  # the default entity rules: the export has no --config
     out_dir = Path(out_dir)
     docs = load_documents(out_dir)
