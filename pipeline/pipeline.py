@@ -34,8 +34,8 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, config: Config, *, use_model: Optional[bool] = None) -> "Pipeline":
-        """Every stage of `config`. `use_model` overrides [nlp] use_model (the name tagger). Raises ModelError
-        and ConfigError-like errors when a model or data file cannot be loaded."""
+        """Every stage of `config`. `use_model` overrides [nlp] use_model (the name tagger). Raises ModelError (a
+        missing or damaged model), ConfigError or OSError (a data file named in the config that cannot be read)."""
         entities = NlpStage(config, use_model=use_model)
         # The classifier reads words as the NLP stage cuts them (items without tokens are cut by its segmenter).
         classifier = PassageClassifier(config, tokenize=entities.segmenter.cut)
