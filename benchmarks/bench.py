@@ -96,17 +96,17 @@ def stage_timings(folder: Path, limit: int, repeat: int = 1) -> tuple[dict, Call
     jieba.lcut pass over the same texts (for the rounds of the whole-pipeline runs)."""
     import jieba
 
-    from pipeline.config import load_settings
-    from pipeline.core import stages, analyse, tag_passages
+    from pipeline.config import load_config
+    from pipeline.core import tag_passages
     from pipeline.export import dumps_dict
-    from pipeline.ingest import ingest
+    from pipeline.pipeline import Pipeline
 
-    settings = load_settings()
-    nlp, _ = stages(settings)
+    pipe = Pipeline.from_config(load_config())
+    nlp = pipe.entities
     files = sorted(folder.iterdir())[:limit]
     t = {}
     start = time.perf_counter()
-    cleans = [ingest(p, settings=settings) for p in files]
+    cleans = [pipe.ingest(p) for p in files]
     t["ingest"] = time.perf_counter() - start
     texts = [[p.text for p in c.paragraphs] for c in cleans]
     chars = sum(len(x) for ts in texts for x in ts)
@@ -128,10 +128,10 @@ def stage_timings(folder: Path, limit: int, repeat: int = 1) -> tuple[dict, Call
             t["entities_rules_only"] = time.perf_counter() - start
     start = time.perf_counter()
     for ts, spans in zip(texts, token_spans):
-        tag_passages(ts, [None] * len(ts), [i / max(len(ts) - 1, 1) for i in range(len(ts))], settings,
+        tag_passages(ts, [None] * len(ts), [i / max(len(ts) - 1, 1) for i in range(len(ts))], pipe.classifier,
                      token_spans=spans)
     t["classify"] = time.perf_counter() - start
-    docs = [analyse(c, settings) for c in cleans]
+    docs = [pipe.analyse([c])[0] for c in cleans]
     start = time.perf_counter()
     for d in docs:
         dumps_dict(d.to_dict())
@@ -150,11 +150,11 @@ def stage_timings(folder: Path, limit: int, repeat: int = 1) -> tuple[dict, Call
     t["jieba_lcut"] = min(passes)
     out = {name: _rate(s, chars, len(files)) for name, s in t.items()}
     out["_sample"] = {"docs": len(files), "body_chars": chars}
-    out["_vs_trafilatura"] = ingest_vs_trafilatura(settings, [p for p in files if p.suffix == ".html"])
+    out["_vs_trafilatura"] = ingest_vs_trafilatura(pipe.ingester, [p for p in files if p.suffix == ".html"])
     return out, jieba_pass
 
 
-def ingest_vs_trafilatura(settings, generated: list[Path]) -> dict | None:
+def ingest_vs_trafilatura(ingester, generated: list[Path]) -> dict | None:
     """Our ingest against trafilatura.extract on the same HTML pages: the real scraped pages of ../shared/eval/html
     when present (GBK and broken markup included; gold files left out), else the generated ones. One page first
     warms both up (lazy imports, our jieba POS tagger), as a batch does once per worker. Each side reads the
@@ -163,16 +163,14 @@ def ingest_vs_trafilatura(settings, generated: list[Path]) -> dict | None:
         import trafilatura
     except ImportError:
         return None
-    from pipeline.ingest import ingest
-
     real = sorted(p for p in (SHARED / "eval" / "html").rglob("*.html") if ".gold." not in p.name)
     pages = real or generated
-    ingest(pages[0], settings=settings)
+    ingester.ingest(pages[0])
     trafilatura.extract(pages[0].read_bytes())
     start = time.perf_counter()
     for p in pages:
         try:
-            ingest(p, settings=settings)
+            ingester.ingest(p)
         except Exception:  # a page we refuse (not Chinese, empty) still took its time
             pass
     ours = time.perf_counter() - start
@@ -246,9 +244,10 @@ def main(argv=None) -> int:
                     help="only our ingest against trafilatura.extract on the real HTML pages (about half a minute)")
     args = ap.parse_args(argv)
     if args.ingest_only:
-        from pipeline.config import load_settings
+        from pipeline.config import load_config
+        from pipeline.ingest import Ingester
 
-        v = ingest_vs_trafilatura(load_settings(), [])
+        v = ingest_vs_trafilatura(Ingester(load_config()), [])
         if v is None:
             print("trafilatura is not installed (the [compare] extra)", file=sys.stderr)
             return 1

@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import load_settings  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
 from pipeline.evaluate import char_prf, raw_pages  # noqa: E402
-from pipeline.ingest import IngestError, ingest  # noqa: E402
+from pipeline.ingest import IngestError, Ingester  # noqa: E402
 from pipeline.ingest.detect import decode_bytes  # noqa: E402
 
 DEFAULT_DIRS = [ROOT.parent / "shared" / "eval" / "html" / d
@@ -57,14 +57,14 @@ def half_of(name: str) -> str:
     return "ab"[hashlib.sha256(name.encode("utf-8")).digest()[0] % 2]
 
 
-def build_silver(dirs: list[Path], out: Path, settings) -> list[tuple[str, Path, str]]:
+def build_silver(dirs: list[Path], out: Path, ingester) -> list[tuple[str, Path, str]]:
     """(page id, flattened text file, silver body) for every raw page that HTML-mode ingest accepts."""
     pages, _ = raw_pages(dirs)
     rows = []
     for page in pages:
         page_id = f"{page.parent.name}/{page.stem}"
         try:
-            silver = ingest(page, settings=settings).body
+            silver = ingester.ingest(page).body
         except IngestError:
             continue
         flat = out / f"{page.parent.name}__{page.stem}.txt"
@@ -74,11 +74,11 @@ def build_silver(dirs: list[Path], out: Path, settings) -> list[tuple[str, Path,
     return rows
 
 
-def score(rows, settings) -> list[dict]:
+def score(rows, ingester) -> list[dict]:
     results = []
     for page_id, flat, silver in rows:
         try:
-            body = ingest(flat, settings=settings).body
+            body = ingester.ingest(flat).body
         except IngestError:
             body = ""
         p, r, f = char_prf(body, silver)
@@ -110,11 +110,11 @@ def main(argv=None) -> int:
     if not any(d.exists() for d in args.dirs):
         print(f"error: none of {', '.join(map(str, args.dirs))} exists", file=sys.stderr)
         return 1
-    settings = load_settings()
+    ingester = Ingester(load_config())
     with tempfile.TemporaryDirectory(prefix="flat_silver_") as tmp:
         out = args.keep or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
-        results = score(build_silver(args.dirs, out, settings), settings)
+        results = score(build_silver(args.dirs, out, ingester), ingester)
     report(results, args.worst)
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")

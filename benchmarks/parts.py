@@ -6,7 +6,7 @@ One command: `python benchmarks/parts.py --n 200` (about 2 minutes on 2 cores).
  - batches: the classify step over the corpus one document per call, and in batches of 8 (`analyse_many` batches);
  - duplicate index memory for 10,000 signatures: ours against datasketch's MinHashLSH, and what importing
    datasketch and building a MinHashLSH cost a run's start (when datasketch, a test dependency, is installed);
- - the figure scan (`figures._matches`) against the regex's own finditer, and the shingles' kept characters by
+ - the figure scan (`figures.candidate_matches`) against the regex's own finditer, and the shingles' kept characters by
    one re.sub against findall.
 Prints one line per part."""
 from __future__ import annotations
@@ -26,17 +26,16 @@ from bench import make_corpus  # noqa: E402
 
 
 def _prepared(folder: Path):
-    """Settings, the NLP stage, and per document: its cleaned form, paragraph texts, headings, positions and token
-    spans (models loaded and warmed up on the first document)."""
-    from pipeline.config import load_settings
-    from pipeline.core import stages, analyse
-    from pipeline.ingest import ingest
+    """The Pipeline, and per document: its cleaned form, paragraph texts, headings, positions and token spans
+    (models loaded and warmed up on the first document)."""
+    from pipeline.config import load_config
+    from pipeline.pipeline import Pipeline
 
-    settings = load_settings()
-    nlp, _ = stages(settings)
+    pipe = Pipeline.from_config(load_config())
+    nlp = pipe.entities
     docs = []
     for path in sorted(folder.iterdir()):
-        clean = ingest(path, settings=settings)
+        clean = pipe.ingest(path)
         texts = [p.text for p in clean.paragraphs]
         headings, current = [], None
         for p in clean.paragraphs:
@@ -45,19 +44,17 @@ def _prepared(folder: Path):
                 current = p.text
         positions = [i / max(len(texts) - 1, 1) for i in range(len(texts))]
         docs.append((clean, texts, headings, positions, nlp.analyse(texts)[1]))
-    analyse(docs[0][0], settings)
-    return settings, docs
+    pipe.analyse([docs[0][0]])
+    return pipe, docs
 
 
 def analyse_all(folder: str) -> None:
     """Child process of `side by side`: analyse every document twice; print the CPU seconds it took."""
-    from pipeline.core import analyse
-
-    settings, docs = _prepared(Path(folder))
+    pipe, docs = _prepared(Path(folder))
     start = resource.getrusage(resource.RUSAGE_SELF)
     for _ in range(2):
         for clean, *_ in docs:
-            analyse(clean, settings)
+            pipe.analyse([clean])
     end = resource.getrusage(resource.RUSAGE_SELF)
     print(f"{end.ru_utime - start.ru_utime + end.ru_stime - start.ru_stime:.2f}")
 
@@ -73,7 +70,7 @@ def side_by_side(folder: Path) -> str:
 def batches(folder: Path) -> str:
     from pipeline.core import tag_passages
 
-    settings, docs = _prepared(folder)
+    pipe, docs = _prepared(folder)
     best = {}
     for size in (1, 8):
         runs = []
@@ -82,7 +79,7 @@ def batches(folder: Path) -> str:
             for i in range(0, len(docs), size):
                 group = docs[i:i + size]
                 tag_passages([t for d in group for t in d[1]], [h for d in group for h in d[2]],
-                             [p for d in group for p in d[3]], settings,
+                             [p for d in group for p in d[3]], pipe.classifier,
                              groups=[k for k, d in enumerate(group) for _ in d[1]],
                              token_spans=[s for d in group for s in d[4]])
             runs.append(time.perf_counter() - start)
@@ -147,10 +144,11 @@ def scans(folder: Path) -> str:
     from pipeline.ingest.dedup import _DROP
     from pipeline.nlp import figures
 
-    _, docs = _prepared(folder)
+    pipe, docs = _prepared(folder)
     texts = [t for d in docs for t in d[1]]
     bodies = [d[0].body for d in docs]
-    rx, _, first = figures._figure_regex(figures._cfg_path())
+    finder = pipe.entities.rules.figure_finder
+    rx, first = finder.regex, finder.first
     keep = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
 
     def best(fn) -> float:
@@ -162,7 +160,7 @@ def scans(folder: Path) -> str:
         return min(runs)
 
     finditer = best(lambda: [list(rx.finditer(t)) for t in texts])
-    matches = best(lambda: [list(figures._matches(rx, first, t)) for t in texts])
+    matches = best(lambda: [list(figures.candidate_matches(rx, first, t)) for t in texts])
     findall = best(lambda: ["".join(keep.findall(b)) for b in bodies])
     sub = best(lambda: [_DROP.sub("", b) for b in bodies])
     return (f"scans over {len(docs)} documents: figure regex finditer {finditer:.3f} s, candidate positions "

@@ -6,17 +6,33 @@ The public API is small and imports lazily (models load on first use, never at i
 - ``run(inputs, out_dir, **options) -> RunSummary``: a batch, written to out_dir;
 - ``annotate(records) -> list[dict]``: passages given as text;
 - ``load(out_dir) -> (documents, passages, entities)``: a run's outputs as pandas DataFrames.
+
+``process`` and ``annotate`` take ``config=`` (a pipeline.config.Config; default: configs/default.toml). Code that
+calls them often can hold its own ``Pipeline.from_config(load_config(...))`` (pipeline.pipeline).
 """
 from __future__ import annotations
 
 __all__ = ["process", "run", "annotate", "load", "__version__"]
 __version__ = "0.1.0"
 
+# The Pipelines these functions built, by configuration: loading one takes seconds (models, dictionaries), and a
+# Config is an immutable value compared by content, so the same configuration always gets the same Pipeline.
+_PIPELINES: dict = {}
 
-def process(source, **options):
-    from pipeline.core import process as _process
 
-    return _process(source, **options)
+def _pipeline_for(config=None):
+    from pipeline.config import load_config
+    from pipeline.pipeline import Pipeline
+
+    config = config if config is not None else load_config()
+    if config not in _PIPELINES:
+        _PIPELINES[config] = Pipeline.from_config(config)
+    return _PIPELINES[config]
+
+
+def process(source, *, config=None, **options):
+    """One file path, bytes or str → Document (options: name, url, kind). Raises IngestError."""
+    return _pipeline_for(config).process(source, **options)
 
 
 def run(inputs, out_dir, **options):
@@ -25,10 +41,8 @@ def run(inputs, out_dir, **options):
     return _run(inputs, out_dir, **options)
 
 
-def annotate(records, **options):
-    from pipeline.core import annotate as _annotate
-
-    return _annotate(records, **options)
+def annotate(records, *, config=None):
+    return _pipeline_for(config).annotate(records)
 
 
 def load(out_dir):

@@ -277,21 +277,22 @@ def _print_outcomes(summary, out_dir: str, quiet: bool) -> None:
 
 
 def cmd_process(args, argv) -> int:
-    from pipeline.config import load_settings
-    from pipeline.core import process
+    from pipeline.config import load_config
     from pipeline.export import document_json
     from pipeline.ingest import IngestError
+    from pipeline.pipeline import Pipeline
     from pipeline.workers import Alarm, DocTimeout
 
-    settings = load_settings(args.config)
+    config = load_config(args.config)
     if args.file != "-" and not Path(args.file).is_file():
         raise CommandError(f"{args.file}: no such file")
     source = sys.stdin.buffer.read() if args.file == "-" else Path(args.file)
     name = "<stdin>" if args.file == "-" else None
     try:
         # The same per-document limit as batch workers (limits.doc_timeout).
-        with Alarm(settings["limits"]["doc_timeout"]):
-            doc = process(source, name=name, url=args.url, settings=settings)
+        pipe = Pipeline.from_config(config)
+        with Alarm(config.limits.doc_timeout):
+            doc = pipe.process(source, name=name, url=args.url)
     except IngestError as exc:
         raise CommandError(str(exc)) from None
     except DocTimeout as exc:
@@ -302,12 +303,12 @@ def cmd_process(args, argv) -> int:
 
 def cmd_annotate(args, argv) -> int:
     """Tag the good records; each bad one fails alone, with one line 'error: FILE:LINE: reason' (exit 1)."""
-    from pipeline.config import load_settings
-    from pipeline.core import annotate
+    from pipeline.config import load_config
+    from pipeline.pipeline import Pipeline
 
-    settings = load_settings(args.config)
-    records, failed = _read_records(args.input, settings["limits"]["annotate_max_chars"])
-    out = annotate(records, settings=settings) if records else []
+    config = load_config(args.config)
+    records, failed = _read_records(args.input, config.limits.annotate_max_chars)
+    out = Pipeline.from_config(config).annotate(records) if records else []
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out)
     if args.out:
         from pipeline.export import atomic_write
@@ -360,26 +361,26 @@ def cmd_schema(args, argv) -> int:
 
 
 def cmd_train(args, argv) -> int:
-    from pipeline.config import load_settings
+    from pipeline.config import load_config
 
-    settings = load_settings(args.config)
+    config = load_config(args.config)
     if args.what == "classifier":
         from pipeline.retrain import train_classifier_with_corrections
         from pipeline.train import train_classifier
 
         if args.with_corrections:
-            report = train_classifier_with_corrections(args.with_corrections, settings=settings,
+            report = train_classifier_with_corrections(args.with_corrections, config=config,
                                                        out_dir=Path(args.out) if args.out else None, pool=args.pool)
             print(report)
             return EXIT_OK
-        meta = train_classifier(settings=settings, out_dir=Path(args.out) if args.out else None, pool=args.pool)
+        meta = train_classifier(config=config, out_dir=Path(args.out) if args.out else None, pool=args.pool)
         h, b = meta["heldout"], meta["baseline_tfidf_lr_no_context"]
         print(f"classifier: {meta['data']['records']} passages; held-out macro-F1 {h['macro_f1']:.3f} "
               f"(baseline {b['macro_f1']:.3f}) → {args.out or 'models/classifier'}")
         return EXIT_OK
     from pipeline.nlp.tagger_training import train_tagger
 
-    meta = train_tagger(settings=settings, out_dir=Path(args.out) if args.out else None, pool=args.pool,
+    meta = train_tagger(config=config, out_dir=Path(args.out) if args.out else None, pool=args.pool,
                         corrections=args.with_corrections)
     print(f"name tagger: {meta['data']['pool_paragraphs']} pool paragraphs + {meta['data']['public_records']} public "
           f"records → {args.out or 'models/ner'}")

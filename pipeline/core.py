@@ -1,21 +1,22 @@
-"""Orchestration of one document: ingest → nlp → classify → Document. Also `annotate` for clean passages."""
+"""What the analysis does with a batch of cleaned documents, over the entities and classify stages (the Pipeline,
+pipeline.pipeline, calls these): NLP and classification → Documents; and `annotate_records` for clean passages."""
 from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
-from pipeline.classify.actor import detect_actors
 from pipeline.classify.features import Item
-from pipeline.config import Settings, load_settings
 from pipeline.export import SCHEMA_VERSION
-from pipeline.ingest import ingest
 from pipeline.nlp.linking import link_document
 from pipeline.records import ENTITY_ATTRS, CleanDocument, Document, Entity, Passage, Sentence
 from pipeline.sentences import split_sentences
+
+if TYPE_CHECKING:  # the stages' types only: the Pipeline builds them
+    from pipeline.classify.model import PassageClassifier
+    from pipeline.nlp.pipeline import NlpStage
 
 try:
     PIPELINE_VERSION = version("policyminer")
@@ -23,26 +24,11 @@ except PackageNotFoundError:  # running from a source checkout
     PIPELINE_VERSION = "0.1.0"
 
 
-def stages(settings: Settings):
-    """The NLP stage and the classifier for these settings (each built once and cached by its module)."""
-    from pipeline.classify.model import get_classifier
-    from pipeline.nlp.pipeline import get_nlp_stage
-
-    return get_nlp_stage(settings), get_classifier(settings)
-
-
-def analyse(clean: CleanDocument, settings: Optional[Settings] = None) -> Document:
-    """NLP and classification over a cleaned document."""
-    return analyse_many([clean], settings)[0]
-
-
-def analyse_many(cleans: Sequence[CleanDocument], settings: Optional[Settings] = None) -> list[Document]:
-    """analyse() of each document, with one classifier call for all their passages and sentences: the classifier
-    has a cost per call, whatever the number of rows, that a batch of documents shares (a worker's chunk of 8
-    classifies in about 0.83 of the time of 8 calls: benchmarks/parts.py). Each document keeps its own context (neighbours, positions,
-    actors): every Document equals analyse() of that document alone."""
-    settings = settings or load_settings()
-    nlp, _ = stages(settings)
+def analyse_many(cleans: Sequence[CleanDocument], nlp: NlpStage, classifier: PassageClassifier) -> list[Document]:
+    """Each document's entities and labels, with one classifier call for all their passages and sentences: the
+    classifier has a cost per call, whatever the number of rows, that a batch of documents shares (a worker's chunk
+    of 8 classifies in about 0.83 of the time of 8 calls: benchmarks/parts.py). Each document keeps its own context
+    (neighbours, positions, actors): every Document equals the analysis of that document alone."""
     texts, headings, positions, token_spans, groups, entity_lists = [], [], [], [], [], []
     for d, clean in enumerate(cleans):
         current = None
@@ -57,7 +43,7 @@ def analyse_many(cleans: Sequence[CleanDocument], settings: Optional[Settings] =
         token_spans += spans
         groups += [d] * len(own)
         entity_lists.append(ents)
-    passages = tag_passages(texts, headings, positions, settings,
+    passages = tag_passages(texts, headings, positions, classifier,
                             kinds=[p.kind for c in cleans for p in c.paragraphs],
                             offsets=[(p.start, p.end) for c in cleans for p in c.paragraphs], groups=groups,
                             token_spans=token_spans)
@@ -78,11 +64,12 @@ def analyse_many(cleans: Sequence[CleanDocument], settings: Optional[Settings] =
 
 
 def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positions: Sequence[float],
-                 settings: Settings, *, kinds: Optional[Sequence[str]] = None,
+                 classifier: PassageClassifier, *, kinds: Optional[Sequence[str]] = None,
                  offsets: Optional[Sequence[tuple[int, int]]] = None,
                  groups: Optional[Sequence[object]] = None,
                  token_spans: Optional[Sequence[Sequence[tuple[int, int]]]] = None) -> list[Passage]:
-    _, classifier = stages(settings)
+    """Passages with their labels, sentences and actors. `groups` names each text's document (context never
+    crosses documents); `token_spans` are the NLP stage's words of each text (else the classifier cuts them)."""
     sent_spans = [split_sentences(t) or [(0, len(t))] for t in texts]
 
     # Each passage's words once; a sentence's are the run of them inside its span (spans are sorted and disjoint).
@@ -102,9 +89,7 @@ def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positi
     sent_items = [[Item(t[s:e], h, pos, True, tokens=words(i, s, e)) for s, e in spans]
                   for i, (t, h, pos, spans) in enumerate(zip(texts, headings, positions, sent_spans))]
     p_preds, s_preds = classifier.classify(items, sent_items, groups)
-    # Actors per document: a passage without an actor word inherits the previous one of its own document only.
-    bounds = [] if groups is None else [i for i in range(1, len(texts)) if groups[i] != groups[i - 1]]
-    actors = [a for lo, hi in zip([0, *bounds], [*bounds, len(texts)]) for a in detect_actors(texts[lo:hi], settings)]
+    actors = classifier.actors(texts, groups)
     out = []
     for i, text in enumerate(texts):
         sentences = [Sentence(text[s:e], s, e, sp.label, sp.scores) for (s, e), sp in zip(sent_spans[i], s_preds[i])]
@@ -113,14 +98,6 @@ def tag_passages(texts: Sequence[str], headings: Sequence[Optional[str]], positi
                            heading=headings[i], label=p_preds[i].label, secondary=p_preds[i].secondary,
                            scores=p_preds[i].scores, actor=actors[i], sentences=sentences))
     return out
-
-
-def process(source: Union[str, bytes, Path], *, name: Optional[str] = None, url: Optional[str] = None,
-            settings: Optional[Settings] = None, kind: Optional[str] = None) -> Document:
-    """One file (path), bytes or str → Document. Raises IngestError for input that cannot be a document."""
-    settings = settings or load_settings()
-    clean = ingest(source, name=name, url=url, kind=kind, settings=settings)
-    return analyse(clean, settings)
 
 
 def annotate_problem(record, max_chars: int) -> Optional[str]:
@@ -139,16 +116,16 @@ def annotate_problem(record, max_chars: int) -> Optional[str]:
     return None
 
 
-def annotate(records: Iterable[dict], *, settings: Optional[Settings] = None) -> list[dict]:
+def annotate_records(records: Iterable[dict], nlp: NlpStage, classifier: PassageClassifier, max_chars: int
+                     ) -> list[dict]:
     """Tag passages given as text: records {"id", "text"} (optionally "doc", "heading") come back with label,
     secondary, scores, sentences and entities; offsets are relative to each record's text. Records of the same
     "doc" are taken as one document in the given order (for position and heading context). A record that
-    annotate_problem() refuses raises ValueError naming its index (the command line fails it alone)."""
-    settings = settings or load_settings()
-    nlp, _ = stages(settings)
+    annotate_problem() refuses (`max_chars`: limits.annotate_max_chars) raises ValueError naming its index (the
+    command line fails it alone)."""
     records = list(records)
     for i, r in enumerate(records):
-        problem = annotate_problem(r, settings["limits"]["annotate_max_chars"])
+        problem = annotate_problem(r, max_chars)
         if problem:
             raise ValueError(f"record {i}: {problem}")
     by_doc: dict = {}
@@ -164,7 +141,7 @@ def annotate(records: Iterable[dict], *, settings: Optional[Settings] = None) ->
     headings = [records[i].get("heading") for i in order]
     doc_of = {i: d for d, idxs in by_doc.items() for i in idxs}
     entity_lists_ordered, spans_ordered = nlp.analyse(texts)
-    tagged = tag_passages(texts, headings, [positions[i] for i in order], settings, groups=[doc_of[i] for i in order],
+    tagged = tag_passages(texts, headings, [positions[i] for i in order], classifier, groups=[doc_of[i] for i in order],
                           token_spans=spans_ordered)
     passages = [None] * len(records)
     for i, p in zip(order, tagged):

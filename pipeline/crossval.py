@@ -18,33 +18,35 @@ from pathlib import Path
 from typing import Sequence
 
 
-from pipeline.config import Settings
+from pipeline.config import Config
 from pipeline.records import LABELS
 
 
 def macro_table(records: Sequence[dict], preds: Sequence[str]) -> dict:
     """Macro-F1 overall and per genre, with per-class F1 overall."""
-    from pipeline.train import _metrics
+    from pipeline.train import metrics_of
 
-    out = {"all": _metrics([r["label"] for r in records], preds)}
+    out = {"all": metrics_of([r["label"] for r in records], preds)}
     for genre in sorted({r["genre"] for r in records}):
         idx = [i for i, r in enumerate(records) if r["genre"] == genre]
-        out[genre] = _metrics([records[i]["label"] for i in idx], [preds[i] for i in idx])
+        out[genre] = metrics_of([records[i]["label"] for i in idx], [preds[i] for i in idx])
     return out
 
 
-def unlabelled_records(pool: Path, settings: Settings, params: dict, exclude: set, n_docs: int) -> list[dict]:
+def unlabelled_records(pool: Path, config: Config, params: dict, exclude: set, n_docs: int) -> list[dict]:
     """Records (label None) of up to n_docs pool documents nobody labelled, drawn per doc_type in proportion."""
+    from pipeline.ingest import Ingester
     from pipeline.pool import read_manifest
     from pipeline.train import document_records
 
+    ingester = Ingester(config)
     docs = read_manifest(pool)
     rng = random.Random(int(params["seed"]))
     free = sorted(s for s in docs if s not in exclude and docs[s].path.exists())
     rng.shuffle(free)
     out = []
     for slug in free[:n_docs]:
-        out += document_records(docs[slug], settings, params, labels=None)
+        out += document_records(docs[slug], ingester, params, labels=None)
     return out
 
 
@@ -107,11 +109,11 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def old_way_predictions(records: Sequence[dict], settings: Settings, corpus: Sequence[dict]) -> list[str]:
+def old_way_predictions(records: Sequence[dict], config: Config, corpus: Sequence[dict]) -> list[str]:
     """Labels from the model trained the old way: the project's self-written corpus only (with its sentence
     labels and joined passages, as configured before the pool labels existed), applied to every record."""
     from pipeline import train
 
     params = train.training_params({"sources": ["corpus"], "use_sentences": True, "join_passages": 3})
-    trainer = train.Trainer(settings, params)
+    trainer = train.Trainer(config, params)
     return trainer.predict(trainer.fit(corpus), records, trainer.fit_context(corpus))

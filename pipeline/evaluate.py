@@ -33,12 +33,14 @@ def gold_pages(root: Path) -> list[Path]:
                   and p.with_suffix(".gold.txt").exists())
 
 
-def _ours(settings) -> Callable[[Path], str]:
-    from pipeline.ingest import IngestError, ingest
+def _ours(config) -> Callable[[Path], str]:
+    from pipeline.ingest import IngestError, Ingester
+
+    ingester = Ingester(config)
 
     def extract(path: Path) -> str:
         try:
-            return ingest(path, settings=settings).body
+            return ingester.ingest(path).body
         except IngestError:
             return ""
     return extract
@@ -136,12 +138,12 @@ ANCHOR_MAKERS = {"readability-lxml": _readability, "trafilatura": _trafilatura, 
                   "newspaper4k": _newspaper4k, "magic-html": _magic_html, "gne": _gne, "justext": _justext}
 
 
-def evaluate_ingest(root: Path, *, compare: bool, settings, as_json: bool) -> int:
+def evaluate_ingest(root: Path, *, compare: bool, config, as_json: bool) -> int:
     pages = gold_pages(root)
     if not pages:
         print(f"error: {root}: no X.html or X.txt with an X.gold.txt beside it", file=sys.stderr)
         return 1
-    systems = {"policyminer": _ours(settings)}
+    systems = {"policyminer": _ours(config)}
     if compare:
         anchors, unavailable = anchor_extractors()
         for name, reason in unavailable.items():
@@ -202,18 +204,20 @@ def cjk_chars(text: str) -> int:
     return sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
 
 
-def _ours_with_reason(settings) -> Callable[[Path], tuple[str, str]]:
-    from pipeline.ingest import IngestError, ingest
+def _ours_with_reason(config) -> Callable[[Path], tuple[str, str]]:
+    from pipeline.ingest import IngestError, Ingester
+
+    ingester = Ingester(config)
 
     def extract(path: Path) -> tuple[str, str]:
         try:
-            return ingest(path, settings=settings).body, ""
+            return ingester.ingest(path).body, ""
         except IngestError as exc:
             return "", exc.reason
     return extract
 
 
-def evaluate_disagreement(dirs: Sequence[Path], *, settings, as_json: bool, ratio: float = 0.5,
+def evaluate_disagreement(dirs: Sequence[Path], *, config, as_json: bool, ratio: float = 0.5,
                           libraries: Optional[dict[str, Callable[[Path], str]]] = None) -> int:
     """Every raw page where our body holds fewer than `ratio` times the CJK characters of the best library
     (trafilatura, readability-lxml), or none at all. No gold is read: the libraries are the yardstick, and a
@@ -228,7 +232,7 @@ def evaluate_disagreement(dirs: Sequence[Path], *, settings, as_json: bool, rati
         print("error: the disagreement report needs trafilatura or readability-lxml (the [compare] extra)",
               file=sys.stderr)
         return 1
-    ours = _ours_with_reason(settings)
+    ours = _ours_with_reason(config)
     rows = []
     for page in pages:
         body, reason = ours(page)
@@ -291,12 +295,13 @@ def _print_report(name: str, gold: Sequence[str], pred: Sequence[str], secondary
     return macro
 
 
-def evaluate_classifier(gold_path: Path, *, settings, texts_dir: Optional[Path], as_json: bool) -> int:
+def evaluate_classifier(gold_path: Path, *, config, texts_dir: Optional[Path], as_json: bool) -> int:
     """Passage records {doc, text, label, secondary} in document order. Without --texts, records are tagged as
     given (records of a doc form its context). With --texts, each doc's <doc>.txt runs through the whole
     pipeline and gold passages are aligned to the output passage containing them."""
-    from pipeline.core import annotate, process
+    from pipeline.pipeline import Pipeline
 
+    pipe = Pipeline.from_config(config)
     if gold_path.suffix == ".json":
         # A document gold file like the seed's (.gold.json: file, passages with labels): score it end to end.
         gold_doc = json.loads(gold_path.read_text(encoding="utf-8"))
@@ -318,17 +323,17 @@ def evaluate_classifier(gold_path: Path, *, settings, texts_dir: Optional[Path],
             d = r.get("doc")
             if d not in docs:
                 path = Path(texts_dir) / f"{d}.txt"
-                docs[d] = process(path, settings=settings) if path.exists() else None
+                docs[d] = pipe.process(path) if path.exists() else None
             doc = docs[d]
             pred.append(_aligned_label(r["text"], doc.passages if doc else []))
         name = f"{gold_path.name} end to end through the pipeline"
     else:
-        out = annotate([{"id": str(i), "text": r["text"], "doc": r.get("doc", "doc"), "heading": r.get("heading")}
-                        for i, r in enumerate(records)], settings=settings)
+        out = pipe.annotate([{"id": str(i), "text": r["text"], "doc": r.get("doc", "doc"), "heading": r.get("heading")}
+                             for i, r in enumerate(records)])
         pred = [o["label"] for o in out]
         name = f"{gold_path.name} (passages tagged as given)"
     macro = _print_report(name, gold, pred, secondary)
-    base = _baseline_predictions(records, settings)
+    base = _baseline_predictions(records, config)
     base_macro = _print_report("baseline: TF-IDF + logistic regression on the same corpus, no context", gold, base, secondary)
     if as_json:
         print(json.dumps({"macro_f1": macro, "baseline_macro_f1": base_macro, "n": len(gold)}))
@@ -348,28 +353,28 @@ def _aligned_label(text: str, passages) -> str:
     return best.label if best is not None and score >= 0.5 else "missing"
 
 
-def _baseline_predictions(records: Sequence[dict], settings) -> list[str]:
+def _baseline_predictions(records: Sequence[dict], config) -> list[str]:
     """Fit the text-only baseline on the project's corpus now and predict the gold passages."""
-    from pipeline.classify.features import Item, build_frame
+    from pipeline.classify.features import Item, build_frame, load_cue_lexicons
     from pipeline.classify.model import build_estimator
-    from pipeline.config import CONFIG_DIR, load_toml_data
-    from pipeline.nlp.pipeline import get_nlp_stage
+    from pipeline.config import CONFIG_DIR, read_toml
+    from pipeline.nlp.segment import Segmenter
     from pipeline.train import CORPORA_DIR, corpus_items, load_classifier_corpus
 
-    params = load_toml_data(str(CONFIG_DIR / "train_classifier.toml"))
-    tokenize = get_nlp_stage(settings).segmenter.cut
+    params = read_toml(CONFIG_DIR / "train_classifier.toml")
+    tokenize, lexicons = Segmenter.from_config(config).cut, load_cue_lexicons(config)
     corpus = load_classifier_corpus(sorted((CORPORA_DIR / "classifier").glob("*.jsonl")))
     items = corpus_items(corpus, sentences=False)
     est = build_estimator(params, context=False)
-    est.fit(build_frame([i for i, _, _ in items], tokenize, settings), [l for _, l, _ in items])
-    frame = build_frame([Item(r["text"]) for r in records], tokenize, settings)
+    est.fit(build_frame([i for i, _, _ in items], tokenize, lexicons), [l for _, l, _ in items])
+    frame = build_frame([Item(r["text"]) for r in records], tokenize, lexicons)
     return [str(p) for p in est.predict(frame)]
 
 
 def main(args) -> int:
-    from pipeline.config import load_settings
+    from pipeline.config import load_config
 
-    settings = load_settings(getattr(args, "config", None))
+    config = load_config(getattr(args, "config", None))
     if args.what == "agreement":
         from pipeline.evaluate_pool import agreement_report
 
@@ -377,11 +382,11 @@ def main(args) -> int:
     if args.what == "classifier" and args.cv:
         from pipeline.evaluate_pool import classifier_cv
 
-        return classifier_cv(settings, args.pool, save=args.save, as_json=args.json)
+        return classifier_cv(config, args.pool, save=args.save, as_json=args.json)
     if args.what == "entities" and args.cv:
         from pipeline.evaluate_pool import entities_cv
 
-        return entities_cv(settings, args.pool, save=args.save, as_json=args.json)
+        return entities_cv(config, args.pool, save=args.save, as_json=args.json)
     if args.what == "ingest-disagreement":
         dirs = [Path(d) for d in [args.gold, *getattr(args, "more", [])] if d]
         missing = [d for d in dirs if not d.exists()]
@@ -390,7 +395,7 @@ def main(args) -> int:
                   f"{'no such file or folder' if missing else 'needs one or more folders of raw HTML pages'}",
                   file=sys.stderr)
             return 1 if missing else 2
-        return evaluate_disagreement(dirs, settings=settings, as_json=args.json)
+        return evaluate_disagreement(dirs, config=config, as_json=args.json)
     if getattr(args, "more", None):
         print(f"error: evaluate {args.what} takes one gold file or folder", file=sys.stderr)
         return 2
@@ -402,9 +407,9 @@ def main(args) -> int:
         print(f"error: {gold}: no such file or folder", file=sys.stderr)
         return 1
     if args.what == "ingest":
-        return evaluate_ingest(gold, compare=args.compare, settings=settings, as_json=args.json)
+        return evaluate_ingest(gold, compare=args.compare, config=config, as_json=args.json)
     if args.what == "classifier":
-        return evaluate_classifier(gold, settings=settings, texts_dir=Path(args.texts) if args.texts else None,
+        return evaluate_classifier(gold, config=config, texts_dir=Path(args.texts) if args.texts else None,
                                    as_json=args.json)
     from pipeline import evaluate_entities
 

@@ -180,25 +180,23 @@ def jieba_baseline(texts: Iterable[str]) -> list[list[dict]]:
     return out
 
 
-def _as_dicts(entity_lists) -> list[list[dict]]:
+def entity_dicts(entity_lists) -> list[list[dict]]:
     return [[{"start": e.start, "end": e.end, "type": e.type, "text": e.text, "value": e.value, "unit": e.unit,
               "approx": e.approx, "bound": e.bound} for e in ents] for ents in entity_lists]
 
 
-def predict_parts(texts: list[str], *, settings=None, parts: bool = True) -> dict[str, list[list[dict]]]:
-    from pipeline.config import load_settings
+def predict_parts(texts: list[str], *, config, parts: bool = True) -> dict[str, list[list[dict]]]:
     from pipeline.nlp.linking import link_document
-    from pipeline.nlp.pipeline import get_nlp_stage
+    from pipeline.nlp.pipeline import NlpStage
 
-    settings = settings or load_settings()
-    stage = get_nlp_stage(settings)
+    stage = NlpStage(config)
     by_part = stage.entity_parts(texts)
     merged = [link_document(ents, stage.alias_to_canonical) for ents in by_part["merged"]]
-    out = {"merged": _as_dicts(merged)}
+    out = {"merged": entity_dicts(merged)}
     if parts:
-        out["rules"] = _as_dicts(by_part["rules"])
+        out["rules"] = entity_dicts(by_part["rules"])
         if stage.model_info.get("ner"):
-            out["model"] = _as_dicts(by_part["model"])
+            out["model"] = entity_dicts(by_part["model"])
     return out
 
 
@@ -253,11 +251,11 @@ def score(gold: list[dict], predicted: list[list[dict]], types: Iterable[str] = 
 
 
 def evaluate(gold_path: Path, *, fmt: str = "auto", limit: Optional[int] = None, parts: bool = True,
-             baseline: bool = True, settings=None) -> dict:
+             baseline: bool = True, config) -> dict:
     fmt, gold = read_gold(Path(gold_path), fmt, limit)
     types = TYPES if fmt == "policyminer" else PUBLIC_TYPES
     texts = [g["text"] for g in gold]
-    systems = predict_parts(texts, settings=settings, parts=parts)
+    systems = predict_parts(texts, config=config, parts=parts)
     if baseline:
         systems["jieba"] = jieba_baseline(texts)
     results = {name: score(gold, preds, types) for name, preds in systems.items()}
@@ -289,10 +287,13 @@ def format_report(report: dict, *, errors: int = 0) -> str:
 def main(args) -> int:
     """Entry point of `policyminer evaluate entities`. args: gold, format, limit, json (+ optional parts,
     baseline, errors)."""
+    from pipeline.config import load_config
+
     fmt = getattr(args, "format", "auto") or "auto"
     try:
         report = evaluate(Path(args.gold), fmt=fmt, limit=getattr(args, "limit", None),
-                          parts=getattr(args, "parts", True), baseline=getattr(args, "baseline", True))
+                          parts=getattr(args, "parts", True), baseline=getattr(args, "baseline", True),
+                          config=load_config(getattr(args, "config", None)))
     except (OSError, ValueError) as exc:
         print(f"policyminer evaluate entities: {exc}", file=sys.stderr)
         return 2

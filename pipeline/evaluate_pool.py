@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Optional
 
-from pipeline.config import MODELS_DIR, Settings
+from pipeline.config import MODELS_DIR, Config
 
 
 def _progress(quiet: bool):
@@ -44,7 +44,7 @@ def agreement_report(pool: Optional[str], as_json: bool) -> int:
     return 0
 
 
-def classifier_cv(settings: Settings, pool: Optional[str], *, save: bool, as_json: bool, quiet: bool = False) -> int:
+def classifier_cv(config: Config, pool: Optional[str], *, save: bool, as_json: bool, quiet: bool = False) -> int:
     """Grouped cross-validation by document over the pool labels, every learner on the same folds, beside the
     model trained the old way (the project's self-written corpus only)."""
     from pipeline import crossval, train
@@ -52,30 +52,30 @@ def classifier_cv(settings: Settings, pool: Optional[str], *, save: bool, as_jso
 
     params = train.training_params()
     pool_dir = find_pool(pool)
-    records = train.pool_records(pool_dir, settings, params)
-    trainer = train.Trainer(settings, params)
+    records = train.pool_records(pool_dir, config, params)
+    trainer = train.Trainer(config, params)
     unlabelled = []
     if int(params.get("self_training_docs", 0)):
-        unlabelled = crossval.unlabelled_records(pool_dir, settings, params, {r["doc"] for r in records},
+        unlabelled = crossval.unlabelled_records(pool_dir, config, params, {r["doc"] for r in records},
                                                  int(params["self_training_docs"]))
-    corpus = train.training_records({**params, "sources": ["corpus"]}, settings)  # read once: two learners use it
+    corpus = train.training_records({**params, "sources": ["corpus"]}, config)  # read once: two learners use it
     result = crossval.cross_validate(records, trainer, folds=int(params["cv_folds"]), unlabelled=unlabelled,
                                      always_train=corpus if "corpus" in params["sources"] else [],
                                      progress=_progress(quiet))
     result["sources"] = params["sources"]
-    result["learners"]["corpus_only"] = crossval.macro_table(records, crossval.old_way_predictions(records, settings, corpus))
+    result["learners"]["corpus_only"] = crossval.macro_table(records, crossval.old_way_predictions(records, config, corpus))
     if save:
-        (MODELS_DIR / settings["classify"]["model_dir"] / "cv.json").write_text(
+        (MODELS_DIR / config.classify.model_dir / "cv.json").write_text(
             json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     print(json.dumps(result, ensure_ascii=False, indent=2) if as_json else crossval.format_table(result))
     return 0
 
 
-def entities_cv(settings: Settings, pool: Optional[str], *, save: bool, as_json: bool, quiet: bool = False) -> int:
+def entities_cv(config: Config, pool: Optional[str], *, save: bool, as_json: bool, quiet: bool = False) -> int:
     """Grouped cross-validation by pool document of rules only, the tagger only and their merge."""
     from pipeline.nlp.tagger_training import cross_validate, ner_params
 
-    result = cross_validate(settings, pool, ner_params(), progress=_progress(quiet))
+    result = cross_validate(config, pool, ner_params(), progress=_progress(quiet))
     if save:
         (MODELS_DIR / "ner_cv.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     if as_json:

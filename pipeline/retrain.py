@@ -6,23 +6,23 @@ import logging
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from pipeline.config import MODELS_DIR, Settings, load_settings
+from pipeline.config import MODELS_DIR, Config
 
 log = logging.getLogger(__name__)
 
 
-def _predict(model_dir: Path, records: Sequence[dict], settings: Settings) -> Optional[list[str]]:
+def _predict(model_dir: Path, records: Sequence[dict], config: Config) -> Optional[list[str]]:
     """Passage labels from the model in model_dir (None when there is no usable model there)."""
     from pipeline.classify.features import Item
     from pipeline.classify.model import PassageClassifier
     from pipeline.modelio import ModelError
-    from pipeline.nlp.pipeline import get_nlp_stage
+    from pipeline.nlp.segment import Segmenter
 
     if not records:
         return []
     try:
-        clf = PassageClassifier(settings, model_dir=model_dir,
-                                tokenize=get_nlp_stage(settings, use_model=False).segmenter.cut)
+        clf = PassageClassifier(config, model_dir=model_dir,
+                                tokenize=Segmenter.from_config(config).cut)
     except ModelError as exc:
         log.warning("no model to compare against: %s", exc)
         return None
@@ -39,7 +39,7 @@ def _accuracy(pred: Optional[list[str]], gold: list[str]) -> str:
     return f"{ok}/{len(gold)}"
 
 
-def train_classifier_with_corrections(dirs: Iterable, *, settings: Optional[Settings] = None,
+def train_classifier_with_corrections(dirs: Iterable, *, config: Config,
                                       out_dir: Optional[Path] = None,
                                       corpus_paths: Optional[Sequence[Path]] = None,
                                       params: Optional[dict] = None, pool: Optional[str] = None) -> str:
@@ -47,16 +47,15 @@ def train_classifier_with_corrections(dirs: Iterable, *, settings: Optional[Sett
     from pipeline.review.corrections import load_corrections
     from pipeline.train import train_classifier
 
-    settings = settings or load_settings()
     dirs = [Path(d) for d in dirs]
     records, _ = load_corrections(dirs)
-    target = Path(out_dir) if out_dir else MODELS_DIR / settings["classify"]["model_dir"]
-    old_dir = target if (target / "meta.json").exists() else MODELS_DIR / settings["classify"]["model_dir"]
+    target = Path(out_dir) if out_dir else MODELS_DIR / config.classify.model_dir
+    old_dir = target if (target / "meta.json").exists() else MODELS_DIR / config.classify.model_dir
     gold = [r["label"] for r in records]
-    before = _predict(old_dir, records, settings)  # loaded before training overwrites it
-    meta = train_classifier(settings=settings, out_dir=target, extra_records=records, corpus_paths=corpus_paths,
+    before = _predict(old_dir, records, config)  # loaded before training overwrites it
+    meta = train_classifier(config=config, out_dir=target, extra_records=records, corpus_paths=corpus_paths,
                             params=params, pool=pool)
-    after = _predict(target, records, settings)
+    after = _predict(target, records, config)
 
     lines = [f"corrections: {len(records)} reviewed passages from {', '.join(str(d) for d in dirs)}",
              f"old model: {old_dir}   new model: {target}",

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Optional
 
 import numpy as np
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Config, load_config
 from pipeline.executors import DaskExecutor, WorkerError, WorkerPool
 from pipeline.inputs import Unit, expand
 from pipeline.outdir import OutputLock, clear_unpublished
@@ -73,9 +73,9 @@ def input_size(unit: Unit) -> int:
         return 0
 
 
-def stack_fingerprint(settings: Settings) -> str:
-    """What a unit's result depends on besides its input: the effective settings and the models' checksums."""
-    blob = json.dumps([settings.version, {k: (v or {}).get("sha256") for k, v in model_versions().items()}],
+def stack_fingerprint(cfg: Config) -> str:
+    """What a unit's result depends on besides its input: the effective configuration and the models' checksums."""
+    blob = json.dumps([cfg.version, {k: (v or {}).get("sha256") for k, v in model_versions().items()}],
                       sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
 
@@ -161,14 +161,14 @@ class SiteRepeatsFound:
         return self.repeats.repeated(self.site_of[key])
 
 
-def collect_site_repeats(units: Iterable[Unit], ex, config_file: Optional[str], settings: Settings,
+def collect_site_repeats(units: Iterable[Unit], ex, config_file: Optional[str], cfg: Config,
                          window: int) -> SiteRepeatsFound:
     """The batch pre-pass on the executor's workers, at most `window` units (and about limits.window_bytes of
     their input) in flight."""
     from pipeline.ingest.siterepeat import SiteRepeats
 
-    found = SiteRepeatsFound(SiteRepeats(settings["boilerplate"]["site_repeat_min_pages"]), {}, {})
-    budget, held = settings["limits"]["window_bytes"], 0
+    found = SiteRepeatsFound(SiteRepeats(cfg.boilerplate.site_repeat_min_pages), {}, {})
+    budget, held = cfg.limits.window_bytes, 0
     in_flight: deque = deque()  # (key, size, future)
     for unit in units:
         if unit.error or unit.skip:
@@ -201,15 +201,15 @@ class Batch:
     limits.window_bytes of their input, are in flight. The executor is made on first use: a run whose every
     input is reused starts no worker."""
 
-    def __init__(self, store: RunStore, run_id: str, settings: Settings, options: RunOptions,
+    def __init__(self, store: RunStore, run_id: str, cfg: Config, options: RunOptions,
                  make_executor: Callable[[], object], streamed: StreamedOutputs, window: int,
                  progress: Optional[Progress] = None):
-        self.store, self.run_id, self.settings, self.options = store, run_id, settings, options
+        self.store, self.run_id, self.cfg, self.options = store, run_id, cfg, options
         self.make_executor, self._executor = make_executor, None
         self.streamed, self.progress, self.window = streamed, progress, window
-        self.stack = "|" + stack_fingerprint(settings)  # a changed config or model redoes what it changes
-        self.index = duplicate_index(store, settings, options.force)
-        self.budget = settings["limits"]["window_bytes"]
+        self.stack = "|" + stack_fingerprint(cfg)  # a changed config or model redoes what it changes
+        self.index = duplicate_index(store, cfg, options.force)
+        self.budget = cfg.limits.window_bytes
         self.sites = SiteRepeatsFound()
         self.counts = {"processed": 0, "skipped": 0, "failed": 0, "reused": 0}
         self.pending: deque[Entry] = deque()
@@ -238,8 +238,8 @@ class Batch:
 
     def find_site_repeats(self, inputs: list) -> None:
         """The pre-pass, when the config asks for it and some input needs work (reused ones need none)."""
-        if self.settings["boilerplate"]["site_repeat_min_pages"] > 0 and self.needs_work(inputs):
-            self.sites = collect_site_repeats(expand(inputs), self.executor, self.options.config, self.settings,
+        if self.cfg.boilerplate.site_repeat_min_pages > 0 and self.needs_work(inputs):
+            self.sites = collect_site_repeats(expand(inputs), self.executor, self.options.config, self.cfg,
                                               self.window)
 
     def add(self, unit: Unit) -> None:
@@ -383,14 +383,14 @@ def duplicate_result(clean, dup: str, res: dict) -> dict:
                 truncated=clean.truncated)
 
 
-def duplicate_index(store: RunStore, settings: Settings, force: bool):
+def duplicate_index(store: RunStore, cfg: Config, force: bool):
     """The near-duplicate index, holding the signatures of earlier runs (unless `force`); None when off."""
     from pipeline.ingest.dedup import SIGNATURE_SCHEME, DuplicateIndex
 
-    dd = settings["dedup"]
-    if not dd["enabled"]:
+    dd = cfg.dedup
+    if not dd.enabled:
         return None
-    index = DuplicateIndex(num_perm=dd["num_perm"], threshold=dd["threshold"])
+    index = DuplicateIndex(num_perm=dd.num_perm, threshold=dd.threshold)
     dropped = store.use_signature_scheme(SIGNATURE_SCHEME)
     if dropped:
         log.warning("%s: %d near-duplicate signatures of earlier runs were made under another scheme and are "
@@ -413,12 +413,12 @@ def run(inputs: Iterable[str], out_dir, *, config: Optional[str] = None, workers
     the same outputs. Inputs whose fingerprint (size and mtime, or content hash; the config and models) is in
     the store are not redone unless `force`. One run at a time writes to an output folder (FolderBusy)."""
     options = RunOptions(config, workers, force, executor, scheduler, progress, argv, window)
-    settings = load_settings(config)
+    run_config = load_config(config)
     out_dir = Path(out_dir)
     with OutputLock(out_dir):
         store = open_store(out_dir, force)
         try:
-            return run_batch(list(inputs), out_dir, store, settings, options)
+            return run_batch(list(inputs), out_dir, store, run_config, options)
         finally:
             quietly(store.close)
 
@@ -440,33 +440,33 @@ def open_store(out_dir: Path, force: bool) -> RunStore:
     return RunStore(path)
 
 
-def worker_count(options: RunOptions, settings: Settings) -> int:
+def worker_count(options: RunOptions, cfg: Config) -> int:
     return max(1, int(options.workers if options.workers is not None
-                      else (settings["run"]["workers"] or os.cpu_count() or 1)))
+                      else (cfg.run.workers or os.cpu_count() or 1)))
 
 
-def new_executor(options: RunOptions, settings: Settings, workers: int):
+def new_executor(options: RunOptions, cfg: Config, workers: int):
     """The executor the options name: local worker processes, or a Dask cluster."""
     if options.executor == "dask":
         return DaskExecutor(options.scheduler, workers)
-    limits = settings["limits"]
-    return WorkerPool(workers, options.config, batch=settings["run"]["chunk_size"], doc_timeout=limits["doc_timeout"],
-                      kill_grace=limits["kill_grace"])
+    limits = cfg.limits
+    return WorkerPool(workers, options.config, batch=cfg.run.chunk_size, doc_timeout=limits.doc_timeout,
+                      kill_grace=limits.kill_grace)
 
 
-def run_batch(inputs: list, out_dir: Path, store: RunStore, settings: Settings, options: RunOptions,
+def run_batch(inputs: list, out_dir: Path, store: RunStore, cfg: Config, options: RunOptions,
               make_executor: Optional[Callable[[], object]] = None) -> RunSummary:
     """run() inside the folder's lock, with its store open. `make_executor` (a function making the executor
     when the first unit needs one) defaults to the one the options name."""
     run_id, started = uuid.uuid4().hex[:12], time.time()
     store.start_run(run_id, options.argv or [])
     clear_unpublished(out_dir)  # left by a run killed or failed before it published its outputs
-    workers = worker_count(options, settings)
-    make_executor = make_executor or (lambda: new_executor(options, settings, workers))
-    window = options.window or default_window(workers, 1 if options.executor == "dask" else settings["run"]["chunk_size"])
-    progress = Progress(inputs, settings["run"]["eta_after"]) if options.progress else None
+    workers = worker_count(options, cfg)
+    make_executor = make_executor or (lambda: new_executor(options, cfg, workers))
+    window = options.window or default_window(workers, 1 if options.executor == "dask" else cfg.run.chunk_size)
+    progress = Progress(inputs, cfg.run.eta_after) if options.progress else None
     streamed = StreamedOutputs(out_dir)
-    batch = Batch(store, run_id, settings, options, make_executor, streamed, window, progress)
+    batch = Batch(store, run_id, cfg, options, make_executor, streamed, window, progress)
     try:
         batch.find_site_repeats(inputs)
         for unit in expand(inputs):
@@ -479,7 +479,7 @@ def run_batch(inputs: list, out_dir: Path, store: RunStore, settings: Settings, 
         quietly(batch.close)
         if progress is not None:
             quietly(progress.close)
-    info = RunInfo(run_id, settings, started, batch.counts, workers, options.executor, options.argv)
+    info = RunInfo(run_id, cfg, started, batch.counts, workers, options.executor, options.argv)
     summary = write_outputs(store, out_dir, info, streamed if streamed.finish(store) else None)
     store.finish_run(run_id, {k: v for k, v in asdict(summary).items() if k != "outcomes"})
     return summary

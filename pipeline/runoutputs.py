@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from pipeline.config import MODELS_DIR, Settings
+from pipeline.config import MODELS_DIR, Config
 from pipeline.outdir import Generation
 from pipeline.records import InputOutcome, RunSummary
 from pipeline.store import RunStore
@@ -146,7 +146,7 @@ class StreamedOutputs:
 class RunInfo:
     """What run.json says about the run besides its inputs."""
     run_id: str
-    settings: Settings
+    config: Config
     started: float
     counts: dict  # done this run: processed, skipped, failed, reused
     workers: int
@@ -203,8 +203,8 @@ def run_json(info: RunInfo, tally: Tally, generation: str, documents: int, elaps
     done = info.counts
     return {
         "run_id": info.run_id, "generation": generation, "argv": info.argv, "schema_version": SCHEMA_VERSION,
-        "pipeline_version": PIPELINE_VERSION, "config_version": info.settings.version,
-        "config_file": info.settings.source, "models": model_versions(), "executor": info.executor,
+        "pipeline_version": PIPELINE_VERSION, "config_version": info.config.version,
+        "config_file": info.config.source, "models": model_versions(), "executor": info.executor,
         "workers": info.workers,
         "counts": {"inputs": len(tally.outcomes), "processed": tally.count("processed"),
                    "skipped": tally.count("skipped"), "failed": tally.count("failed"), "documents_written": documents,

@@ -11,7 +11,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from pipeline.config import CONFIG_DIR, MODELS_DIR, PROJECT_DIR, Settings, load_settings, load_toml_data
+from pipeline.config import CONFIG_DIR, MODELS_DIR, PROJECT_DIR, Config, read_toml
 from pipeline.corpora import check_classifier_record, read_jsonl
 from pipeline.pool import find_pool, load_labelled_documents
 from pipeline.records import LABELS
@@ -47,24 +47,26 @@ def corpus_items(records: Sequence[dict], *, sentences: bool):
     return out
 
 
-def pool_records(pool: Path, settings: Settings, params: dict) -> list[dict]:
+def pool_records(pool: Path, config: Config, params: dict) -> list[dict]:
     """Training records of the labelled pool documents (see document_records)."""
+    from pipeline.ingest import Ingester
+
+    ingester = Ingester(config)
     docs, labels = load_labelled_documents(pool)
     by_doc: dict[str, dict[int, object]] = {}
     for (slug, line), lab in labels.items():
         by_doc.setdefault(slug, {})[line] = lab
-    return [r for slug in sorted(by_doc) for r in document_records(docs[slug], settings, params, by_doc[slug])]
+    return [r for slug in sorted(by_doc) for r in document_records(docs[slug], ingester, params, by_doc[slug])]
 
 
-def document_records(doc, settings: Settings, params: dict, labels: Optional[dict]) -> list[dict]:
+def document_records(doc, ingester, params: dict, labels: Optional[dict]) -> list[dict]:
     """Records of one pool document built from what inference sees: the document goes through ingest as text,
     and each kept paragraph takes the label of its first source line (lines labelled heading/other, and
     headings, are context, not records). With labels None, every body paragraph is a record with label None.
-    Heading and position are computed as core.analyse_many computes them."""
-    from pipeline.ingest import ingest
+    Heading and position are computed as core.analyse_many computes them. `ingester` is the ingest stage."""
     from pipeline.sentences import split_sentences
 
-    clean = ingest(doc.path.read_text(encoding="utf-8"), name=str(doc.path), kind="text", settings=settings)
+    clean = ingester.ingest(doc.path.read_text(encoding="utf-8"), name=str(doc.path), kind="text")
     genre = params.get("genres", {}).get(doc.doc_type, doc.doc_type)
     heading, n, out = None, len(clean.paragraphs), []
     for i, para in enumerate(clean.paragraphs):
@@ -119,7 +121,7 @@ def _split_docs(records: Sequence[dict], share: float, seed: int) -> tuple[set, 
     return set(docs[n_dev:]), set(docs[:n_dev])
 
 
-def _metrics(gold: Sequence[str], pred: Sequence[str]) -> dict:
+def metrics_of(gold: Sequence[str], pred: Sequence[str]) -> dict:
     from sklearn.metrics import classification_report, f1_score
 
     rep = classification_report(gold, pred, labels=list(LABELS), output_dict=True, zero_division=0)
@@ -128,7 +130,7 @@ def _metrics(gold: Sequence[str], pred: Sequence[str]) -> dict:
             "n": len(gold)}
 
 
-def _write_compiled(pipeline, context_model, recs, path: Path, settings: Settings, tokenize, normalise,
+def _write_compiled(pipeline, context_model, recs, path: Path, lexicons, tokenize, normalise,
                     mixed_probs) -> str:
     """compiled.npz (pipeline.classify.compiled), the classifier's runtime route, checked to give the Pipeline's
     and the context model's probabilities on these records' passages and sentences. Training fails when it
@@ -146,8 +148,8 @@ def _write_compiled(pipeline, context_model, recs, path: Path, settings: Setting
     save_compiled(spec, arrays, path)
     compiled = CompiledClassifier(path)
     items = [i for i, _, _ in corpus_items(recs, sentences=True)]
-    expected = pipeline.predict_proba(build_frame(items, tokenize, settings, normalise))
-    got = compiled.predict_proba(feature_rows(items, tokenize, settings, normalise))
+    expected = pipeline.predict_proba(build_frame(items, tokenize, lexicons, normalise))
+    got = compiled.predict_proba(feature_rows(items, tokenize, lexicons, normalise))
     probs, passage_items, summaries, _ = mixed_probs(pipeline, recs)
     ctx = context_matrix(probs, [r["doc"] for r in recs], [i.position for i, _, _ in passage_items], summaries,
                          [r.get("heading") for r in recs])
@@ -162,11 +164,14 @@ class Trainer:
     """Fits and applies the passage classifier the way inference runs it: first stage (passage mixed with its
     sentences), the neighbour-context model on out-of-fold probabilities, then the closing-judgement rule."""
 
-    def __init__(self, settings: Settings, params: dict):
-        from pipeline.nlp.pipeline import get_nlp_stage
+    def __init__(self, config: Config, params: dict):
+        from pipeline.classify.features import load_cue_lexicons
+        from pipeline.nlp.segment import Segmenter
 
-        self.settings, self.params = settings, params
-        self.tokenize = get_nlp_stage(settings, use_model=False).segmenter.cut
+        self.params = params
+        self.passage_weight = config.classify.passage_weight
+        self.lexicons = load_cue_lexicons(config)
+        self.tokenize = Segmenter.from_config(config).cut
         self.normalise = tuple(params.get("normalise", ()))
         self.closing = float(params.get("closing_judgement_min", 0) or 0)
 
@@ -177,7 +182,7 @@ class Trainer:
         items = corpus_items(recs, sentences=self.params["use_sentences"])
         if context:
             items += corpus_items(joined_passages(recs, int(self.params.get("join_passages", 0))), sentences=False)
-        frame = build_frame([i for i, _, _ in items], self.tokenize, self.settings, self.normalise if context else ())
+        frame = build_frame([i for i, _, _ in items], self.tokenize, self.lexicons, self.normalise if context else ())
         est = build_estimator(self.params, context=context)
         est.fit(frame, [l for _, l, _ in items])
         return freeze_selection(est) if context else est
@@ -191,7 +196,7 @@ class Trainer:
         items = corpus_items(recs, sentences=False)
         sentences = [[Item(s["text"], r.get("heading"), items[k][0].position, True) for s in r["sentences"]]
                      for k, r in enumerate(recs)]
-        probs, summaries, per_sentence = first_stage(est, [i for i, _, _ in items], sentences, self.settings,
+        probs, summaries, per_sentence = first_stage(est, [i for i, _, _ in items], sentences, self.passage_weight, self.lexicons,
                                                      self.tokenize, self.normalise)
         return probs, items, summaries, per_sentence
 
@@ -235,43 +240,42 @@ class Trainer:
         from pipeline.classify.features import build_frame
 
         items = corpus_items(recs, sentences=False)
-        return list(est.predict(build_frame([i for i, _, _ in items], self.tokenize, self.settings)))
+        return list(est.predict(build_frame([i for i, _, _ in items], self.tokenize, self.lexicons)))
 
 
 def training_params(overrides: Optional[dict] = None) -> dict:
-    params = load_toml_data(str(CONFIG_DIR / "train_classifier.toml"))
+    params = read_toml(CONFIG_DIR / "train_classifier.toml")
     return {**params, **(overrides or {})}
 
 
-def training_records(params: dict, settings: Settings, *, pool: Optional[str] = None,
+def training_records(params: dict, config: Config, *, pool: Optional[str] = None,
                      corpus_paths: Optional[Sequence[Path]] = None, extra_records: Sequence[dict] = ()) -> list[dict]:
     """The records `params["sources"]` names: "pool" (stand-off labels joined with the document pool), "corpus"
     (the project's own corpora/classifier/*.jsonl), plus reviewer corrections."""
     records: list[dict] = []
     sources = params.get("sources", ["corpus"])
     if "pool" in sources:
-        records += pool_records(find_pool(pool), settings, params)
+        records += pool_records(find_pool(pool), config, params)
     if "corpus" in sources:
         records += load_classifier_corpus(list(corpus_paths or sorted((CORPORA_DIR / "classifier").glob("*.jsonl"))))
     return records + list(extra_records)
 
 
-def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Settings] = None,
+def train_classifier(*, config: Config, out_dir: Optional[Path] = None,
                      extra_records: Sequence[dict] = (), corpus_paths: Optional[Sequence[Path]] = None,
                      pool: Optional[str] = None, params: Optional[dict] = None) -> dict:
     """Fit on the configured sources, report held-out metrics, then refit on all data and save."""
     from pipeline.classify.model import FORMAT_VERSION
     from pipeline.modelio import dump_sklearn
 
-    settings = settings or load_settings()
     params = params or training_params()
     seed = int(params["seed"])
     random.seed(seed)
     np.random.seed(seed)
-    records = training_records(params, settings, pool=pool, corpus_paths=corpus_paths, extra_records=extra_records)
+    records = training_records(params, config, pool=pool, corpus_paths=corpus_paths, extra_records=extra_records)
     if not records:
         raise ValueError("no classifier training records found")
-    trainer = Trainer(settings, params)
+    trainer = Trainer(config, params)
     train_docs, dev_docs = _split_docs(records, params["holdout_share"], seed)
     started = time.time()
     train_recs = [r for r in records if r["doc"] in train_docs]
@@ -279,17 +283,17 @@ def train_classifier(*, out_dir: Optional[Path] = None, settings: Optional[Setti
     gold = [r["label"] for r in dev_recs]
     base = trainer.fit(train_recs)
     context = trainer.fit_context(train_recs)
-    heldout = _metrics(gold, trainer.predict(base, dev_recs, context))
-    heldout_no_context = _metrics(gold, trainer.predict(base, dev_recs))
-    heldout_no_closing = _metrics(gold, trainer.predict(base, dev_recs, context, closing=0.0))
-    baseline = _metrics(gold, trainer.predict_plain(trainer.fit(train_recs, context=False), dev_recs))
+    heldout = metrics_of(gold, trainer.predict(base, dev_recs, context))
+    heldout_no_context = metrics_of(gold, trainer.predict(base, dev_recs))
+    heldout_no_closing = metrics_of(gold, trainer.predict(base, dev_recs, context, closing=0.0))
+    baseline = metrics_of(gold, trainer.predict_plain(trainer.fit(train_recs, context=False), dev_recs))
     final = trainer.fit(records)
     final_context = trainer.fit_context(records)
-    out_dir = out_dir or MODELS_DIR / settings["classify"]["model_dir"]
+    out_dir = out_dir or MODELS_DIR / config.classify.model_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     digests = {"model.skops": dump_sklearn(final, out_dir / "model.skops"),
                "context.skops": dump_sklearn(final_context, out_dir / "context.skops")}
-    compiled_digest = _write_compiled(final, final_context, records[:400], out_dir / "compiled.npz", settings,
+    compiled_digest = _write_compiled(final, final_context, records[:400], out_dir / "compiled.npz", trainer.lexicons,
                                       trainer.tokenize, trainer.normalise, trainer.mixed_probs)
     digests["compiled.npz"] = compiled_digest
     meta = {

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Sequence
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Config, load_config
 from pipeline.inputs import Unit
 
 log = logging.getLogger(__name__)
@@ -53,22 +53,28 @@ class Alarm:
         return False
 
 
-_SETTINGS: dict = {}
+# This process's Pipeline per config file: built once (worker_init, or the first step of an in-process run) and
+# used by every step after. Steps name the config file, not the Pipeline, so that they pickle small.
+_PIPELINES: dict = {}
 
 
-def settings_for(config_file: Optional[str]) -> Settings:
-    s = _SETTINGS.get(config_file)
-    if s is None:
-        s = _SETTINGS[config_file] = load_settings(config_file)
-    return s
+def config_for(config_file: Optional[str]) -> Config:
+    return pipeline_for(config_file).config
+
+
+def pipeline_for(config_file: Optional[str]):
+    from pipeline.pipeline import Pipeline
+
+    pipe = _PIPELINES.get(config_file)
+    if pipe is None:
+        pipe = _PIPELINES[config_file] = Pipeline.from_config(load_config(config_file))
+    return pipe
 
 
 def worker_init(config_file: Optional[str]) -> None:
-    """Load the models once per worker process, and warm the worker up (warm_up). Raises ModelError and the like:
-    the caller reports it (a worker that cannot load its models can do nothing)."""
-    from pipeline.core import stages
-
-    stages(settings_for(config_file))
+    """Build the Pipeline (load the models) once per worker process, and warm the worker up (warm_up). Raises
+    ModelError and the like: the caller reports it (a worker that cannot load its models can do nothing)."""
+    pipeline_for(config_file)
     warm_up(config_file)
 
 
@@ -115,23 +121,21 @@ def _failure(key: str, exc: BaseException, started: float) -> dict:
 def site_keys_unit(args: tuple) -> dict:
     """Pre-pass: a unit → its site and the keys of its countable lines (siterepeat)."""
     unit, config_file = args
-    from pipeline.ingest.siterepeat import page_keys
-
-    settings = settings_for(config_file)
+    pipe = pipeline_for(config_file)
     started = time.perf_counter()
     try:
-        with Alarm(settings["limits"]["doc_timeout"]):
+        with Alarm(pipe.config.limits.doc_timeout):
             source, name = source_of(unit)
-            site, keys, page_hash = page_keys(source, name=name, url=unit.url, kind=unit.kind, settings=settings)
+            site, keys, page_hash = pipe.ingester.page_keys(source, name=name, url=unit.url, kind=unit.kind)
     except Exception as exc:  # the main pass reports why this input fails (a timeout is kept: see run.py)
         return _failure(unit.key, exc, started)
     return {"key": unit.key, "status": "ok", "site": site, "keys": keys, "page_hash": page_hash}
 
 
-def _cut_by_max_blocks(clean, settings: Settings) -> Optional[str]:
+def _cut_by_max_blocks(clean, config: Config) -> Optional[str]:
     """The document's blocks (kept, removed or joined into a paragraph) reached limits.max_blocks: what came
     after was never looked at. Said on the document and in run.json."""
-    limit = settings["limits"]["max_blocks"]
+    limit = config.limits.max_blocks
     blocks = len(clean.paragraphs) + len(clean.removed) + clean.joined_breaks
     return f"max_blocks: only the first {limit} blocks were read (limits.max_blocks)" if blocks >= limit else None
 
@@ -140,45 +144,42 @@ def ingest_unit(args: tuple) -> dict:
     """Ingest: a unit → its CleanDocument and MinHash signature, or a failure. `site_repeats` are the keys of
     lines repeated on other pages of its site (see run.collect_site_repeats)."""
     unit, config_file, site_repeats = args
-    from pipeline.ingest import IngestError, ingest
+    from pipeline.ingest import IngestError
     from pipeline.ingest.dedup import signature
 
-    settings = settings_for(config_file)
+    pipe = pipeline_for(config_file)
     started = time.perf_counter()
     try:
-        with Alarm(settings["limits"]["doc_timeout"]):
+        with Alarm(pipe.config.limits.doc_timeout):
             source, name = source_of(unit)
-            clean = ingest(source, name=name, url=unit.url, kind=unit.kind, settings=settings,
-                           site_repeats=site_repeats)
+            clean = pipe.ingest(source, name=name, url=unit.url, kind=unit.kind, site_repeats=site_repeats)
             if unit.content is not None:
                 clean.source.path = unit.key
-            dd = settings["dedup"]
-            sig = signature(clean.body, num_perm=dd["num_perm"], k=dd["shingle_chars"]) if dd["enabled"] else None
+            dd = pipe.config.dedup
+            sig = signature(clean.body, num_perm=dd.num_perm, k=dd.shingle_chars) if dd.enabled else None
     except IngestError as exc:
         return {"key": unit.key, "status": "failed" if not exc.reason.startswith("not a Chinese") else "skipped",
                 "reason": exc.reason, "seconds": time.perf_counter() - started}
     except Exception as exc:  # DocTimeout included
         log.debug("ingest of %s failed", unit.key, exc_info=True)
         return _failure(unit.key, exc, started)
-    clean.truncated = "; ".join(t for t in (unit.truncated, _cut_by_max_blocks(clean, settings)) if t) or None
+    clean.truncated = "; ".join(t for t in (unit.truncated, _cut_by_max_blocks(clean, pipe.config)) if t) or None
     return {"key": unit.key, "status": "ok", "clean": clean, "minhash": None if sig is None else sig.tobytes(),
             "seconds": time.perf_counter() - started}
 
 
 def analyse_units(batch: Sequence[tuple]) -> list[dict]:
-    """Analysis of a batch of units (key, CleanDocument, config file) with one analyse_many call: the
+    """Analysis of a batch of units (key, CleanDocument, config file) with one Pipeline.analyse call: the
     classifier's cost per call is shared, and each document comes out as analyse() makes it alone. Each unit's
     seconds are the batch's shared equally. Should the batch fail or run out of time (the documents' timeouts
     added up), each unit is analysed again alone, so that only a bad unit fails, with its own reason. Each
     outcome holds the Document; the main process writes its JSON line and table parts (see serialised): it has
     time to spare while the workers analyse, and a Document crosses the pipe in a third of their bytes."""
-    from pipeline.core import analyse_many
-
-    settings = settings_for(batch[0][2])
+    pipe = pipeline_for(batch[0][2])
     started = time.perf_counter()
     try:
-        with Alarm(settings["limits"]["doc_timeout"] * len(batch)):
-            docs = analyse_many([clean for _, clean, _ in batch], settings)
+        with Alarm(pipe.config.limits.doc_timeout * len(batch)):
+            docs = pipe.analyse([clean for _, clean, _ in batch])
     except Exception as exc:  # DocTimeout included
         if len(batch) > 1:
             return [out for args in batch for out in analyse_units([args])]

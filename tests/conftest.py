@@ -24,10 +24,26 @@ def fixtures() -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings():
-    from pipeline.config import load_settings
+def config():
+    from pipeline.config import load_config
 
-    return load_settings()
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def ingester(config):
+    """The ingest stage of the default configuration (its rules load once for the session)."""
+    from pipeline.ingest import Ingester
+
+    return Ingester(config)
+
+
+@pytest.fixture(scope="session")
+def pipe(config):
+    """The whole Pipeline of the default configuration (models load once for the session)."""
+    from pipeline.pipeline import Pipeline
+
+    return Pipeline.from_config(config)
 
 
 @pytest.fixture()

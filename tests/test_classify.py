@@ -7,17 +7,19 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.classify.actor import detect_actors
-from pipeline.classify.features import Item, context_matrix, heading_category, sentence_summary
+from pipeline.classify.features import Item, context_matrix, heading_category, load_cue_lexicons, sentence_summary
 from pipeline.classify.model import decide
+from pipeline.config import load_config
 from pipeline.records import LABELS
 
+LEXICONS = load_cue_lexicons(load_config())
 
-def test_decide_gives_secondary_only_when_close(settings):
+
+def test_decide_gives_secondary_only_when_close(config):
     classes = list(LABELS)
-    close = decide(np.array([0.45, 0.40, 0.10, 0.05]), classes, settings)
+    close = decide(np.array([0.45, 0.40, 0.10, 0.05]), classes, config.classify)
     assert close.label == "achievement" and close.secondary == "challenge"
-    clear = decide(np.array([0.85, 0.10, 0.03, 0.02]), classes, settings)
+    clear = decide(np.array([0.85, 0.10, 0.03, 0.02]), classes, config.classify)
     assert clear.secondary is None
     assert abs(sum(clear.scores.values()) - 1.0) < 1e-6
 
@@ -55,24 +57,21 @@ def test_sentence_summary_is_first_last_max():
     ("今年工作安排", "recommendation"),
     (None, "none"),
 ])
-def test_heading_category(heading, category, settings):
-    from pipeline.classify.features import _cues
-
-    _, heading_cues = _cues(str(settings.path(settings["classify"]["cues"])))
-    assert heading_category(heading, heading_cues) == category
+def test_heading_category(heading, category):
+    assert heading_category(heading, LEXICONS.heading_cues) == category
 
 
-def test_actors(settings):
+def test_actors(classifier):
     texts = ["美国能源部2022年宣布投入30亿美元支持电池产业链。", "我国新能源汽车产销量连续多年位居全球第一。",
              "下一步将持续优化充电网络布局。"]
-    assert detect_actors(texts, settings) == ["US", "CN", "CN"]
+    assert classifier.actors(texts) == ["US", "CN", "CN"]
+    # Actors do not cross documents: the third passage, alone in its document, has none to inherit.
+    assert classifier.actors(texts, groups=[0, 0, 1]) == ["US", "CN", None]
 
 
 @pytest.fixture(scope="module")
-def classifier(settings):
-    from pipeline.classify.model import get_classifier
-
-    return get_classifier(settings)
+def classifier(pipe):
+    return pipe.classifier
 
 
 @pytest.mark.parametrize("text, label", [
@@ -87,7 +86,7 @@ def test_shipped_model_on_unambiguous_passages(classifier, text, label):
 
 
 @pytest.mark.slow
-def test_training_is_reproducible(tmp_path, settings):
+def test_training_is_reproducible(tmp_path, config):
     from pipeline.classify.model import PassageClassifier
     from pipeline.train import CORPORA_DIR, train_classifier, training_params
 
@@ -96,9 +95,9 @@ def test_training_is_reproducible(tmp_path, settings):
     texts = [Item("我国已建成全球规模最大的清洁发电体系。"), Item("要加快推进电网基础设施智能化改造。")]
     outputs = []
     for name in ("a", "b"):
-        meta = train_classifier(settings=settings, out_dir=tmp_path / name, corpus_paths=corpus, params=params)
+        meta = train_classifier(config=config, out_dir=tmp_path / name, corpus_paths=corpus, params=params)
         assert meta["seed"] == 13 and meta["heldout"]["n"] > 0
-        clf = PassageClassifier(settings, model_dir=tmp_path / name)
+        clf = PassageClassifier(config, model_dir=tmp_path / name)
         outputs.append(clf.predict_proba(texts))
         card = (tmp_path / name / "MODEL_CARD.md").read_text(encoding="utf-8")
         assert "Macro-F1" in card
@@ -115,12 +114,10 @@ def test_normalise_text_drops_reference_markers_and_digit_values():
     assert normalise_text(text, ()) == text
 
 
-def test_subject_view_tells_own_from_foreign_actors(settings):
-    from pipeline.classify.features import _cues, _subject_view, subject_view
+def test_subject_view_tells_own_from_foreign_actors():
+    from pipeline.classify.features import subject_view
 
-    patterns = _subject_view(str(settings.path(settings["classify"]["actors"])),
-                             str(settings.path(settings["nlp"]["places"])))
-    cues, _ = _cues(str(settings.path(settings["classify"]["cues"])))
+    patterns, cues = LEXICONS.subject, LEXICONS.cues
     own = subject_view("我国科学家主要围绕该技术进行了系统优化。上海科技大学首次构建了新型编辑器。", patterns, cues)
     assert own["sv_own"] == 1.0 and own["sv_own_done"] == 1.0 and own["sv_foreign"] == 0.0
     contrast = subject_view("美国能源部投资30亿美元。而我国在该领域差距较大。", patterns, cues)
@@ -208,7 +205,7 @@ def test_bulk_hasher_long_tokens_and_wider_ranges_equal_hashing_vectorizer():
         assert abs(BulkHasher(hv).transform(docs) - hv.transform(docs)).sum() == 0
 
 
-def test_compiled_route_matches_reference_pipeline_on_corpus_passages(classifier, settings):
+def test_compiled_route_matches_reference_pipeline_on_corpus_passages(classifier):
     """The shipped model's runtime route (the compiled arrays) gives the reference skops Pipeline's probabilities
     on corpus items (passages and their sentences, with headings, positions and segmenter tokens)."""
     from pipeline.classify.features import build_frame, feature_rows
@@ -221,9 +218,9 @@ def test_compiled_route_matches_reference_pipeline_on_corpus_passages(classifier
             rec = json.loads(line)
             items.append(Item(rec["text"], rec.get("heading"), k / 40))
             items += [Item(rec["text"][s:e], rec.get("heading"), k / 40, True) for s, e in split_sentences(rec["text"])[:2]]
-    rows = feature_rows(items, classifier.tokenize, settings, classifier.normalise)
+    rows = feature_rows(items, classifier.tokenize, classifier.lexicons, classifier.normalise)
     got = classifier.compiled.predict_proba(rows)
-    expected = classifier.reference_pipeline().predict_proba(build_frame(items, classifier.tokenize, settings, classifier.normalise))
+    expected = classifier.reference_pipeline().predict_proba(build_frame(items, classifier.tokenize, classifier.lexicons, classifier.normalise))
     assert got.shape == (len(items), 4)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
 
@@ -236,10 +233,10 @@ def test_compiled_route_matches_reference_pipeline_on_corpus_passages(classifier
     ("我省数字经济仍然存在不足，主要表现在以下几个方面。", False),  # it states the problem itself
     ("一年来，我们主要做了以下工作。", False),
 ])
-def test_organising_sentences(text, organising, settings):
-    from pipeline.classify.features import is_organising, organising_patterns
+def test_organising_sentences(text, organising):
+    from pipeline.classify.features import is_organising
 
-    assert is_organising(text, organising_patterns(str(settings.path(settings["classify"]["cues"])))) is organising
+    assert is_organising(text, LEXICONS.organising) is organising
 
 
 def test_organising_passage_is_background_whatever_the_section(classifier):
@@ -260,11 +257,10 @@ def test_organising_passage_is_background_whatever_the_section(classifier):
     ("产业规模稳步扩大，但仍存在关键核心技术受制于人的问题。", None),  # a stated problem: the judgement stays
     ("还有一些问题必须引起高度重视。", None),  # nothing but the clause: read whole
 ])
-def test_transition_clause_is_not_the_judgement(text, kept, settings):
-    from pipeline.classify.features import _transitions, without_transition
+def test_transition_clause_is_not_the_judgement(text, kept):
+    from pipeline.classify.features import without_transition
 
-    patterns = _transitions(str(settings.path(settings["classify"]["cues"])))
-    assert without_transition(Item(text), patterns).text == (kept or text)
+    assert without_transition(Item(text), LEXICONS.transitions).text == (kept or text)
 
 
 def test_shipped_model_reads_progress_with_a_transition_clause_as_achievement(classifier):
@@ -279,11 +275,10 @@ def test_shipped_model_reads_progress_with_a_transition_clause_as_achievement(cl
     ("新工艺涉及的安全风险较小，已在三家企业试用。", "新工艺涉及的安全，已在三家企业试用。"),
     ("关键零部件依赖进口的问题依然突出。", None),  # a stated problem stays
 ])
-def test_problem_words_said_to_be_small_are_not_read_as_problems(text, kept, settings):
-    from pipeline.classify.features import _mitigated, without_mitigated
+def test_problem_words_said_to_be_small_are_not_read_as_problems(text, kept):
+    from pipeline.classify.features import without_mitigated
 
-    pattern = _mitigated(str(settings.path(settings["classify"]["cues"])))
-    assert without_mitigated(Item(text), pattern).text == (kept or text)
+    assert without_mitigated(Item(text), LEXICONS.mitigated).text == (kept or text)
 
 
 _PASSAGE_TEXT = st.lists(st.sampled_from(["我国", "美国", "全省", "取得了", "突破", "问题", "不足", "建议", "加快",
@@ -296,14 +291,10 @@ _PASSAGE_TEXT = st.lists(st.sampled_from(["我国", "美国", "全省", "取得�
 def test_counts_summed_over_sentence_pieces_equal_counts_over_the_text(text):
     """feature_rows counts cue and actor words per sentence piece and sums them: the same as counting in the whole
     text (what the model was trained on), because no counted word spans a piece boundary."""
-    from pipeline.classify.features import LABELS as F_LABELS, _actor_words, _cues, feature_rows
-    from pipeline.classify.features import Item
-    from pipeline.config import load_settings
+    from pipeline.classify.features import LABELS as F_LABELS, feature_rows
 
-    settings = load_settings()
-    cues, _ = _cues(str(settings.path(settings["classify"]["cues"])))
-    own, foreign = _actor_words(str(settings.path(settings["classify"]["actors"])))
-    row = feature_rows([Item(text)], list, settings)[0]
+    cues, own, foreign = LEXICONS.cues, LEXICONS.own, LEXICONS.foreign
+    row = feature_rows([Item(text)], list, LEXICONS)[0]
     for label in F_LABELS:
         assert row[f"cue_{label}"] == sum(map(text.count, cues[label]))
     assert row["actor_own"] == min(sum(map(text.count, own)), 10)
@@ -311,12 +302,12 @@ def test_counts_summed_over_sentence_pieces_equal_counts_over_the_text(text):
 
 
 def test_word_lists_that_could_cross_a_sentence_piece_are_refused():
-    from pipeline.classify.features import _check_piece_safe
+    from pipeline.classify.features import check_piece_safe
 
-    _check_piece_safe(["问题", "取得"])
+    check_piece_safe(["问题", "取得"])
     for bad in ("问题。", "不足；", "a b", ""):
         with pytest.raises(ValueError, match="sentence punctuation"):
-            _check_piece_safe([bad])
+            check_piece_safe([bad])
 
 
 @hsettings(max_examples=150, deadline=None)
@@ -332,7 +323,7 @@ def test_word_counter_equals_summed_str_count(lists, text):
 
 
 @pytest.mark.shared
-def test_pool_records_are_built_through_ingest_with_headings(settings):
+def test_pool_records_are_built_through_ingest_with_headings(config):
     """The real labels joined with the pool: every record's text starts with its pool line, headings and positions come
     from ingest as at run time, and no record carries a heading/other kind."""
     from pipeline.pool import PoolError, find_pool, read_manifest
@@ -342,7 +333,7 @@ def test_pool_records_are_built_through_ingest_with_headings(settings):
         pool = find_pool()
     except PoolError:
         pytest.skip("../shared/corpus/policy is absent")
-    records = pool_records(pool, settings, training_params())
+    records = pool_records(pool, config, training_params())
     docs = read_manifest(pool)
     assert len(records) > 6000 and len({r["doc"] for r in records}) >= 200
     assert {r["label"] for r in records} == set(LABELS)

@@ -1,10 +1,8 @@
-"""pipeline.core: analyse_many gives each document what analyse gives it alone."""
+"""The Pipeline: analysing documents together gives each what analysing it alone gives; the typed config."""
 from __future__ import annotations
 
 import pytest
 
-from pipeline.core import analyse, analyse_many
-from pipeline.ingest import ingest
 
 # Our own small articles. The first ends on a passage whose actor is a foreign one; the second opens with a
 # passage that names no actor, so it would inherit that actor if documents shared their context.
@@ -21,11 +19,10 @@ SHORT = """市统计局发布三季度经济运行情况
 从结构看，高技术制造业投资保持较快增长，服务业对经济增长的贡献率继续提高，外贸进出口总体平稳。"""
 
 
-def test_analyse_many_equals_analyse_of_each_document(settings):
-    cleans = [ingest(text, name=f"doc{i}.txt", settings=settings) for i, text in
-              enumerate((FOREIGN_LAST, NO_ACTOR_FIRST, SHORT))]
-    together = analyse_many(cleans, settings)
-    alone = [analyse(c, settings) for c in cleans]
+def test_analysing_together_equals_analysing_each_document(pipe):
+    cleans = [pipe.ingest(text, name=f"doc{i}.txt") for i, text in enumerate((FOREIGN_LAST, NO_ACTOR_FIRST, SHORT))]
+    together = pipe.analyse(cleans)
+    alone = [pipe.analyse([c])[0] for c in cleans]
     assert [d.to_dict() for d in together] == [d.to_dict() for d in alone]
     # Passage indices count within each document, and no actor crosses from one document into the next.
     assert [p.index for p in together[1].passages] == list(range(len(together[1].passages)))
@@ -33,8 +30,8 @@ def test_analyse_many_equals_analyse_of_each_document(settings):
     assert together[0].passages[-1].actor is not None
 
 
-def test_analyse_many_of_no_documents(settings):
-    assert analyse_many([], settings) == []
+def test_analyse_of_no_documents(pipe):
+    assert pipe.analyse([]) == []
 
 
 @pytest.mark.parametrize("overlay,message", [
@@ -44,19 +41,43 @@ def test_analyse_many_of_no_documents(settings):
     ("[dedup]\nshingle_chars = 0\n", "'dedup.shingle_chars' must be at least 1"),
     ("[nlp]\nuse_model = 1\n", "'nlp.use_model' must be bool"),
     ("[limits]\nno_such_key = 1\n", "unknown config key 'limits.no_such_key'"),
+    ("[no_such_table]\nx = 1\n", "unknown config key 'no_such_table'"),
+    ("limits = 3\n", "config key 'limits' must be a table"),
+    ("[dedup]\nthreshold = 1.5\n", "'dedup.threshold' must be between 0 and 1, not 1.5"),
+    ("[classify]\nsecondary_ratio = -0.1\n", "'classify.secondary_ratio' must not be negative"),
+    ("[nlp]\nsegmenter = \"pkuseg\"\n", "'nlp.segmenter' must be one of 'rjieba', 'jieba', not 'pkuseg'"),
+    ("[ingest]\nmin_cjk_ratio = \"0.3\"\n", "'ingest.min_cjk_ratio' must be float, not str"),
 ])
 def test_config_values_are_validated_with_the_key_named(tmp_path, overlay, message):
-    from pipeline.config import ConfigError, load_settings
+    from pipeline.config import ConfigError, load_config
 
     path = tmp_path / "bad.toml"
     path.write_text(overlay, encoding="utf-8")
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        load_settings(str(path))
+        load_config(str(path))
 
 
 def test_zero_still_turns_site_repeat_off(tmp_path):
-    from pipeline.config import load_settings
+    from pipeline.config import load_config
 
     path = tmp_path / "ok.toml"
     path.write_text("[boilerplate]\nsite_repeat_min_pages = 0\n[classify]\nsecondary_min = 1\n", encoding="utf-8")
-    assert load_settings(str(path))["boilerplate"]["site_repeat_min_pages"] == 0
+    config = load_config(str(path))
+    assert config.boilerplate.site_repeat_min_pages == 0
+    assert config.classify.secondary_min == 1.0 and isinstance(config.classify.secondary_min, float)
+
+
+def test_config_fingerprint_follows_the_values(tmp_path):
+    """Two loads of the same files are one Config (equal, same hash, same version); a changed value changes the
+    version, an int given for a float key is that float, and [review] (the review app's) changes nothing."""
+    from pipeline.config import load_config
+
+    same = tmp_path / "same.toml"
+    same.write_text("[classify]\nsecondary_min = 0.25\n[review]\npage_size = 5\n", encoding="utf-8")
+    changed = tmp_path / "changed.toml"
+    changed.write_text("[classify]\nsecondary_min = 0.3\n", encoding="utf-8")
+    default = load_config()
+    assert load_config() == default and hash(load_config()) == hash(default)
+    assert load_config(str(same)).version == default.version and load_config(str(same)) == default
+    assert load_config(str(changed)).version != default.version
+    assert load_config(str(changed)).classify.secondary_min == 0.3

@@ -78,7 +78,7 @@ def test_nothing_reviewed_exports_empty_files(review_run):
     assert all(p.read_text(encoding="utf-8") == "" for p in paths)
 
 
-def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings, monkeypatch):
+def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, config, monkeypatch):
     import pipeline.train
     from pipeline.retrain import train_classifier_with_corrections
     from pipeline.train import training_params
@@ -98,7 +98,7 @@ def test_retrain_with_corrections_round_trip(reviewed_run, tmp_path, settings, m
         lines += f.read_text(encoding="utf-8").splitlines()[:60]
     small.write_text("\n".join(lines) + "\n", encoding="utf-8")
     model_dir = tmp_path / "model"
-    report = train_classifier_with_corrections([reviewed_run], settings=settings, out_dir=model_dir,
+    report = train_classifier_with_corrections([reviewed_run], config=config, out_dir=model_dir,
                                                corpus_paths=[small], params=training_params({"sources": ["corpus"]}))
     assert "corrections: 3 reviewed passages" in report
     assert "agreement with reviewers: before" in report and "held-out" in report

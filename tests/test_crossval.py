@@ -9,7 +9,6 @@ class _FakeTrainer:
     """Predicts the majority label of its training side: enough to check the bookkeeping of the folds."""
 
     params = {}
-    settings = None
 
     def __init__(self):
         self.seen: list[set] = []

@@ -6,11 +6,11 @@ import codecs
 
 import pytest
 
-from pipeline.config import load_settings
-from pipeline.ingest import IngestError, ingest
+from pipeline.config import load_config
+from pipeline.ingest import IngestError, Ingester
 from pipeline.ingest.detect import canonical_encoding, decode_bytes, detect_kind, looks_binary
 
-SETTINGS = load_settings()
+INGESTER = Ingester(load_config())
 
 SIMPLIFIED = ("关于促进中小企业创新发展的若干措施\n"
               "为进一步激发中小企业创新活力，优化营商环境，现提出以下措施。\n"
@@ -52,7 +52,7 @@ def test_text_round_trips_through_decode_bytes(name, text, encode, expected):
 
 @pytest.mark.parametrize("name,text,encode,expected", CASES, ids=[c[0] for c in CASES])
 def test_text_round_trips_through_ingest(name, text, encode, expected):
-    doc = ingest(encode(text), settings=SETTINGS)
+    doc = INGESTER.ingest(encode(text))
     assert doc.encoding == expected
     # Every line comes through undamaged, kept in the body or removed by the boilerplate stage.
     seen = doc.body + "\n" + "\n".join(r.text for r in doc.removed) + "\n" + (doc.title_raw or "")
@@ -68,7 +68,7 @@ def test_declared_page_round_trips(name, text, encode, expected):
     decoded = decode_bytes(raw)
     assert decoded.text.lstrip("\ufeff") == page(text, label)
     assert decoded.encoding == expected
-    doc = ingest(raw, settings=SETTINGS)
+    doc = INGESTER.ingest(raw)
     assert text.split("\n")[3] in doc.body
     assert doc.title == text.split("\n")[0]
 
@@ -78,14 +78,14 @@ def test_utf8_meta_over_gbk_bytes():
     decoded = decode_bytes(raw)
     assert decoded.encoding == "gb18030" and decoded.declared == "utf-8"
     assert "拓宽融资渠道" in decoded.text
-    assert "拓宽融资渠道" in ingest(raw, settings=SETTINGS).body
+    assert "拓宽融资渠道" in INGESTER.ingest(raw).body
 
 
 def test_gbk_meta_over_utf8_bytes():
     raw = page(SIMPLIFIED, "gbk").encode("utf-8")
     decoded = decode_bytes(raw)
     assert decoded.encoding == "utf-8" and decoded.declared == "gb18030"
-    assert "强化人才保障" in ingest(raw, settings=SETTINGS).body
+    assert "强化人才保障" in INGESTER.ingest(raw).body
 
 
 def test_big5_meta_over_gbk_bytes_reads_as_gbk():
@@ -139,7 +139,7 @@ def test_utf7_meta_cannot_smuggle_markup():
            f'{page(SIMPLIFIED, None)}</body></html>').encode("utf-8")
     decoded = decode_bytes(raw)
     assert "<script>" not in decoded.text
-    assert "<script" not in ingest(raw, settings=SETTINGS).body
+    assert "<script" not in INGESTER.ingest(raw).body
 
 
 @pytest.mark.parametrize("raw", [b"\x89PNG\r\n\x1a\n" + bytes(200), b"%PDF-1.7\n" + bytes(100), b"PK\x03\x04" + bytes(50),
@@ -147,13 +147,13 @@ def test_utf7_meta_cannot_smuggle_markup():
 def test_binary_is_refused(raw):
     assert looks_binary(raw)
     with pytest.raises(IngestError, match="binary"):
-        ingest(raw, settings=SETTINGS)
+        INGESTER.ingest(raw)
 
 
 @pytest.mark.parametrize("raw", [SIMPLIFIED.encode("utf-16"), SIMPLIFIED.encode("utf-8").replace("。".encode(), "。".encode() + b"\x00")])
 def test_text_with_bom_or_stray_nuls_is_not_binary(raw):
     assert not looks_binary(raw)
-    doc = ingest(raw, settings=SETTINGS)
+    doc = INGESTER.ingest(raw)
     assert "拓宽融资渠道" in doc.body and "\x00" not in doc.body
 
 

@@ -9,8 +9,8 @@ from pipeline.records import Entity
 
 
 @pytest.fixture(scope="module")
-def rules(settings):
-    return EntityRules(settings)
+def rules(config):
+    return EntityRules(config)
 
 
 def found(rules, text):
@@ -73,10 +73,10 @@ def test_linking_document_pairs_win():
     assert {e.canonical for e in linked} == {"量子信息联合会"}
 
 
-def test_stage_without_model_gives_rule_entities(settings):
+def test_stage_without_model_gives_rule_entities(config):
     from pipeline.nlp.pipeline import NlpStage
 
-    stage = NlpStage(settings, use_model=False)
+    stage = NlpStage(config, use_model=False)
     ents = stage.entities(["2023年，清华大学获得3.35亿美元。"])[0]
     assert [(e.text, e.type) for e in ents] == [("2023年", "DATE"), ("清华大学", "INSTITUTION"),
                                                 ("3.35亿美元", "FIGURE")]
@@ -89,22 +89,22 @@ def test_stage_without_model_gives_rule_entities(settings):
     ("商务部部长王文涛介绍，外贸运行总体平稳。", "王文涛"),
 ])
 def test_person_next_to_title_or_affiliation(text, person):
-    from pipeline.config import load_settings
+    from pipeline.config import load_config
     from pipeline.nlp.rules import EntityRules
 
-    found = [text[m.start:m.end] for m in EntityRules(load_settings()).find(text) if m.type == "PERSON"]
+    found = [text[m.start:m.end] for m in EntityRules(load_config()).find(text) if m.type == "PERSON"]
     assert found == [person]
 
 
 def test_no_person_inside_committee_names():
-    from pipeline.config import load_settings
+    from pipeline.config import load_config
     from pipeline.nlp.rules import EntityRules
 
     text = "省发展改革委主任委员会议审议通过了实施方案。"
-    assert not [m for m in EntityRules(load_settings()).find(text) if m.type == "PERSON"]
+    assert not [m for m in EntityRules(load_config()).find(text) if m.type == "PERSON"]
 
 
-def test_runtime_route_equals_the_spacy_reference(settings, fixtures):
+def test_runtime_route_equals_the_spacy_reference(config, fixtures):
     """Without the tagger, NlpStage computes entities and tokens straight from the rule mentions and the words;
     the reference route (the same texts as spaCy Docs through the jieba tokenizer and policy_rules) gives the
     same output."""
@@ -117,7 +117,7 @@ def test_runtime_route_equals_the_spacy_reference(settings, fixtures):
         texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][:12]
     for path in sorted((PROJECT_DIR / "corpora" / "samples").glob("*.txt")):
         texts += [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()][:20]
-    stage = NlpStage(settings, use_model=False)
+    stage = NlpStage(config, use_model=False)
     docs = list(stage.docs(texts))
     reference = ([[span_entity(ent, i) for ent in doc.ents] for i, doc in enumerate(docs)],
                  [doc_token_spans(doc) for doc in docs])

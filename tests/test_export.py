@@ -90,14 +90,14 @@ def test_empty_run_writes_empty_tables(tmp_path):
     assert list(passages.columns) == export.PASSAGE_COLUMNS
 
 
-def test_document_to_dict_equals_dataclasses_asdict(fixtures, settings):
+def test_document_to_dict_equals_dataclasses_asdict(fixtures, config):
     """Document.to_dict is a faster asdict: same dict, same key order, on a real processed document."""
     import dataclasses
     import json
 
-    from pipeline.core import process
+    from pipeline import process
 
-    doc = process(fixtures / "cms_page_gbk.html", settings=settings)
+    doc = process(fixtures / "cms_page_gbk.html", config=config)
     assert doc.passages and doc.entities
     expected, got = dataclasses.asdict(doc), doc.to_dict()
     assert got == expected

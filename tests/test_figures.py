@@ -5,8 +5,12 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from pipeline.nlp import figures
-from pipeline.nlp.figures import find_dates, find_figures
+from pipeline.config import CONFIG_DIR
+from pipeline.nlp.figures import FigureFinder
 from pipeline.nlp.numbers import parse_chinese_integer, parse_number, to_chinese
+
+FINDER = FigureFinder(CONFIG_DIR / "entities.toml")
+find_figures, find_dates = FINDER.figures, FINDER.dates
 
 CASES = [
     # text, span, value, unit, approx, bound
@@ -142,6 +146,6 @@ def test_thousands_separators_and_fullwidth(n):
 @given(st.text(alphabet=st.sampled_from(list("约近超过逾达不足以上0123456789０９.,，%万亿千百十一二两三零余多个元吨人家年月第上数成几 aK")),
                max_size=40))
 def test_figure_scan_finds_what_finditer_finds(text):
-    """The candidate-position scan (figures._matches) yields the same matches as the regex's own finditer."""
-    rx, _, first = figures._figure_regex(figures._cfg_path())
-    assert [m.span() for m in figures._matches(rx, first, text)] == [m.span() for m in rx.finditer(text)]
+    """The candidate-position scan (figures.candidate_matches) yields the same matches as the regex's own finditer."""
+    rx, first = FINDER.regex, FINDER.first
+    assert [m.span() for m in figures.candidate_matches(rx, first, text)] == [m.span() for m in rx.finditer(text)]

@@ -16,15 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_settings
+from pipeline.config import load_config
+from pipeline.ingest import Ingester
+from pipeline.nlp.figures import FigureFinder
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "fuzz"))
 import make_corpus  # noqa: E402
 
 RUNNER = HERE / "fuzz" / "run_case.py"
-SETTINGS = load_settings()
-LIMITS = SETTINGS["limits"]
+CONFIG = load_config()
+LIMITS = CONFIG.limits
+INGESTER = Ingester(CONFIG)
+FIGURE_FINDER = FigureFinder(CONFIG.path(CONFIG.nlp.entity_patterns))
 # Address space for one case: the 50 MB page peaks near 400 MB resident; 3 GiB leaves room for lxml and the
 # interpreter's own mappings while still stopping a runaway allocation.
 MAX_AS_MB = 3072
@@ -84,7 +88,7 @@ def check(case: "make_corpus.Case", report: dict) -> None:
             assert bad not in body, f"{case.name}: {bad!r} leaked into the body"
         for good in case.required:
             assert good in body, f"{case.name}: {good!r} lost"
-        assert report["max_paragraph_chars"] <= LIMITS["max_line_chars"] or case.name == "line_1mb_html"
+        assert report["max_paragraph_chars"] <= LIMITS.max_line_chars or case.name == "line_1mb_html"
     assert report["maxrss_mb"] < MAX_RSS_MB, f"{case.name}: peak RSS {report['maxrss_mb']} MB"
 
 
@@ -93,7 +97,7 @@ def test_fuzz_case(name, corpus, small_results):
     case, report = corpus[name], small_results[name]
     check(case, report)
     # Every small case is handled well inside the per-document limit.
-    assert report["seconds"] < LIMITS["doc_timeout"], f"{name}: {report['seconds']} s"
+    assert report["seconds"] < LIMITS.doc_timeout, f"{name}: {report['seconds']} s"
 
 
 _LARGE_REPORTS: dict = {}
@@ -124,8 +128,8 @@ def test_corpus_covers_the_issue_list():
 
 
 def test_limits_are_configured():
-    assert LIMITS["max_input_bytes"] > 50_000_000  # the 50 MB case is processed, not refused
-    assert LIMITS["max_blocks"] >= 10_000 and LIMITS["max_line_chars"] > 0 and LIMITS["doc_timeout"] > 0
+    assert LIMITS.max_input_bytes > 50_000_000  # the 50 MB case is processed, not refused
+    assert LIMITS.max_blocks >= 10_000 and LIMITS.max_line_chars > 0 and LIMITS.doc_timeout > 0
 
 
 def test_nested_tags_keep_their_text(corpus, small_results):
@@ -144,20 +148,20 @@ def test_mixed_encodings_read_line_by_line(small_results):
 def test_long_text_line_is_cut_at_sentence_ends(small_results):
     report = small_results["line_1mb"]
     assert report["paragraphs"] > 10
-    assert report["max_paragraph_chars"] <= LIMITS["max_line_chars"]
+    assert report["max_paragraph_chars"] <= LIMITS.max_line_chars
 
 
 def test_long_html_paragraph_is_cut(small_results):
     report = small_results["line_1mb_html"]
     assert report["outcome"] == "doc"
-    assert report["max_paragraph_chars"] <= LIMITS["max_line_chars"]
+    assert report["max_paragraph_chars"] <= LIMITS.max_line_chars
 
 
 @pytest.mark.slow
 def test_50mb_page_within_doc_timeout(tmp_path):
     _, report = large_report("big_50mb", tmp_path)
     assert report["outcome"] == "doc"
-    assert report["seconds"] < LIMITS["doc_timeout"]
+    assert report["seconds"] < LIMITS.doc_timeout
 
 
 def test_process_cli_on_hostile_inputs(corpus):
@@ -184,30 +188,30 @@ def test_process_cli_on_hostile_inputs(corpus):
 
 @pytest.fixture(scope="module")
 def small_limits(tmp_path_factory):
-    """Settings with tiny limits, to show each one is enforced without generating huge inputs."""
+    """The ingest stage under tiny limits, to show each one is enforced without generating huge inputs."""
     path = tmp_path_factory.mktemp("cfg") / "small.toml"
     path.write_text("[limits]\nmax_input_bytes = 2000\nmax_blocks = 4\nmax_line_chars = 30\n", encoding="utf-8")
-    return load_settings(str(path))
+    return Ingester(load_config(str(path)))
 
 
 def test_max_input_bytes_refuses_large_bytes_and_files(small_limits, tmp_path):
-    from pipeline.ingest import IngestError, ingest
+    from pipeline.ingest import IngestError
 
     raw = make_corpus.article_text().encode("utf-8") * 3
     assert len(raw) > 2000
     with pytest.raises(IngestError, match="too large"):
-        ingest(raw, settings=small_limits)
+        small_limits.ingest(raw)
     path = tmp_path / "a.txt"
     path.write_bytes(raw)
     with pytest.raises(IngestError, match="too large"):
-        ingest(path, settings=small_limits)
+        small_limits.ingest(path)
 
 
 def test_max_input_bytes_refuses_large_str(small_limits):
-    from pipeline.ingest import IngestError, ingest
+    from pipeline.ingest import IngestError
 
     with pytest.raises(IngestError, match="too large"):
-        ingest(make_corpus.article_text() * 3, settings=small_limits)
+        small_limits.ingest(make_corpus.article_text() * 3)
 
 
 def test_max_blocks_and_max_line_chars_hold_for_text(small_limits):
@@ -239,7 +243,7 @@ def test_max_blocks_and_max_line_chars_hold_for_html():
 
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
 
-from pipeline.ingest import IngestError, ingest  # noqa: E402
+from pipeline.ingest import IngestError  # noqa: E402
 from pipeline.records import CleanDocument  # noqa: E402
 
 PROPS = hsettings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -261,14 +265,14 @@ encoded = st.tuples(pieces, st.sampled_from(["utf-8", "gb18030", "big5", "utf-16
 
 def _check_ingest(source) -> None:
     try:
-        doc = ingest(source, settings=SETTINGS)
+        doc = INGESTER.ingest(source)
     except IngestError as exc:
         assert exc.reason
         return
     assert isinstance(doc, CleanDocument)
     for p in doc.paragraphs:
         assert doc.body[p.start:p.end] == p.text
-        assert len(p.text) <= LIMITS["max_line_chars"] or doc.input_kind == "html"
+        assert len(p.text) <= LIMITS.max_line_chars or doc.input_kind == "html"
     assert "\x00" not in doc.body and "\u200b" not in doc.body
 
 
@@ -306,7 +310,7 @@ def test_long_one_line_str_is_not_a_path():
                 max_size=200).map("".join))
 def test_prop_ingest_tag_soup_as_html(text):
     try:
-        doc = ingest(("<html><body>" + text).encode("utf-8"), name="x.html", settings=SETTINGS)
+        doc = INGESTER.ingest(("<html><body>" + text).encode("utf-8"), name="x.html")
     except IngestError:
         return
     assert "alert(1)" not in doc.body
@@ -316,8 +320,7 @@ def test_prop_ingest_tag_soup_as_html(text):
 def segmenter():
     from pipeline.nlp.segment import Segmenter
 
-    cfg = SETTINGS["nlp"]
-    return Segmenter([SETTINGS.path(cfg["domain_dict"])], backend=cfg["segmenter"], cache_dir=cfg["cache_dir"])
+    return Segmenter.from_config(CONFIG)
 
 
 @PROPS
@@ -338,7 +341,7 @@ def test_prop_segment_tokens_concatenate_to_input(segmenter, text, cuts):
 def entity_rules():
     from pipeline.nlp.rules import EntityRules
 
-    return EntityRules(SETTINGS)
+    return EntityRules(CONFIG)
 
 
 @PROPS
@@ -371,7 +374,6 @@ def test_prop_number_parsing_never_raises(s):
 @PROPS
 @given(st.one_of(chars, st.text(max_size=200)))
 def test_prop_figures_and_dates_never_raise(text):
-    from pipeline.nlp.figures import find_dates, find_figures
-
-    for f in list(find_figures(text)) + list(find_dates(text)):
+    finder = FIGURE_FINDER
+    for f in list(finder.figures(text)) + list(finder.dates(text)):
         assert 0 <= f.start < f.end <= len(text) and text[f.start:f.end] == f.text

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import load_settings
-from pipeline.ingest import IngestError, ingest
+from pipeline.config import load_config
+from pipeline.ingest import IngestError, Ingester
 from pipeline.ingest.html import flatten_html, parse_html
 
-SETTINGS = load_settings()
+INGESTER = Ingester(load_config())
 TITLE = "关于开展二〇二四年度科技型企业评价工作的通知"
 ARTICLE = [
     "各有关单位：为做好本年度科技型中小企业评价工作，加快培育科技型企业群体，现将有关事项通知如下。",
@@ -65,7 +65,7 @@ def _all_text(doc) -> str:
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_element_never_reaches_the_text(name):
     where = "end" if name in ("unterminated_comment", "unclosed_script_at_end") else "middle"
-    doc = ingest(page(HOSTILE[name], where=where).encode("utf-8"), settings=SETTINGS)
+    doc = INGESTER.ingest(page(HOSTILE[name], where=where).encode("utf-8"))
     text = _all_text(doc)
     for marker in MARKERS:
         assert marker not in text, f"{name}: {marker!r} in extracted text"
@@ -75,7 +75,7 @@ def test_hostile_element_never_reaches_the_text(name):
 
 @pytest.mark.parametrize("name", ["script", "style", "noscript", "iframe_srcdoc", "svg_script"])
 def test_hostile_element_in_head(name):
-    doc = ingest(page(HOSTILE[name], where="head").encode("utf-8"), settings=SETTINGS)
+    doc = INGESTER.ingest(page(HOSTILE[name], where="head").encode("utf-8"))
     assert not any(m in _all_text(doc) for m in MARKERS)
 
 
@@ -87,11 +87,11 @@ def test_hostile_element_in_head(name):
 def test_code_only_page_is_not_an_article(body):
     raw = f"<html><head><title>{TITLE}</title></head><body>{body}</body></html>".encode("utf-8")
     with pytest.raises(IngestError, match="not a Chinese article"):
-        ingest(raw, settings=SETTINGS)
+        INGESTER.ingest(raw)
 
 
 def test_javascript_link_keeps_its_text_only():
-    doc = ingest(page(HOSTILE["javascript_link"]).encode("utf-8"), settings=SETTINGS)
+    doc = INGESTER.ingest(page(HOSTILE["javascript_link"]).encode("utf-8"))
     assert "附件一" in doc.body and "javascript" not in doc.body
 
 
@@ -111,6 +111,6 @@ def test_deeply_nested_hostile_page():
     hostile = "".join(HOSTILE[k] for k in ("script", "style", "onerror", "iframe", "comment_bomb"))
     body = "<div>" * depth + "".join(f"<p>{p}</p>" for p in ARTICLE) + hostile + "</div>" * depth
     raw = f"<html><head><title>{TITLE}</title></head><body>{body}</body></html>".encode("utf-8")
-    doc = ingest(raw, settings=SETTINGS)
+    doc = INGESTER.ingest(raw)
     assert ARTICLE[1] in doc.body
     assert not any(m in _all_text(doc) for m in MARKERS)

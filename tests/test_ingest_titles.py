@@ -2,8 +2,11 @@
 and numbered headings at the top of the content region. Every fixture is invented for these tests."""
 from __future__ import annotations
 
-from pipeline.ingest import ingest
+from pipeline.config import load_config
+from pipeline.ingest import Ingester
 from pipeline.ingest.boilerplate import heading_number
+
+INGESTER = Ingester(load_config())
 
 # Invented paragraphs, long enough to read as prose (one per line, as in the policy corpus).
 P1 = "近年来，某市绿色制造体系建设取得积极进展，但仍存在企业绿色化改造动力不足、支撑服务体系不健全等问题，需要进一步完善政策措施。"
@@ -13,7 +16,7 @@ P4 = "市工业和信息化局负责本措施的解释工作，企业可以通�
 
 
 def _doc(*lines: str):
-    return ingest("\n".join(lines) + "\n")
+    return INGESTER.ingest("\n".join(lines) + "\n")
 
 
 def _reasons(doc) -> dict[str, str]:
@@ -97,7 +100,7 @@ def test_placeholder_author_in_html_meta_is_null():
     page = ("<html><head><meta charset='utf-8'><meta name='author' content='佚名'>"
             "<title>某市绿色制造政策问答</title></head><body><h1>某市绿色制造政策问答</h1>"
             f"<p>{P1}</p><p>{P2}</p><p>{P3}</p></body></html>")
-    doc = ingest(page.encode("utf-8"))
+    doc = INGESTER.ingest(page.encode("utf-8"))
     assert doc.author is None
 
 
@@ -161,6 +164,6 @@ def test_wrapped_pdf_text_gives_no_fragment_as_title():
     assert doc.title is None
 
 
-def test_flattened_page_title_before_metadata_still_wins(fixtures, settings):
-    doc = ingest(fixtures / "flat_energy_notice.txt", settings=settings)
+def test_flattened_page_title_before_metadata_still_wins(fixtures):
+    doc = INGESTER.ingest(fixtures / "flat_energy_notice.txt")
     assert doc.title == "我邦新型储能财产成长的现状、题目与对策"

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.classify.model import FORMAT_VERSION, ClassifierError, PassageClassifier
-from pipeline.config import MODELS_DIR
+from pipeline.config import MODELS_DIR, load_config
 from pipeline.modelio import ModelError, dump_sklearn, is_trusted_type, load_sklearn, read_meta, sha256_of
 
 REAL = MODELS_DIR / "classifier"
+CONFIG = load_config()
 needs_model = pytest.mark.skipif(not (REAL / "meta.json").exists(), reason="models/classifier is not trained")
 
 
@@ -64,7 +65,7 @@ def test_hostile_pickle_is_refused_by_the_classifier(tmp_path, hostile_pickle, m
     refuses the pickle by name."""
     d = _model_dir(tmp_path, hostile_pickle)
     with pytest.raises(ModelError, match=str(d)):
-        PassageClassifier(model_dir=d)
+        PassageClassifier(CONFIG, model_dir=d)
     with pytest.raises(ModelError) as info:
         load_sklearn(d / "model.skops", sha256_of(d / "model.skops"))
     assert "refusing to load" in str(info.value) or "not a skops model file" in str(info.value)
@@ -143,7 +144,7 @@ def test_tampered_classifier_fails_the_checksum(tmp_path, artefact):
     with open(d / artefact, "ab") as fh:
         fh.write(b"\0")
     with pytest.raises(ModelError, match="checksum mismatch"):
-        PassageClassifier(model_dir=d)
+        PassageClassifier(CONFIG, model_dir=d)
 
 
 @needs_model
@@ -157,7 +158,7 @@ def test_classifier_without_its_compiled_route_is_refused(tmp_path):
     (d / "compiled.npz").unlink()
     (d / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ClassifierError, match="compiled.npz.*retrain"):
-        PassageClassifier(model_dir=d)
+        PassageClassifier(CONFIG, model_dir=d)
 
 
 @needs_model
@@ -168,7 +169,7 @@ def test_other_format_version_fails_clearly(tmp_path):
     meta["format_version"] = "classifier-0"
     (d / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises((ClassifierError, ModelError)) as info:
-        PassageClassifier(model_dir=d)
+        PassageClassifier(CONFIG, model_dir=d)
     msg = str(info.value)
     assert "'classifier-0'" in msg and repr(FORMAT_VERSION) in msg and "retrain" in msg
 
@@ -176,7 +177,7 @@ def test_other_format_version_fails_clearly(tmp_path):
 def test_other_format_version_fails_before_reading_the_model(tmp_path, hostile_pickle, marker):
     d = _model_dir(tmp_path, hostile_pickle, version="classifier-999")
     with pytest.raises(ModelError, match="does not match"):
-        PassageClassifier(model_dir=d)
+        PassageClassifier(CONFIG, model_dir=d)
     assert not marker.exists()
 
 
@@ -189,7 +190,7 @@ def test_broken_meta_is_a_model_error(tmp_path, content):
 
 def test_missing_model_dir_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="no meta.json"):
-        PassageClassifier(model_dir=tmp_path / "nowhere")
+        PassageClassifier(CONFIG, model_dir=tmp_path / "nowhere")
 
 
 @needs_model
@@ -205,7 +206,7 @@ def test_real_model_checksums_match_meta_and_run_json():
 
 @needs_model
 def test_real_model_loads():
-    clf = PassageClassifier(model_dir=REAL)
+    clf = PassageClassifier(CONFIG, model_dir=REAL)
     assert sorted(clf.classes) == sorted(["achievement", "challenge", "recommendation", "background"])
 
 

@@ -66,9 +66,9 @@ def test_report_cli_default_folder(run_dir):
 
 def test_report_and_run_read_the_review_table_of_one_config_file(run_dir, tmp_path):
     """One --config file serves every command: its [review] table sets the report's links into the review app
-    (and the app's paging), while the run's settings leave it out; an unknown review key is refused by name."""
+    (and the app's paging), while the run's configuration leaves it out; an unknown review key is refused by name."""
     from pipeline.cli import main
-    from pipeline.config import ConfigError, load_settings
+    from pipeline.config import ConfigError, load_config
     from pipeline.review import settings as review_settings
 
     user = tmp_path / "team.toml"
@@ -76,7 +76,7 @@ def test_report_and_run_read_the_review_table_of_one_config_file(run_dir, tmp_pa
                     '[run]\nchunk_size = 4\n', encoding="utf-8")
     assert main(["report", str(run_dir), "--config", str(user), "-o", str(tmp_path / "rep")]) == 0
     assert "http://review.example.test:9999/" in (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
-    assert load_settings(str(user))["run"]["chunk_size"] == 4 and "review" not in load_settings(str(user)).data
+    assert load_config(str(user)).run.chunk_size == 4 and "review" not in load_config(str(user)).as_dict()
     assert review_settings.load(user)["page_size"] == 20
     bad = tmp_path / "bad.toml"
     bad.write_text("[review]\npage_sise = 20\n", encoding="utf-8")

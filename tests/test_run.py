@@ -420,14 +420,14 @@ class OutOfOrderExecutor(InProcessExecutor):
 
 def run_with(make_executor, inputs: list, out: Path):
     """A batch run on the executor `make_executor()` makes (run() makes its own from the options)."""
-    from pipeline.config import load_settings
+    from pipeline.config import load_config
     from pipeline.run import RunOptions, run_batch
     from pipeline.store import RunStore
 
     out.mkdir(parents=True, exist_ok=True)
     store = RunStore(out / "run.sqlite")
     try:
-        return run_batch(inputs, out, store, load_settings(), RunOptions(workers=1), make_executor=make_executor)
+        return run_batch(inputs, out, store, load_config(), RunOptions(workers=1), make_executor=make_executor)
     finally:
         store.close()
 
@@ -443,17 +443,17 @@ def test_window_waits_on_running_futures_only(corpus, reference, tmp_path):
 def test_analysis_runs_in_batches_and_a_broken_document_fails_alone(corpus, reference, tmp_path, monkeypatch):
     """Analyses run in batches (here of 8, in this process); a document that breaks its batch is analysed again
     alone and fails with its own reason, and every other document comes out as in the reference run."""
-    import pipeline.core as core
+    from pipeline.pipeline import Pipeline
 
-    real, sizes = core.analyse_many, []
+    real, sizes = Pipeline.analyse, []
 
-    def breaks_on_doc007(cleans, settings=None):
+    def breaks_on_doc007(self, cleans):
         sizes.append(len(cleans))
         if any(c.source.path.endswith("doc007.html") for c in cleans):
             raise ValueError("broken on purpose")
-        return real(cleans, settings)
+        return real(self, cleans)
 
-    monkeypatch.setattr(core, "analyse_many", breaks_on_doc007)
+    monkeypatch.setattr(Pipeline, "analyse", breaks_on_doc007)
     run_with(lambda: InProcessExecutor(batch=8), [str(corpus)], tmp_path / "o")
     assert max(sizes) > 1 and max(sizes) <= 8  # batched, at most 8 documents per call
     failed = {o["input"]: o["reason"] for o in run_json(tmp_path / "o")["inputs"] if o["status"] == "failed"}

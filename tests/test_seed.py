@@ -7,12 +7,10 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def seed(shared_dir):
-    from pipeline.core import process
-
+def seed(shared_dir, pipe):
     path = shared_dir / "seed" / "quantum_policy_article.txt"
     gold = json.loads((shared_dir / "seed" / "quantum_policy_article.gold.json").read_text(encoding="utf-8"))
-    return process(path), gold
+    return pipe.process(path), gold
 
 
 def _norm(s):
@@ -38,10 +36,8 @@ def test_seed_boilerplate_lines(seed):
     assert set(removed) == set(gold["boilerplate_lines"])
 
 
-def test_seed_joins(shared_dir):
-    from pipeline.ingest import ingest
-
+def test_seed_joins(shared_dir, ingester):
     gold = json.loads((shared_dir / "seed" / "quantum_policy_article.gold.json").read_text(encoding="utf-8"))
-    clean = ingest(shared_dir / "seed" / "quantum_policy_article.txt")
+    clean = ingester.ingest(shared_dir / "seed" / "quantum_policy_article.txt")
     assert clean.joined_breaks == len(gold["joined_breaks"])
     assert [p.lines for p in clean.paragraphs] == [g["lines"] for g in gold["passages"]]

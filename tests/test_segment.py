@@ -10,14 +10,14 @@ BACKENDS = ["jieba", "rjieba"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def seg(request, settings, tmp_path_factory):
-    return Segmenter([settings.path(settings["nlp"]["domain_dict"])], backend=request.param,
+def seg(request, config, tmp_path_factory):
+    return Segmenter([config.path(config.nlp.domain_dict)], backend=request.param,
                      cache_dir=str(tmp_path_factory.mktemp("jieba")))
 
 
 @pytest.fixture(scope="module")
-def both(settings, tmp_path_factory):
-    d = [settings.path(settings["nlp"]["domain_dict"])]
+def both(config, tmp_path_factory):
+    d = [config.path(config.nlp.domain_dict)]
     return (Segmenter(d, backend="jieba", cache_dir=str(tmp_path_factory.mktemp("jieba"))),
             Segmenter(d, backend="rjieba"))
 
@@ -28,8 +28,8 @@ def test_own_tokenizer_instance(seg):
     assert seg._tok is not jieba.dt  # not the module-level default tokenizer
 
 
-def test_default_backend_is_rjieba(settings):
-    assert settings["nlp"]["segmenter"] == "rjieba"
+def test_default_backend_is_rjieba(config):
+    assert config.nlp.segmenter == "rjieba"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -77,8 +77,8 @@ def test_atomic_tokens(seg, text, token):
     assert token in seg.cut(text)
 
 
-def test_domain_words_whole(seg, settings):
-    words = [w.split()[0] for w in settings.path(settings["nlp"]["domain_dict"]).read_text(encoding="utf-8").splitlines()
+def test_domain_words_whole(seg, config):
+    words = [w.split()[0] for w in config.path(config.nlp.domain_dict).read_text(encoding="utf-8").splitlines()
              if w.strip() and not w.startswith("#")]
     sample = [w for w in words if 3 <= len(w) <= 6][:20]
     for w in sample:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-from pipeline.ingest import ingest
 from pipeline.ingest.siterepeat import SiteRepeats, block_key, countable, site_key
 
 SLOGAN = "本网站致力于为广大读者提供权威及时的政策资讯服务，欢迎各界人士来稿交流并提出宝贵意见和建议。"
@@ -34,9 +33,9 @@ def write_site(folder):
         (folder / name).write_text("\n".join([title, *paras, SLOGAN, "网站地图 | 联系我们"]) + "\n", encoding="utf-8")
 
 
-def test_slogan_is_kept_on_a_page_alone(tmp_path, settings):
+def test_slogan_is_kept_on_a_page_alone(tmp_path, ingester):
     write_site(tmp_path / "site")
-    assert SLOGAN in ingest(tmp_path / "site" / "water.txt", settings=settings).body
+    assert SLOGAN in ingester.ingest(tmp_path / "site" / "water.txt").body
 
 
 def test_slogan_repeated_on_the_site_is_removed_in_a_batch(tmp_path):
@@ -53,7 +52,7 @@ def test_slogan_repeated_on_the_site_is_removed_in_a_batch(tmp_path):
         assert len(texts) >= 2  # the articles themselves stay
 
 
-def test_copies_of_one_article_keep_their_text(tmp_path, settings):
+def test_copies_of_one_article_keep_their_text(tmp_path, ingester):
     """Three near-copies of one article on a site: their shared lines must not erase the article."""
     title, *paras = ARTICLES["grid.txt"]
     repeats = SiteRepeats(min_pages=3)
@@ -62,7 +61,7 @@ def test_copies_of_one_article_keep_their_text(tmp_path, settings):
         repeats.add("example.gov.cn", keys, page_hash=f"copy{k}")
     path = tmp_path / "grid.txt"
     path.write_text("\n".join([title, *paras]), encoding="utf-8")
-    doc = ingest(path, settings=settings, site_repeats=repeats.repeated("example.gov.cn"))
+    doc = ingester.ingest(path, site_repeats=repeats.repeated("example.gov.cn"))
     assert paras[0] in doc.body and paras[1] in doc.body
 
 

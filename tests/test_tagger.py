@@ -101,10 +101,10 @@ def test_partial_scores_batch_equals_reference_scores():
 
 def test_shipped_tagger_fast_route_equals_reference_route():
     """The NLP stage's batched scoring gives the spans the reference scoring (features → scores) gives."""
-    from pipeline.config import load_settings
+    from pipeline.config import load_config
     from pipeline.nlp.pipeline import NlpStage
 
-    stage = NlpStage(load_settings(), use_model=True)
+    stage = NlpStage(load_config(), use_model=True)
     if stage.tagger is None:
         pytest.skip("no trained tagger in models/ner")
     texts = ["商务部部长王文涛说，江苏省财政厅和市科技创新局联合印发通知。", "国务院总理李强在北京主持召开国务院常务会议。",

@@ -1,23 +1,31 @@
 """Who a passage is about: CN, US, EU, … or the document's own locality, from actor words in configs/."""
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Sequence
 
-from pipeline.config import Settings, load_toml_data
+from pipeline.config import read_toml
 from pipeline.sentences import split_sentences
 
 
-@lru_cache(maxsize=2)
-def _actors(path: str) -> tuple[dict, bool]:
-    data = load_toml_data(path)
-    return data["actors"], data["options"]["inherit"]
+@dataclass(frozen=True, eq=False)
+class ActorWords:
+    """configs/lexicons/actors.toml: words per actor code, and whether a passage without one inherits the
+    previous passage's actor. Read once by the classifier that owns them."""
+    actors: dict[str, list[str]]
+    inherit: bool
 
 
-def detect_actors(texts: Sequence[str], settings: Settings) -> list[Optional[str]]:
+def load_actor_words(path: Path) -> ActorWords:
+    data = read_toml(path)
+    return ActorWords(data["actors"], data["options"]["inherit"])
+
+
+def detect_actors(texts: Sequence[str], words: ActorWords) -> list[Optional[str]]:
     from pipeline.classify.features import word_counter
 
-    actors, inherit = _actors(str(settings.path(settings["classify"]["actors"])))
+    actors, inherit = words.actors, words.inherit
     codes = list(actors)
     # Each code's sum(text.count(w) for w in words), for all codes in one Aho-Corasick pass.
     count_words = word_counter(tuple(tuple(actors[code]) for code in codes))

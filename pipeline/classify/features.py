@@ -10,7 +10,7 @@ from pathlib import Path
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
-from pipeline.config import Settings, load_toml_data
+from pipeline.config import Config, read_toml
 from pipeline.records import LABELS
 from pipeline.sentences import split_sentences
 
@@ -30,21 +30,40 @@ class Item:
     tokens: Optional[tuple[str, ...]] = None  # words already segmented by the NLP stage, if any
 
 
-@lru_cache(maxsize=2)
-def _actor_words(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+@dataclass(frozen=True, eq=False)
+class CueLexicons:
+    """The classifier's word lists and patterns: configs/lexicons/cues.toml and actors.toml ([classify] cues,
+    actors) and the places of [nlp] places, read once by the classifier that owns them (and by training)."""
+    cues: dict
+    heading_cues: dict
+    own: tuple[str, ...]
+    foreign: tuple[str, ...]
+    subject: tuple  # the subject view's regexes (_subject_view)
+    transitions: tuple[re.Pattern, ...]
+    mitigated: Optional[re.Pattern]
+    organising: tuple[int, tuple[re.Pattern, ...]]
+
+
+def load_cue_lexicons(config: Config) -> CueLexicons:
+    cue_data, actor_data = read_toml(config.path(config.classify.cues)), read_toml(config.path(config.classify.actors))
+    cues, heading_cues = _cues(cue_data)
+    own, foreign = _actor_words(actor_data)
+    return CueLexicons(cues, heading_cues, own, foreign, _subject_view(actor_data, config.path(config.nlp.places)),
+                       _transitions(cue_data), _mitigated(cue_data), organising_patterns(cue_data))
+
+
+def _actor_words(data: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Words naming the document's own subject (CN and LOCAL) and words naming foreign actors."""
-    actors = load_toml_data(path)["actors"]
+    actors = data["actors"]
     own = tuple(actors.get("CN", [])) + tuple(actors.get("LOCAL", []))
     foreign = tuple(w for code, words in actors.items() if code not in ("CN", "LOCAL") for w in words)
-    _check_piece_safe(own + foreign)
+    check_piece_safe(own + foreign)
     return own, foreign
 
 
-@lru_cache(maxsize=2)
-def _subject_view(actors_path: str, places_path: str):
+def _subject_view(data: dict, places_path: Path):
     """Regexes for the subject's own actors, foreign actors, done and not-done marks (configs/lexicons/actors.toml
     [subject] and the domestic/foreign sections of places.txt)."""
-    data = load_toml_data(actors_path)
     actors, sub = data["actors"], data.get("subject", {})
     own = set(actors.get("CN", [])) | set(actors.get("LOCAL", [])) | set(sub.get("own_extra", []))
     foreign = {w for code, words in actors.items() if code not in ("CN", "LOCAL") for w in words}
@@ -67,7 +86,7 @@ def _subject_view(actors_path: str, places_path: str):
             _alternation(frozenset(sub["not_done"])), _alternation(frozenset(sub["neutral"])))
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=16)  # keyed by the words themselves (pure data): PieceFacts asks for the same lists per call
 def _alternation(words: frozenset[str]) -> re.Pattern:
     """One regex for a word list matching the longest word at each position (findall counts whole words), built
     as a trie; never matches when empty."""
@@ -86,7 +105,7 @@ class PieceFacts:
     items' texts, so one document's passages and sentences share these counts (memoised per text): a passage's
     counts are the sums over its pieces. Exact, because no counted word contains a character that ends a piece
     (sentence punctuation, closing quotes) or whitespace, so no match can cross a piece boundary; word lists
-    that break this are refused at load (:func:`_check_piece_safe`)."""
+    that break this are refused at load (:func:`check_piece_safe`)."""
 
     def __init__(self, cues: dict, own: Sequence[str], foreign: Sequence[str], patterns):
         self.count_words = word_counter(tuple(tuple(cues[label]) for label in LABELS) + (tuple(own), tuple(foreign)))
@@ -142,12 +161,12 @@ class WordCounter:
         return counts
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=4)  # keyed by the word lists themselves (pure data): built per feature_rows call otherwise
 def word_counter(lists: tuple[tuple[str, ...], ...]) -> WordCounter:
     return WordCounter(lists)
 
 
-def _check_piece_safe(words) -> None:
+def check_piece_safe(words) -> None:
     for w in words:
         if not w or PIECE_BREAKERS.search(w):
             raise ValueError(f"classifier word list entry {w!r} is empty or holds sentence punctuation or "
@@ -204,18 +223,15 @@ def _subject_view_of(pieces: Sequence[tuple]) -> dict[str, float]:
     return out
 
 
-@lru_cache(maxsize=2)
-def _cues(path: str) -> tuple[dict, dict]:
-    data = load_toml_data(path)
-    _check_piece_safe(w for words in data["cues"].values() for w in words)
+def _cues(data: dict) -> tuple[dict, dict]:
+    check_piece_safe(w for words in data["cues"].values() for w in words)
     return data["cues"], data["headings"]
 
 
-@lru_cache(maxsize=2)
-def organising_patterns(path: str) -> tuple[int, tuple[re.Pattern, ...]]:
+def organising_patterns(data: dict) -> tuple[int, tuple[re.Pattern, ...]]:
     """(max_chars, patterns) of configs/lexicons/cues.toml [organising]: one-sentence passages that only announce
     what follows."""
-    section = load_toml_data(path).get("organising", {})
+    section = data.get("organising", {})
     return int(section.get("max_chars", 0)), tuple(re.compile(p) for p in section.get("patterns", ()))
 
 
@@ -254,9 +270,8 @@ def normalise_text(text: str, what: Sequence[str]) -> str:
     return text
 
 
-@lru_cache(maxsize=2)
-def _transitions(path: str) -> tuple[re.Pattern, ...]:
-    return tuple(re.compile(p) for p in load_toml_data(path).get("transitions", {}).get("patterns", ()))
+def _transitions(data: dict) -> tuple[re.Pattern, ...]:
+    return tuple(re.compile(p) for p in data.get("transitions", {}).get("patterns", ()))
 
 
 def without_transition(item: Item, patterns: Sequence[re.Pattern]) -> Item:
@@ -271,9 +286,8 @@ def without_transition(item: Item, patterns: Sequence[re.Pattern]) -> Item:
     return item
 
 
-@lru_cache(maxsize=2)
-def _mitigated(path: str) -> Optional[re.Pattern]:
-    pattern = load_toml_data(path).get("mitigated", {}).get("pattern")
+def _mitigated(data: dict) -> Optional[re.Pattern]:
+    pattern = data.get("mitigated", {}).get("pattern")
     return re.compile(pattern) if pattern else None
 
 
@@ -287,25 +301,23 @@ def without_mitigated(item: Item, pattern: re.Pattern) -> Item:
     return replace(item, text=text, tokens=None)  # tokens: segmented again
 
 
-def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings,
+def build_frame(items: Sequence[Item], tokenize: Callable[[str], list[str]], lexicons: CueLexicons,
                 normalise: Sequence[str] = ()) -> pd.DataFrame:
     """One row per item. `normalise` names the normalise_text steps, fixed at training time (train_classifier.toml,
     recorded in the model's meta.json) so that inference builds the same features."""
     import pandas as pd  # training and the Pipeline path only: inference reads plain rows
 
-    return pd.DataFrame(feature_rows(items, tokenize, settings, normalise))
+    return pd.DataFrame(feature_rows(items, tokenize, lexicons, normalise))
 
 
-def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], settings: Settings,
+def feature_rows(items: Sequence[Item], tokenize: Callable[[str], list[str]], lexicons: CueLexicons,
                  normalise: Sequence[str] = ()) -> list[dict]:
     """The frame's rows as plain dicts (the classifier's fast predict path reads them without pandas)."""
     norm = tuple(normalise)
-    cues, heading_cues = _cues(str(settings.path(settings["classify"]["cues"])))
-    own, foreign = _actor_words(str(settings.path(settings["classify"]["actors"])))
-    patterns = _subject_view(str(settings.path(settings["classify"]["actors"])), str(settings.path(settings["nlp"]["places"])))
-    transitions = _transitions(str(settings.path(settings["classify"]["cues"]))) if "transitions" in norm else ()
-    mitigated = _mitigated(str(settings.path(settings["classify"]["cues"]))) if "mitigated" in norm else None
-    facts = PieceFacts(cues, own, foreign, patterns)
+    heading_cues = lexicons.heading_cues
+    transitions = lexicons.transitions if "transitions" in norm else ()
+    mitigated = lexicons.mitigated if "mitigated" in norm else None
+    facts = PieceFacts(lexicons.cues, lexicons.own, lexicons.foreign, lexicons.subject)
     heading_cats: dict[Optional[str], str] = {}
     rows = []
     for it in items:

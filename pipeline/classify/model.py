@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from pipeline.classify.features import (NUMERIC_COLUMNS, Item, build_frame, context_matrix, feature_rows,
-                                        is_organising, organising_patterns, sentence_summary)
-from pipeline.config import MODELS_DIR, Settings, load_settings
+from pipeline.classify.actor import ActorWords, detect_actors, load_actor_words
+from pipeline.classify.features import (NUMERIC_COLUMNS, CueLexicons, Item, build_frame, context_matrix, feature_rows,
+                                        is_organising, load_cue_lexicons, sentence_summary)
+from pipeline.config import MODELS_DIR, ClassifyConfig, Config
 from pipeline.modelio import ModelError, check_version, load_sklearn, read_meta, verified_path
 from pipeline.records import LABELS
 
@@ -81,11 +81,13 @@ def freeze_selection(pipeline):
     return pipeline
 
 
-def first_stage(pipeline_or_classes, passages: Sequence[Item], sentences: Sequence[Sequence[Item]], settings: Settings,
+def first_stage(pipeline_or_classes, passages: Sequence[Item], sentences: Sequence[Sequence[Item]],
+                passage_weight: float, lexicons: Optional[CueLexicons] = None,
                 tokenize: Optional[Callable[[str], list[str]]] = None, normalise: Sequence[str] = (),
                 predict: Optional[Callable[[list[Item]], np.ndarray]] = None):
     """First-stage probabilities of a run of passages: each passage's own mixed with the mean of its sentences'
-    (`passage_weight`), the summary of its sentences (first, last, strongest) and the sentences' own rows.
+    (classify.passage_weight), the summary of its sentences (first, last, strongest) and the sentences' own rows.
+    `lexicons` and `tokenize` build the feature frame for a fitted Pipeline (not needed with `predict`).
     Passages and sentences go through the pipeline in one call (one feature frame, one sparse matrix)."""
     pipeline = pipeline_or_classes  # the fitted Pipeline, or (with `predict`) just its class list
     k = len(getattr(pipeline, "classes_", pipeline))
@@ -95,9 +97,9 @@ def first_stage(pipeline_or_classes, passages: Sequence[Item], sentences: Sequen
     if predict is not None:  # the classifier's own path (the fast one when it reproduces the Pipeline)
         probs = predict(list(passages) + flat)
     else:
-        probs = pipeline.predict_proba(build_frame(list(passages) + flat, tokenize, settings, normalise))
+        probs = pipeline.predict_proba(build_frame(list(passages) + flat, tokenize, lexicons, normalise))
     p_probs, s_probs = probs[:len(passages)], probs[len(passages):]
-    w = settings["classify"]["passage_weight"]
+    w = passage_weight
     mixed, summaries, per_sentence, at = [], [], [], 0
     for i, group in enumerate(sentences):
         sp = s_probs[at:at + len(group)]
@@ -147,31 +149,34 @@ def organising(pred: Prediction, text: str, rule) -> Prediction:
     return Prediction("background", pred.label, pred.scores)
 
 
-def decide(probs: np.ndarray, classes: Sequence[str], settings: Settings) -> Prediction:
-    return decide_all(np.asarray(probs)[np.newaxis], classes, settings)[0]
+def decide(probs: np.ndarray, classes: Sequence[str], cfg: ClassifyConfig) -> Prediction:
+    return decide_all(np.asarray(probs)[np.newaxis], classes, cfg)[0]
 
 
-def decide_all(probs: np.ndarray, classes: Sequence[str], settings: Settings) -> list[Prediction]:
+def decide_all(probs: np.ndarray, classes: Sequence[str], cfg: ClassifyConfig) -> list[Prediction]:
     """Label, secondary label (when close enough to the top) and rounded scores for each row of probabilities."""
-    cfg = settings["classify"]
     probs = np.asarray(probs, dtype=float).reshape(-1, len(classes))
     order = np.argsort(-probs, axis=1)  # one sort for all rows (per row, the same order as a sort of the row)
     out = []
     for row, (top, second) in zip(probs.tolist(), order[:, :2].tolist()):
         secondary = None
-        if row[second] >= cfg["secondary_min"] and row[second] >= cfg["secondary_ratio"] * row[top]:
+        if row[second] >= cfg.secondary_min and row[second] >= cfg.secondary_ratio * row[top]:
             secondary = classes[second]
         out.append(Prediction(classes[top], secondary, {c: round(p, 4) for c, p in zip(classes, row)}))
     return out
 
 
 class PassageClassifier:
-    """Loads models/classifier (skops + meta.json) and labels passages and their sentences."""
+    """The classify stage: loads models/classifier (compiled arrays, checked against meta.json) and the cue and
+    actor word lists once, and labels passages and their sentences (`classify`) and their actors (`actors`).
+    `tokenize` is the NLP stage's segmenter, for items that come without their words."""
 
-    def __init__(self, settings: Optional[Settings] = None, model_dir: Optional[Path] = None,
+    def __init__(self, config: Config, model_dir: Optional[Path] = None,
                  tokenize: Optional[Callable[[str], list[str]]] = None):
-        self.settings = settings or load_settings()
-        self.model_dir = model_dir or MODELS_DIR / self.settings["classify"]["model_dir"]
+        self.cfg = config.classify
+        self.lexicons = load_cue_lexicons(config)
+        self.actor_words: ActorWords = load_actor_words(config.path(self.cfg.actors))
+        self.model_dir = model_dir or MODELS_DIR / self.cfg.model_dir
         meta = read_meta(self.model_dir)
         check_version(meta, FORMAT_VERSION, self.model_dir)
         self.meta = meta
@@ -197,11 +202,10 @@ class PassageClassifier:
     def predict_proba(self, items: Sequence[Item]) -> np.ndarray:
         if not items:
             return np.zeros((0, len(self.classes)))
-        return self.compiled.predict_proba(feature_rows(items, self.tokenize, self.settings, self.normalise))
+        return self.compiled.predict_proba(feature_rows(items, self.tokenize, self.lexicons, self.normalise))
 
     def stage_one(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]]):
-        return first_stage(self.classes, passages, sentences, self.settings, self.tokenize, self.normalise,
-                           predict=self.predict_proba)
+        return first_stage(self.classes, passages, sentences, self.cfg.passage_weight, predict=self.predict_proba)
 
     def classify(self, passages: Sequence[Item], sentences: Sequence[Sequence[Item]],
                  groups: Optional[Sequence[object]] = None) -> tuple[list[Prediction], list[list[Prediction]]]:
@@ -211,21 +215,28 @@ class PassageClassifier:
         mixed, summaries, per_sentence = self.stage_one(passages, sentences)
         # All sentences decided at once, then given back to their passages.
         flat_s = decide_all(np.concatenate(per_sentence) if per_sentence else np.zeros((0, len(self.classes))),
-                            self.classes, self.settings)
+                            self.classes, self.cfg)
         bounds = np.cumsum([0] + [len(sp) for sp in per_sentence]).tolist()
         out_s = [flat_s[a:b] for a, b in zip(bounds, bounds[1:])]
         if self.context_model is not None and len(passages):
             groups = list(groups) if groups is not None else [0] * len(passages)
             ctx = context_matrix(mixed, groups, [p.position for p in passages], summaries, [p.heading for p in passages])
             mixed = self.context_model.predict_proba(ctx)
-        preds = decide_all(mixed, self.classes, self.settings)
+        preds = decide_all(mixed, self.classes, self.cfg)
         if self.closing_min:
             preds = [closing_judgement(p, sp, self.classes, self.closing_min) for p, sp in zip(preds, per_sentence)]
-        rule = organising_patterns(str(self.settings.path(self.settings["classify"]["cues"])))
+        rule = self.lexicons.organising
         preds = [organising(p, item.text, rule) for p, item in zip(preds, passages)]
         out_s = [[organising(p, item.text, rule) for p, item in zip(group, items)]
                  for group, items in zip(out_s, sentences)]
         return preds, out_s
+
+    def actors(self, texts: Sequence[str], groups: Optional[Sequence[object]] = None) -> list[Optional[str]]:
+        """Who each passage is about (classify.actor); a passage without an actor word inherits the previous one
+        of its own document only (`groups` names each passage's document, in order)."""
+        bounds = [] if groups is None else [i for i in range(1, len(texts)) if groups[i] != groups[i - 1]]
+        return [a for lo, hi in zip([0, *bounds], [*bounds, len(texts)])
+                for a in detect_actors(texts[lo:hi], self.actor_words)]
 
 
 class _CompiledContext:
@@ -250,10 +261,3 @@ def _compiled(model_dir: Path, meta: dict):
         raise ClassifierError(f"{model_dir / 'compiled.npz'}: not usable ({exc}); retrain with "
                               "`policyminer train classifier`") from exc
 
-
-@lru_cache(maxsize=2)
-def get_classifier(settings: Settings) -> PassageClassifier:
-    from pipeline.nlp.pipeline import get_nlp_stage
-
-    nlp = get_nlp_stage(settings)
-    return PassageClassifier(settings, tokenize=nlp.segmenter.cut)

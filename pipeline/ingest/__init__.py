@@ -1,4 +1,5 @@
-"""Ingest stage: raw bytes or text in, a CleanDocument out (title, date, source, body paragraphs, removed blocks)."""
-from pipeline.ingest.core import IngestError, ingest
+"""Ingest stage: raw bytes or text in, a CleanDocument out (title, date, source, body paragraphs, removed blocks).
+`Ingester(config).ingest(source)`; the Pipeline (pipeline.pipeline) holds one."""
+from pipeline.ingest.core import IngestError, Ingester
 
-__all__ = ["ingest", "IngestError"]
+__all__ = ["Ingester", "IngestError"]

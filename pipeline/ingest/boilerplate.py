@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from pathlib import Path
 from typing import Optional, Sequence
 
-from pipeline.config import Settings, load_toml_data
+from pipeline.config import BoilerplateConfig, read_toml
 from pipeline.ingest.blocks import Block, ends_sentence, weighted_len
 from pipeline.ingest.dom import RevealRule
 from pipeline.ingest.fallback import FallbackRule, PickCheck, max_sum_run
@@ -66,9 +66,9 @@ class Rules:
         return None
 
 
-@lru_cache(maxsize=4)
-def _load_rules(path: str) -> Rules:
-    data = load_toml_data(path)
+def load_rules(path: Path) -> Rules:
+    """The boilerplate rules of a patterns file (configs/boilerplate.toml). The ingest stage loads them once."""
+    data = read_toml(path)
     rules = tuple(Rule(r["reason"], re.compile(r["regex"], re.I), int(r.get("max_chars", 80))) for r in data["rule"])
     end = data["article_end"]
     return Rules(rules, re.compile(data["title"]["spam_prefix"]), re.compile(data["title"]["site_suffix"]),
@@ -93,10 +93,6 @@ def _reveal_rule(table: Optional[dict]) -> Optional[RevealRule]:
 
 def _lowered(data: dict, key: str) -> frozenset[str]:
     return frozenset(v.strip().lower() for v in data.get("metadata", {}).get(key, ()))
-
-
-def load_rules(settings: Settings) -> Rules:
-    return _load_rules(str(settings.path(settings["boilerplate"]["patterns"])))
 
 
 def is_heading(text: str) -> bool:
@@ -173,8 +169,7 @@ def content_score(block: Block, short_line: int) -> float:
     return score
 
 
-def choose_region(blocks: Sequence[Block], scores: Sequence[float], settings: Optional[Settings] = None
-                  ) -> tuple[int, int]:
+def choose_region(blocks: Sequence[Block], scores: Sequence[float]) -> tuple[int, int]:
     """The [start, end) run of blocks holding the article: the maximum-sum run of content scores, where chrome
     counts against. Long chrome runs between two content runs therefore split them, and the bigger side wins."""
     start, end, _ = max_sum_run(scores)
@@ -221,7 +216,7 @@ def _before_end_marker(blocks: Sequence[Block], scores: Sequence[float], start: 
                    and rules.comments_marker.search(blocks[j].text.strip())), None)
     if marker is None:
         return start, end
-    s2, e2 = choose_region(blocks[:marker], scores[:marker], None)
+    s2, e2 = choose_region(blocks[:marker], scores[:marker])
     if sum(x for x in scores[s2:e2] if x > 0) < 60:
         return start, end
     return s2, e2
@@ -358,47 +353,44 @@ def title_indices(blocks: Sequence[Block], titles: Sequence[str]) -> list[int]:
     return sorted(found, key=lambda i: (blocks[i].heading_level == 0, i))
 
 
-def classify_blocks(blocks: Sequence[Block], settings: Settings, *, site_repeats: frozenset = frozenset(),
-                    titles: Sequence[str] = ()) -> list[Verdict]:
+def classify_blocks(blocks: Sequence[Block], cfg: BoilerplateConfig, rules: Rules, *,
+                    site_repeats: frozenset = frozenset(), titles: Sequence[str] = ()) -> list[Verdict]:
     """A verdict for every block. Lines in `site_repeats` (repeated on other pages of the site) are removed, unless
     that would take away most of the article: then the page is one of several copies of the same article."""
-    verdicts = _classify_blocks(blocks, settings, titles, frozenset())
+    verdicts = _classify_blocks(blocks, cfg, rules, titles, frozenset())
     if not site_repeats or not any(v.keep and block_key(b.text) in site_repeats for b, v in zip(blocks, verdicts)):
         return verdicts
-    with_repeats = _classify_blocks(blocks, settings, titles, site_repeats)
+    with_repeats = _classify_blocks(blocks, cfg, rules, titles, site_repeats)
     kept = sum(weighted_len(b.text) for b, v in zip(blocks, verdicts) if v.keep)
     kept_now = sum(weighted_len(b.text) for b, v in zip(blocks, with_repeats) if v.keep)
-    if kept_now < (1.0 - settings["boilerplate"]["site_repeat_max_share"]) * kept:
+    if kept_now < (1.0 - cfg.site_repeat_max_share) * kept:
         return verdicts
     return with_repeats
 
 
-def _classify_blocks(blocks: Sequence[Block], settings: Settings, titles: Sequence[str],
+def _classify_blocks(blocks: Sequence[Block], cfg: BoilerplateConfig, rules: Rules, titles: Sequence[str],
                      site_repeats: frozenset) -> list[Verdict]:
-    cfg = settings["boilerplate"]
-    rules = load_rules(settings)
-    scores, pattern_reason = _block_scores(blocks, settings, rules, site_repeats)
+    scores, pattern_reason = _block_scores(blocks, cfg, rules, site_repeats)
     start, end = _article_region(blocks, scores, pattern_reason, rules, cfg, titles)
 
     def verdicts_for(start: int, end: int) -> list[Verdict]:
         start = _extend_to_first_heading(blocks, pattern_reason, _continued_start(blocks, pattern_reason, start), end)
         end = _continued_end(blocks, pattern_reason, end)
         return _region_verdicts(blocks, scores, pattern_reason, start, end, _signature_end(blocks, end),
-                                cfg["short_line"])
+                                cfg.short_line)
 
     verdicts = verdicts_for(start, end)
     if rules.fallback is None:
         return verdicts
     check = PickCheck(blocks, scores, pattern_reason, rules.fallback, rules.comments_marker)
     return check.better_pick(verdicts, verdicts_for, lambda s, e: _cut_at_article_end(
-        blocks, scores, s, e, rules, cfg["anchor_line"]))
+        blocks, scores, s, e, rules, cfg.anchor_line))
 
 
-def _block_scores(blocks: Sequence[Block], settings: Settings, rules: Rules,
+def _block_scores(blocks: Sequence[Block], cfg: BoilerplateConfig, rules: Rules,
                   site_repeats: frozenset) -> tuple[list[float], list[Optional[str]]]:
     """Each block's content score and the reason a pattern or its chrome label gives to remove it (or None)."""
-    cfg = settings["boilerplate"]
-    short_line = cfg["short_line"]
+    short_line = cfg.short_line
     scores, pattern_reason = [], []
     for b in blocks:
         reason = rules.match(b.text)
@@ -406,9 +398,9 @@ def _block_scores(blocks: Sequence[Block], settings: Settings, rules: Rules,
             reason = "site_repeat"
         if reason is None and b.chrome:
             score = content_score(b, short_line)
-            if not ((b.in_main and score > 40) or score >= cfg["chrome_prose_score"]):
+            if not ((b.in_main and score > 40) or score >= cfg.chrome_prose_score):
                 reason = b.chrome
-        if reason is None and b.link_density > cfg["max_link_density"] and weighted_len(b.text) < 200:
+        if reason is None and b.link_density > cfg.max_link_density and weighted_len(b.text) < 200:
             reason = "navigation"
         pattern_reason.append(reason)
         score = -10.0 if reason else content_score(b, short_line)
@@ -422,11 +414,11 @@ def _block_scores(blocks: Sequence[Block], settings: Settings, rules: Rules,
 
 
 def _article_region(blocks: Sequence[Block], scores: Sequence[float], pattern_reason: Sequence[Optional[str]],
-                    rules: Rules, cfg: dict, titles: Sequence[str]) -> tuple[int, int]:
+                    rules: Rules, cfg: BoilerplateConfig, titles: Sequence[str]) -> tuple[int, int]:
     """The [start, end) run of blocks chosen as the article: the best run of content scores, moved under the
     page title when one stands close above a run of prose, cut at the article's end and trimmed to its anchors."""
-    start, end = choose_region(blocks, scores, None)
-    start, end = _before_end_marker(blocks, scores, start, end, rules, cfg["anchor_line"])
+    start, end = choose_region(blocks, scores)
+    start, end = _before_end_marker(blocks, scores, start, end, rules, cfg.anchor_line)
     occurrences = title_indices(blocks, titles)
     if occurrences and not any(t < start <= t + 12 for t in occurrences):
         start, end = _under_title(blocks, scores, occurrences, start, end)
@@ -438,8 +430,8 @@ def _article_region(blocks: Sequence[Block], scores: Sequence[float], pattern_re
                     and any(b.link_density >= 0.5 for b in blocks[j + 1:j + 4]):
                 end = j
                 break
-    end = _cut_at_article_end(blocks, scores, start, end, rules, cfg["anchor_line"])
-    return _trim_to_anchors(blocks, scores, start, end, cfg["anchor_line"])
+    end = _cut_at_article_end(blocks, scores, start, end, rules, cfg.anchor_line)
+    return _trim_to_anchors(blocks, scores, start, end, cfg.anchor_line)
 
 
 def _under_title(blocks: Sequence[Block], scores: Sequence[float], occurrences: Sequence[int], start: int,
@@ -453,7 +445,7 @@ def _under_title(blocks: Sequence[Block], scores: Sequence[float], occurrences: 
         if level:
             stop = next((j for j in range(t + 1, len(blocks)) if 0 < blocks[j].heading_level <= level
                          and len(blocks[j].text) >= 8 and any(x > 20 for x in scores[t + 1:j])), len(blocks))
-        s2, e2 = choose_region(blocks[t + 1:stop], scores[t + 1:stop], None)
+        s2, e2 = choose_region(blocks[t + 1:stop], scores[t + 1:stop])
         near = s2 <= 12 and sum(x for x in scores[t + 1 + s2:t + 1 + e2] if x > 0) >= 60
         if not near:
             continue

@@ -26,7 +26,7 @@ _DROP = re.compile(r"[^\u3400-\u9fffA-Za-z0-9]+")
 _SEED = 1
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=4)  # pure: a function of num_perm, drawn once per process
 def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
     """The affine64 permutations h → a·h + b (mod 2^64) that datasketch's MinHash(num_perm, seed=1,
     scheme="affine64") draws: odd multipliers a, then offsets b, from numpy's RandomState(seed)."""
@@ -111,7 +111,7 @@ def signature(text: str, *, num_perm: int, k: int) -> np.ndarray:
     return permuted.min(axis=0)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=8)  # pure: a function of its two numbers
 def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     """The (bands, rows per band) that datasketch's MinHashLSH chooses for a Jaccard threshold: the pair that
     minimises the false-positive probability mass below the threshold plus the false-negative mass above it

@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Optional, Sequence
+from pathlib import Path
+from typing import Callable, Optional, Sequence
 
-from pipeline.config import Settings, cache_dir, load_settings, read_lexicon_lines
+from pipeline.config import RepairConfig, cache_dir, read_lexicon_lines
 from pipeline.ingest.blocks import Block, ends_sentence
 
 OPENERS = "(（《“‘「『【["
@@ -35,11 +35,11 @@ def _unclosed(text: str) -> bool:
 
 
 def ends_mid_sentence(text: str, *, fragment_chars: int, check_predicate: bool = False,
-                      settings: Optional[Settings] = None) -> bool:
+                      has_predicate: Optional[Callable[[str], bool]] = None) -> bool:
     """True when a line clearly stops inside a sentence: unbalanced bracket, dangling function word,
     a symbol like & or -, a trailing clause too short to stand alone, or (with check_predicate) a trailing
     clause with no verb or adjective outside quotes: a subject still waiting for its predicate
-    ("…“建而不用”的现象" / "在一些地区较为突出"). `settings` choose the POS tagger (default settings if None)."""
+    ("…“建而不用”的现象" / "在一些地区较为突出"). `has_predicate` answers that (a PredicateCheck)."""
     t = text.rstrip()
     if not t or ends_sentence(t):
         return False
@@ -51,24 +51,30 @@ def ends_mid_sentence(text: str, *, fragment_chars: int, check_predicate: bool =
     tail = CLAUSE_SPLIT.split(t)[-1]
     if len(tail) <= fragment_chars and len(t) > len(tail):
         return True
-    return check_predicate and len(t) > 30 and not has_predicate(tail, settings)
+    return check_predicate and has_predicate is not None and len(t) > 30 and not has_predicate(tail)
 
 
 _QUOTED = re.compile(r"“[^”]*”|《[^》]*》|\([^)]*\)|（[^）]*）")
 
 
-def has_predicate(clause: str, settings: Optional[Settings] = None) -> bool:
-    """Does a clause carry a verb or adjective (POS tags), quoted material aside?"""
-    clause = _QUOTED.sub("", clause)
-    if not clause.strip():
-        return False
-    settings = settings or load_settings()
-    tag = _pos_tag(settings["nlp"]["segmenter"], settings["nlp"]["cache_dir"])
-    return any(flag[:1] in ("v", "a", "d", "l", "i") for _, flag in tag(clause))
+class PredicateCheck:
+    """Does a clause carry a verb or adjective (POS tags), quoted material aside? The POS tagger loads on the
+    first question (most pages never ask one) and is kept by the ingest stage that owns this check."""
+
+    def __init__(self, segmenter: str, jieba_cache: str):
+        self.segmenter, self.jieba_cache = segmenter, jieba_cache
+        self._tag: Optional[Callable] = None
+
+    def __call__(self, clause: str) -> bool:
+        clause = _QUOTED.sub("", clause)
+        if not clause.strip():
+            return False
+        if self._tag is None:
+            self._tag = pos_tagger(self.segmenter, self.jieba_cache)
+        return any(flag[:1] in ("v", "a", "d", "l", "i") for _, flag in self._tag(clause))
 
 
-@lru_cache(maxsize=2)
-def _pos_tag(segmenter: str, jieba_cache: str):
+def pos_tagger(segmenter: str, jieba_cache: str):
     """A POS tagger, loaded only when a repair needs it: rjieba's (jieba's dictionary and tags, 0.1 s to load)
     when the segmenter is rjieba and it is installed, else a private jieba.posseg tagger (2-4 s)."""
     if segmenter == "rjieba":
@@ -106,19 +112,19 @@ class JoinedParagraph:
     blocks: list[Block]
 
 
-def join_broken(blocks: Sequence[Block], settings: Settings) -> tuple[list[JoinedParagraph], int]:
+def join_broken(blocks: Sequence[Block], cfg: RepairConfig, has_predicate: Callable[[str], bool]
+                ) -> tuple[list[JoinedParagraph], int]:
     """Merge consecutive kept blocks when the first stops mid-sentence. Returns paragraphs and joins made."""
-    cfg = settings["repair"]
     wrap = modal_wrap_length(blocks)
-    hard_wrapped = wrap is not None and sum(abs(len(b.text) - wrap) <= 1 for b in blocks) >= cfg["hard_wrap_share"] * len(blocks)
+    hard_wrapped = wrap is not None and sum(abs(len(b.text) - wrap) <= 1 for b in blocks) >= cfg.hard_wrap_share * len(blocks)
     out: list[JoinedParagraph] = []
     joins = 0
     for b in blocks:
         if out:
             prev = out[-1]
             last_text = prev.blocks[-1].text
-            broken = ends_mid_sentence(last_text, fragment_chars=cfg["fragment_clause_chars"],
-                                       check_predicate=b.tag == "line", settings=settings)
+            broken = ends_mid_sentence(last_text, fragment_chars=cfg.fragment_clause_chars,
+                                       check_predicate=b.tag == "line", has_predicate=has_predicate)
             if not broken and hard_wrapped and not ends_sentence(last_text) and abs(len(last_text) - wrap) <= 1:
                 broken = True
             if broken and b.tag in ("line", "p", "div", "td", "span", "text") and not _is_heading_like(b.text) \
@@ -139,8 +145,8 @@ def _is_heading_like(text: str) -> bool:
     return is_heading(text)
 
 
-@lru_cache(maxsize=4)
-def _spam_table(path: str) -> tuple[tuple[str, str], ...]:
+def load_spam_table(path: Path) -> tuple[tuple[str, str], ...]:
+    """(spun, original) pairs of the 伪原创 table (configs/lexicons/spam_synonyms.tsv), longest spun form first."""
     pairs = []
     for line in read_lexicon_lines(path):
         parts = line.split("\t")
@@ -150,14 +156,12 @@ def _spam_table(path: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(set(pairs), key=lambda p: (-len(p[0]), p)))
 
 
-def restore_spun(title: str, body: str, settings: Settings) -> Optional[str]:
+def restore_spun(title: str, body: str, table: Sequence[tuple[str, str]], min_support: float) -> Optional[str]:
     """Undo 伪原创 synonym swaps in a title when the body confirms the original wording.
 
     Each swap is confirmed when the restored word together with a neighbouring character of the restored
     title occurs in the body. When enough swaps are confirmed, the title is judged spun and all swaps apply.
-    Returns None when nothing is restored."""
-    cfg = settings["repair"]
-    table = _spam_table(str(settings.path(cfg["spam_synonyms"])))
+    Returns None when nothing is restored. `table` is load_spam_table's; `min_support` repair.restore_min_support."""
     if not title or not table:
         return None
     # Find non-overlapping swaps, left to right, longest first.
@@ -189,6 +193,6 @@ def restore_spun(title: str, body: str, settings: Settings) -> Optional[str]:
         right = restored[s:e + 1]
         if (len(left) > e - s and left in body) or (len(right) > e - s and right in body):
             confirmed += 1
-    if confirmed >= 2 and confirmed / len(spans) >= cfg["restore_min_support"]:
+    if confirmed >= 2 and confirmed / len(spans) >= min_support:
         return restored
     return None

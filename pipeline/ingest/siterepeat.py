@@ -1,7 +1,7 @@
 """Lines that repeat across the pages of one site in a batch: the site's own chrome (slogans, disclaimers, service
 notes, menus) that no pattern in configs/boilerplate.toml names.
 
-A batch pre-pass (`pipeline.run.collect_site_repeats`, one `page_keys` call per input) cuts every input into blocks, as ingest does, and counts on how many distinct pages of
+A batch pre-pass (`pipeline.run.collect_site_repeats`, one `Ingester.page_keys` call per input) cuts every input into blocks, as ingest does, and counts on how many distinct pages of
 each site every line occurs. Ingest then removes the lines that occur on at least `site_repeat_min_pages` pages
 of the document's own site, with the reason "site_repeat". The site is the page's host (from its URL, canonical
 link or og:url) and, for files without one, the folder the file sits in: scrapers keep a site's pages together.
@@ -96,15 +96,14 @@ class SiteRepeats:
         return self._repeated[site]
 
 
-def page_keys(source, *, name: Optional[str], url: Optional[str], kind: Optional[str], settings
-              ) -> tuple[str, frozenset, str]:
-    """(site, keys of its countable lines, content hash) of one input, for the pre-pass. Raises IngestError."""
-    from pipeline.ingest.core import page_blocks
+def countable_keys(blocks, min_chars: int) -> frozenset:
+    """The keys of a page's lines that count (long enough, no section heading): what the pre-pass adds up."""
+    return frozenset(block_key(b.text) for b in blocks if countable(b.text, min_chars))
 
-    blocks, meta, _, _, _ = page_blocks(source, name=name, url=url, kind=kind, settings=settings)
-    min_chars = settings["boilerplate"]["site_repeat_min_chars"]
-    keys = frozenset(block_key(b.text) for b in blocks if countable(b.text, min_chars))
+
+def page_digest(blocks) -> str:
+    """A hash of a page's blocks: identical pages of a site count once."""
     digest = hashlib.blake2b(digest_size=16)
     for b in blocks:
         digest.update(b.text.encode("utf-8"))
-    return site_key(name, url, meta.site), keys, digest.hexdigest()
+    return digest.hexdigest()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from pipeline.config import Settings, load_toml_data
+from pipeline.config import read_toml
 from pipeline.ingest.blocks import Block, cjk_count, ends_sentence, weighted_len
 from pipeline.ingest.boilerplate import Rules, Verdict, is_heading, is_signer
 from pipeline.ingest.metadata import is_date_only, metadata_from_line
@@ -35,17 +35,13 @@ class TitleRules:
     not_title: tuple[re.Pattern, ...]
 
 
-@lru_cache(maxsize=4)
-def _load(path: str) -> TitleRules:
-    cfg = load_toml_data(path)["text_title"]
+def load_title_rules(path: Path) -> TitleRules:
+    """The [text_title] rules of a patterns file (configs/boilerplate.toml). The ingest stage loads them once."""
+    cfg = read_toml(path)["text_title"]
     return TitleRules(float(cfg["min_chars"]), float(cfg["max_chars"]), float(cfg["strong_max_chars"]),
                       tuple(re.compile(p) for p in cfg["strong"]), re.compile(cfg["subtitle"]),
                       float(cfg["subtitle_max_chars"]), float(cfg["signer_max_chars"]), int(cfg["plain_head_lines"]),
                       tuple(re.compile(p, re.I) for p in cfg["not_title"]))
-
-
-def load_title_rules(settings: Settings) -> TitleRules:
-    return _load(str(settings.path(settings["boilerplate"]["patterns"])))
 
 
 def is_strong_title(text: str, tr: TitleRules) -> bool:

@@ -1,13 +1,14 @@
 """FIGURE and DATE mentions at character level, with normalisation: value + unit + approx + bound for figures,
-ISO form + precision for dates. Pure functions over a passage's text."""
+ISO form + precision for dates. A FigureFinder compiles the rules of an entities.toml once; its `figures(text)`
+and `dates(text)` are pure functions of the text."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from pathlib import Path
 from typing import Iterator, Optional
 
-from pipeline.config import CONFIG_DIR, load_toml_data
+from pipeline.config import read_toml
 from pipeline.nlp.numbers import CN_NUM_CHARS, parse_number
 
 _FW = str.maketrans("０１２３４５６７８９．％，", "0123456789.%,")
@@ -38,9 +39,7 @@ def _alt(words) -> str:
     return "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
 
 
-@lru_cache(maxsize=2)
-def _figure_regex(path: str):
-    cfg = load_toml_data(path)["figure"]
+def _figure_regex(cfg: dict):
     currency = cfg["currency"]
     units = list(currency) + cfg["physical_units"] + cfg["measure_words"]
     num = (r"(?:[0-9０-９]+(?:[,，][0-9０-９]{3})*(?:[.．][0-9０-９]+)?"
@@ -62,7 +61,7 @@ def _figure_regex(path: str):
     return rx, cfg, first
 
 
-def _matches(rx: re.Pattern, first: re.Pattern, text: str) -> Iterator[re.Match]:
+def candidate_matches(rx: re.Pattern, first: re.Pattern, text: str) -> Iterator[re.Match]:
     """rx.finditer(text), trying rx only where `first` finds a character a match can begin with."""
     pos = 0
     while (c := first.search(text, pos)) is not None:
@@ -74,13 +73,6 @@ def _matches(rx: re.Pattern, first: re.Pattern, text: str) -> Iterator[re.Match]
             pos = max(m.end(), c.start() + 1)
 
 
-_CFG_PATH = str(CONFIG_DIR / "entities.toml")  # built once: find_figures and find_dates run per passage
-
-
-def _cfg_path() -> str:
-    return _CFG_PATH
-
-
 # Compiled once (the module-level re cache lookup per call showed in profiles).
 _HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_UNIT = re.compile(r"[A-Za-z°μ/³]+")
@@ -89,14 +81,26 @@ _LATIN_OR_DASH = re.compile(r"[A-Za-z\-]")
 _CN_NUM_CHAR = re.compile(f"[{CN_NUM_CHARS}]")
 
 
-@lru_cache(maxsize=2)
-def _counted_nouns(path: str) -> list[str]:
-    return sorted(_figure_regex(path)[1]["counted_nouns"], key=len, reverse=True)
+class FigureFinder:
+    """FIGURE and DATE mentions of a text by the [figure] and [date] rules of an entities.toml (configs/), compiled
+    once: the entity rules (pipeline.nlp.rules.EntityRules) own one."""
+
+    def __init__(self, path: Path):
+        data = read_toml(path)
+        self.regex, cfg, self.first = _figure_regex(data["figure"])
+        # Counted nouns longest first: the first one a text continues with is the longest.
+        self.cfg = {**cfg, "counted_nouns": sorted(cfg["counted_nouns"], key=len, reverse=True)}
+        self.date_words = _date_words(data["date"])
+
+    def figures(self, text: str) -> list[Figure]:
+        return _find_figures(text, self.regex, self.cfg, self.first)
+
+    def dates(self, text: str) -> list[DateMention]:
+        return _find_dates(text, self.date_words)
 
 
-def find_figures(text: str) -> list[Figure]:
-    rx, cfg, first = _figure_regex(_cfg_path())
-    out = [f for f in (_figure_of(m, text, cfg) for m in _matches(rx, first, text)) if f is not None]
+def _find_figures(text: str, rx: re.Pattern, cfg: dict, first: re.Pattern) -> list[Figure]:
+    out = [f for f in (_figure_of(m, text, cfg) for m in candidate_matches(rx, first, text)) if f is not None]
     taken = [False] * len(text)
     for f in out:
         taken[f.start:f.end] = [True] * (f.end - f.start)
@@ -189,7 +193,7 @@ def _unit_of(m: re.Match, cfg: dict, value: float) -> tuple[float, str]:
 def _counted_noun_end(text: str, end: int, cfg: dict, is_cn: bool, value: float) -> Optional[int]:
     """个 + counted noun ("28个国家和…"): the end after the noun when the phrase ends right after it; None for a
     numbered slogan (a small Chinese-numeral count of 个 glued to a word that is no counted noun)."""
-    noun = next((n for n in _counted_nouns(_cfg_path()) if text.startswith(n, end)), None)
+    noun = next((n for n in cfg["counted_nouns"] if text.startswith(n, end)), None)
     if noun is None:
         if is_cn and value <= cfg["numbered_slogan_max"] and _HAN_CHAR.match(text[end:end + 1] or " "):
             return None
@@ -335,9 +339,7 @@ class DateWords:
     range_joiners: frozenset
 
 
-@lru_cache(maxsize=2)
-def _date_words(path: str) -> DateWords:
-    cfg = load_toml_data(path)["date"]
+def _date_words(cfg: dict) -> DateWords:
     suffixes = cfg.get("date_suffixes", ())
     periods = tuple(DatePattern(re.compile(p["pattern"]), tuple(p.get("needs", ())), p.get("iso") == "day")
                     for p in cfg.get("period_patterns", ()))
@@ -368,7 +370,7 @@ def _joined(text: str, dates: list[DateMention], words: DateWords) -> list[DateM
     return out
 
 
-def find_dates(text: str) -> list[DateMention]:
+def _find_dates(text: str, words: DateWords) -> list[DateMention]:
     found: list[DateMention] = []
     taken = [False] * len(text)
 
@@ -411,7 +413,6 @@ def find_dates(text: str) -> list[DateMention]:
         add(m.start(), m.end(), None, "range")
     for m in _MD.finditer(text) if has_month and "日" in text else ():
         add(m.start(), m.end(), f"--{int(m.group('m')):02d}-{int(m.group('d')):02d}", "day")
-    words = _date_words(_cfg_path())
     for period in words.periods:
         if period.needs and not any(n in text for n in period.needs):
             continue

@@ -19,7 +19,6 @@ check that the runtime route gives the rules' output exactly as it does.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 from typing import Iterable, Optional
@@ -28,7 +27,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from pipeline.config import MODELS_DIR, Settings, load_settings
+from pipeline.config import MODELS_DIR, Config
 from pipeline.nlp.rules import EntityRules, Mention
 from pipeline.nlp.segment import JiebaSpacyTokenizer, Segmenter
 from pipeline.records import ENTITY_ATTRS, Entity
@@ -65,16 +64,14 @@ def rule_entities(doc: Doc) -> Doc:
 class NlpStage:
     """One per process. `entities(texts)` returns Entity lists with passage-relative offsets."""
 
-    def __init__(self, settings: Optional[Settings] = None, *, use_model: Optional[bool] = None,
-                 model_dir: Optional[Path] = None):
-        self.settings = settings or load_settings()
-        cfg = self.settings["nlp"]
-        self.rules = EntityRules(self.settings)
-        self.segmenter = Segmenter([self.settings.path(cfg["domain_dict"])], backend=cfg["segmenter"],
-                                   cache_dir=cfg["cache_dir"])
+    def __init__(self, config: Config, *, use_model: Optional[bool] = None, model_dir: Optional[Path] = None):
+        self.config = config
+        cfg = config.nlp
+        self.rules = EntityRules(config)
+        self.segmenter = Segmenter.from_config(config)
         self.nlp = spacy.blank("zh")
         self.nlp.tokenizer = JiebaSpacyTokenizer(self.nlp.vocab, self.segmenter, self.rule_words)
-        use_model = cfg["use_model"] if use_model is None else use_model
+        use_model = cfg.use_model if use_model is None else use_model
         self.model_info: dict = {"ner": None}
         self.tagger = None
         self.merge_policy = "model_first"
@@ -214,8 +211,3 @@ def span_entity(ent: Span, passage: int) -> Entity:
     attrs = {a: getattr(ent._, a) for a in ENTITY_ATTRS}
     attrs.update(canonical=ent._.canonical or ent.text, source=ent._.source or "model")
     return Entity(text=ent.text, type=ent.label_, start=ent.start_char, end=ent.end_char, passage=passage, **attrs)
-
-
-@lru_cache(maxsize=2)
-def get_nlp_stage(settings: Settings, use_model: Optional[bool] = None) -> NlpStage:
-    return NlpStage(settings, use_model=use_model)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Optional
 
-from pipeline.config import Settings, load_toml_data, read_lexicon_lines
-from pipeline.nlp.figures import find_dates, find_figures
+from pipeline.config import Config, read_lexicon_lines, read_toml
+from pipeline.nlp.figures import FigureFinder
 
 _LATIN_ABBR = r"[A-Za-z][A-Za-z0-9·&\-\.]{1,20}"
 _CLAUSE_STOP = set("，。；：、！？,.;:!?（）()《》“”\"'【】[]\n\t ·…—")
@@ -170,15 +169,15 @@ def _suffixes(path: Path) -> tuple[list[str], set[str]]:
     return sorted(set(out), key=lambda w: (-len(w), w)), risky  # deterministic: same-length suffixes by text
 
 
-@lru_cache(maxsize=2)
-def load_lexicons(settings: Settings) -> Lexicons:
-    cfg = settings["nlp"]
-    data = load_toml_data(str(settings.path(cfg["entity_patterns"])))
+def load_lexicons(config: Config) -> Lexicons:
+    """The gazetteers, suffix lists and rule words named in [nlp] (the entity rules load them once)."""
+    cfg, path = config.nlp, config.path
+    data = read_toml(path(cfg.entity_patterns))
     trie = Trie()
     alias: dict[str, str] = {}
     latin: dict[str, tuple[str, str]] = {}
     for kind, key in (("INSTITUTION", "institutions"), ("PROGRAMME", "programmes")):
-        for canonical, aliases in _read_tsv(settings.path(cfg[key])):
+        for canonical, aliases in _read_tsv(path(getattr(cfg, key))):
             for name in [canonical, *aliases]:
                 if re.fullmatch(r"[A-Za-z0-9·&\-\. ]+", name):
                     latin[name] = (kind, canonical)
@@ -187,12 +186,12 @@ def load_lexicons(settings: Settings) -> Lexicons:
                     continue
                 trie.add(name, (kind, canonical))
                 alias[name] = canonical
-    for canonical, aliases in _read_tsv(settings.path(cfg["aliases"])) if settings.path(cfg["aliases"]).exists() else []:
+    for canonical, aliases in _read_tsv(path(cfg.aliases)) if path(cfg.aliases).exists() else []:
         alias[canonical] = canonical  # a fixed point, so that linking's second lookup cannot cycle
         for name in aliases:
             alias[name] = canonical
     places = set()
-    for name in read_lexicon_lines(settings.path(cfg["places"])):
+    for name in read_lexicon_lines(path(cfg.places)):
         name = name.strip()
         if len(name) >= 2:
             places.add(name)
@@ -200,15 +199,15 @@ def load_lexicons(settings: Settings) -> Lexicons:
     # Countries other than China (the "--- countries ---" section): a university or company named after one
     # stands apart from it (瑞典 | 卡罗琳学院), while a Chinese place is part of the name (深圳国际量子研究院).
     foreign, section = set(), ""
-    places_path = settings.path(cfg["places"])
+    places_path = path(cfg.places)
     for raw in places_path.read_text(encoding="utf-8").splitlines():
         if raw.startswith("# ---"):
             section = raw
         elif "countries" in section and raw.strip() and not raw.startswith("#"):
             foreign.add(raw.split("#", 1)[0].strip())
     foreign -= {"中国", "中华人民共和国"}
-    inst, risky = _suffixes(settings.path(cfg["institution_suffixes"]))
-    prog, _ = _suffixes(settings.path(cfg["programme_suffixes"]))
+    inst, risky = _suffixes(path(cfg.institution_suffixes))
+    prog, _ = _suffixes(path(cfg.programme_suffixes))
     rules = data["rules"]
     generic = set(rules["generic_institutions"]) | set(rules["generic_programmes"])
     person = data["person"]
@@ -267,10 +266,12 @@ def _by_first_char(words: list[str]) -> dict[str, list[str]]:
 
 
 class EntityRules:
-    """Finds rule mentions in a text. Built once per process from the lexicons named in settings."""
+    """Finds rule mentions in a text. Built once per process (by the NLP stage) from the lexicons and the entity
+    patterns named in the configuration's [nlp] section."""
 
-    def __init__(self, settings: Settings):
-        self.lex = load_lexicons(settings)
+    def __init__(self, config: Config):
+        self.lex = load_lexicons(config)
+        self.figure_finder = FigureFinder(config.path(config.nlp.entity_patterns))
         self._stop_tuple = tuple(self.lex.stop_tokens)
         # Speed-ups only (same matches, same order): the institution suffixes by first character (for _suffix_at),
         # and one Aho-Corasick automaton telling which suffixes of either list a text contains.
@@ -340,9 +341,9 @@ class EntityRules:
         quoted plans and plan-dash names."""
         for m in _QUOTED_ARTICLES.finditer(text):
             yield Mention(m.start(), m.end(), "PROGRAMME", "pattern", m.group())
-        for f in find_figures(text):
+        for f in self.figure_finder.figures(text):
             yield Mention(f.start, f.end, "FIGURE", "pattern", f.text, f.value, f.unit, f.approx, f.bound, low=f.low)
-        for d in find_dates(text):
+        for d in self.figure_finder.dates(text):
             if text[d.end:d.end + 1] != "年":
                 yield Mention(d.start, d.end, "DATE", "pattern", d.text, date_iso=d.iso, date_precision=d.precision)
         for m in _TITLE.finditer(text):

@@ -11,7 +11,7 @@ from typing import Iterable, Optional, Sequence
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from pipeline.config import cache_dir as project_cache_dir
+from pipeline.config import Config, cache_dir as project_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,12 @@ class Segmenter:
                     tok.load_userdict(str(d))
             self._tok = tok
             self._cut = lambda text: tok.lcut(text, HMM=True)
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Segmenter":
+        """The segmenter [nlp] names (backend, domain dictionary, cache folder)."""
+        cfg = config.nlp
+        return cls([config.path(cfg.domain_dict)], backend=cfg.segmenter, cache_dir=cfg.cache_dir)
 
     def cut(self, text: str, boundaries: Iterable[int] = ()) -> list[str]:
         """Words of text. Positions in `boundaries` are always word boundaries."""

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from pipeline.config import CONFIG_DIR, MODELS_DIR, Settings, load_settings, load_toml_data
+from pipeline.config import CONFIG_DIR, MODELS_DIR, Config, read_toml
 from pipeline.nlp.tagger import FORMAT_VERSION, TAG_TYPES, Tagger, WordFacts, fit, training_row
 
 CLUENER_TYPES = {"government": "INSTITUTION", "organization": "INSTITUTION", "company": "INSTITUTION",
@@ -22,7 +22,7 @@ MSRA_TYPES = {"ORG": "INSTITUTION", "PER": "PERSON", "LOC": "GPE"}
 
 
 def ner_params(overrides: Optional[dict] = None) -> dict:
-    return {**load_toml_data(str(CONFIG_DIR / "train_ner.toml")), **(overrides or {})}
+    return {**read_toml(CONFIG_DIR / "train_ner.toml"), **(overrides or {})}
 
 
 def public_records(shared_ner: Path, params: dict) -> list[dict]:
@@ -118,18 +118,18 @@ def fit_rows(pool_rows: Sequence, public_rows: Sequence, params: dict):
 
 def predict_systems(stage, tagger: Optional[Tagger], texts: Sequence[str], policy: str) -> dict[str, list[list[dict]]]:
     """rules, model and merged predictions ({start, end, type, value, unit, ...}) for each text."""
-    from pipeline.evaluate_entities import _as_dicts
+    from pipeline.evaluate_entities import entity_dicts
     from pipeline.nlp.linking import link_document
 
     out: dict[str, list] = {"rules": [], "model": [], "merged": []}
     for idx, text in enumerate(texts):
         parts = stage.entity_views(text, idx, tagger, policy)
         for name in out:
-            out[name].append(_as_dicts([link_document(parts[name], stage.alias_to_canonical)])[0])
+            out[name].append(entity_dicts([link_document(parts[name], stage.alias_to_canonical)])[0])
     return out
 
 
-def cross_validate(settings: Settings, pool: Optional[str], params: dict, progress=None) -> dict:
+def cross_validate(config: Config, pool: Optional[str], params: dict, progress=None) -> dict:
     """Grouped CV by pool document: the tagger is fit on the other folds' pool paragraphs plus the public
     samples, and rules, model and merged are scored on the held-out paragraphs."""
     from sklearn.model_selection import GroupKFold
@@ -137,7 +137,7 @@ def cross_validate(settings: Settings, pool: Optional[str], params: dict, progre
     from pipeline.evaluate_entities import score
     from pipeline.nlp.pipeline import NlpStage
 
-    stage = NlpStage(settings, use_model=False)
+    stage = NlpStage(config, use_model=False)
     records = pool_entity_records(pool)
     public = public_records(find_shared_ner(pool), params)
     docs = [r["slug"] for r in records]
@@ -165,7 +165,7 @@ def cross_validate(settings: Settings, pool: Optional[str], params: dict, progre
             progress(f"fold {k + 1}/{folds} done")
     table = {name: score(records, p) for name, p in preds.items()}
     by_genre = {}
-    genres = load_toml_data(str(CONFIG_DIR / "train_classifier.toml")).get("genres", {})
+    genres = read_toml(CONFIG_DIR / "train_classifier.toml").get("genres", {})
     for g in sorted({genres.get(r["doc_type"], r["doc_type"]) for r in records}):
         idx = [i for i, r in enumerate(records) if genres.get(r["doc_type"], r["doc_type"]) == g]
         by_genre[g] = {t: v["f1"] for t, v in score([records[i] for i in idx],
@@ -182,15 +182,14 @@ def find_shared_ner(pool: Optional[str]) -> Path:
     return find_pool(pool).parent / "ner"
 
 
-def train_tagger(*, settings: Optional[Settings] = None, out_dir: Optional[Path] = None, pool: Optional[str] = None,
+def train_tagger(*, config: Config, out_dir: Optional[Path] = None, pool: Optional[str] = None,
                  params: Optional[dict] = None, corrections: Sequence = ()) -> dict:
     """Fit on all pool paragraphs plus the public samples and write models/ner (tables, vocabulary, card)."""
     from pipeline.nlp.pipeline import NlpStage
 
-    settings = settings or load_settings()
     params = params or ner_params()
     started = time.time()
-    stage = NlpStage(settings, use_model=False)
+    stage = NlpStage(config, use_model=False)
     records = pool_entity_records(pool)
     public = public_records(find_shared_ner(pool), params)
     extra = correction_records(corrections)

@@ -13,7 +13,9 @@ import logging
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from pipeline.config import CONFIG_DIR
 from pipeline.corpora import check_classifier_record, check_ner_record, read_jsonl
+from pipeline.nlp.figures import FigureFinder
 from pipeline.review.data import load_documents, states_by_doc
 from pipeline.review.ledger import Ledger
 
@@ -23,13 +25,12 @@ DEFAULT_SECTOR = "economy"
 FILE_NAME = "review.jsonl"
 
 
-def _figure_fields(ent: dict, passage_text: str) -> dict:
-    """value/unit/approx/bound for a FIGURE: the machine's when it had them, else parsed from the span."""
+def _figure_fields(ent: dict, passage_text: str, finder) -> dict:
+    """value/unit/approx/bound for a FIGURE: the machine's when it had them, else parsed from the span by
+    `finder` (a FigureFinder)."""
     if isinstance(ent.get("value"), (int, float)) and ent.get("unit"):
         return {k: ent.get(k) for k in ("value", "unit", "approx", "bound")}
-    from pipeline.nlp.figures import find_figures
-
-    for f in find_figures(ent["text"]):
+    for f in finder.figures(ent["text"]):
         return {"value": f.value, "unit": f.unit, "approx": f.approx, "bound": f.bound}
     return {}
 
@@ -37,6 +38,7 @@ def _figure_fields(ent: dict, passage_text: str) -> dict:
 def records_from_run(out_dir: Path) -> tuple[list[dict], list[dict]]:
     """(classifier_records, ner_records) for the reviewed passages of one run folder. Corrections are replayed by
     content (see ledger.py): after a re-run they land on the passage with their text, or nowhere."""
+    finder = FigureFinder(CONFIG_DIR / "entities.toml")  # the default entity rules: the export has no --config
     out_dir = Path(out_dir)
     docs = load_documents(out_dir)
     ledger = Ledger(out_dir / "run.sqlite")
@@ -80,7 +82,7 @@ def records_from_run(out_dir: Path) -> tuple[list[dict], list[dict]]:
                     item = {"text": e["text"], "type": e["type"], "start": int(e["start"]), "end": int(e["end"]),
                             "canonical": e.get("canonical") or e["text"]}
                     if e["type"] == "FIGURE":
-                        item.update(_figure_fields(e, p["text"]))
+                        item.update(_figure_fields(e, p["text"], finder))
                     ents.append(item)
                 rec = {"id": rid, "genre": DEFAULT_GENRE, "sector": DEFAULT_SECTOR, "text": p["text"],
                        "entities": ents, "note": f"review correction; reviewer {ps.reviewer}"}

@@ -28,14 +28,15 @@ def main(argv=None) -> int:
         limit = args.max_as_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    from pipeline.config import load_settings
-    from pipeline.ingest import IngestError, ingest
+    from pipeline.config import load_config
+    from pipeline.ingest import IngestError, Ingester
 
-    settings = load_settings()
+    config = load_config()
+    ingester = Ingester(config)
     started = time.perf_counter()
     report: dict = {"file": str(args.file)}
     try:
-        clean = ingest(args.file, settings=settings)
+        clean = ingester.ingest(args.file)
         report.update(outcome="doc", title=clean.title, paragraphs=len(clean.paragraphs), body_chars=len(clean.body),
                       encoding=clean.encoding, kind=clean.input_kind,
                       max_paragraph_chars=max((len(p.text) for p in clean.paragraphs), default=0))
@@ -45,9 +46,9 @@ def main(argv=None) -> int:
         report["body_tail"] = clean.body[-2000:]
         report["removed_reasons"] = sorted({r.reason for r in clean.removed})
         if args.analyse:
-            from pipeline.core import analyse
+            from pipeline.pipeline import Pipeline
 
-            doc = analyse(clean, settings)
+            doc = Pipeline.from_config(config).analyse([clean])[0]
             report.update(passages=len(doc.passages), entities=len(doc.entities))
     except IngestError as exc:
         report.update(outcome="ingest_error", reason=exc.reason, message=str(exc))
