@@ -119,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
 
     command("schema", "print the JSON Schema of documents.jsonl lines")
 
+    v = command("validate", "check a run folder: documents.jsonl against the schema, the tables and run.json "
+                            "against documents.jsonl")
+    v.add_argument("out_dir", help="a `policyminer run` output folder")
+    v.add_argument("-q", "--quiet", action="store_true", help="no summary line when the folder is valid")
+
     t = command("train", "train a model from corpora/")
     t.add_argument("what", choices=["classifier", "ner"], help="the model to train")
     t.add_argument("--with-corrections", nargs="*", default=[], metavar="DIR",
@@ -359,6 +364,22 @@ def cmd_schema(args, argv) -> int:
     return EXIT_OK
 
 
+def cmd_validate(args, argv) -> int:
+    """One line per problem on stdout (FILE:LINE: reason), exit 1 if any; a summary line on stderr."""
+    from pipeline.validate import validate_run
+
+    problems = validate_run(_need_folder(args.out_dir))
+    for line in problems.lines():
+        print(line)
+    if len(problems):
+        raise CommandError(f"{args.out_dir}: {len(problems)} problem{'s' if len(problems) > 1 else ''} found")
+    if not args.quiet:
+        checked = problems.checked
+        print(f"{args.out_dir}: valid ({checked['documents']} documents, {checked['passages']} passage rows, "
+              f"{checked['entities']} entity rows)", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_train(args, argv) -> int:
     from pipeline.config import load_settings
 
@@ -424,6 +445,7 @@ def cmd_report(args, argv) -> int:
 
 
 COMMANDS = {"run": cmd_run, "process": cmd_process, "annotate": cmd_annotate, "schema": cmd_schema,
+            "validate": cmd_validate,
             "train": cmd_train, "evaluate": cmd_evaluate, "review": cmd_review,
             "export-corrections": cmd_export_corrections, "report": cmd_report}
 
