@@ -144,3 +144,76 @@ def test_missing_folder_and_usage(tmp_path):
     res = cli("validate", str(tmp_path / "nosuch"))
     assert res.returncode == 1 and res.stderr == f"error: {tmp_path / 'nosuch'}: no such folder\n"
     assert cli("validate").returncode == 2
+
+
+# The label/score relation the schema states (schema.json, passages' label and secondary).
+FACTS, JUDGEMENTS = ("achievement", "background"), ("challenge", "recommendation")
+
+
+def top(scores: dict) -> set:
+    """The labels with the top score (rounded scores can tie)."""
+    return {k for k, v in scores.items() if v == max(scores.values())}
+
+
+def label_rule(p: dict, closing_min: float, organising_rule) -> str:
+    """Why a passage's label is what it is: 'top score', 'closing judgement', 'organising', or 'unexplained'."""
+    from pipeline.classify.features import is_organising
+
+    scores, sentences = p["scores"], p["sentences"]
+    if p["label"] in top(scores):
+        return "top score"
+    overrode = p["secondary"] in top(scores)
+    if overrode and p["label"] == "background" and is_organising(p["text"], organising_rule):
+        return "organising"
+    if overrode and p["secondary"] in FACTS and len(sentences) >= 2:
+        last, before = sentences[-1]["scores"], [max(s["scores"], key=s["scores"].get) for s in sentences[:-1]]
+        if (p["label"] in top(last) and p["label"] in JUDGEMENTS and max(last.values()) >= closing_min - 5e-5
+                and sum(b in FACTS for b in before) >= 0.5 * len(before)):
+            return "closing judgement"
+    return "unexplained"
+
+
+@pytest.fixture(scope="module")
+def label_rules():
+    from pipeline.classify.features import organising_patterns
+    from pipeline.config import MODELS_DIR, load_settings
+
+    settings = load_settings()
+    meta = json.loads((MODELS_DIR / settings["classify"]["model_dir"] / "meta.json").read_text(encoding="utf-8"))
+    return (float(meta["params"].get("closing_judgement_min", 0) or 0),
+            organising_patterns(str(settings.path(settings["classify"]["cues"]))))
+
+
+def test_every_sample_label_is_the_top_score_or_a_documented_rule(sample_run, label_rules):
+    from pipeline.classify.features import is_organising
+
+    closing_min, organising_rule = label_rules
+    rules = []
+    for line in (sample_run / "documents.jsonl").read_text(encoding="utf-8").splitlines():
+        for p in json.loads(line)["passages"]:
+            rules.append(label_rule(p, closing_min, organising_rule))
+            for s in p["sentences"]:
+                assert s["label"] in top(s["scores"]) or (s["label"] == "background"
+                                                          and is_organising(s["text"], organising_rule)), s
+    assert "unexplained" not in rules, rules
+    assert rules.count("top score") > len(rules) // 2  # the rules are exceptions
+
+
+def test_the_rules_keep_the_overridden_label_as_secondary(label_rules):
+    """The two rules on made-up predictions: the label they override is kept as the secondary, the scores stay."""
+    import numpy as np
+
+    from pipeline.classify.model import Prediction, closing_judgement, organising
+
+    closing_min, organising_rule = label_rules
+    classes = ["achievement", "background", "challenge", "recommendation"]
+    scores = {"achievement": 0.7, "background": 0.2, "challenge": 0.05, "recommendation": 0.05}
+    facts_then_judgement = np.array([[0.8, 0.1, 0.05, 0.05], [0.7, 0.2, 0.05, 0.05], [0.02, 0.02, 0.95, 0.01]])
+    closed = closing_judgement(Prediction("achievement", None, scores), facts_then_judgement, classes, 0.8)
+    assert (closed.label, closed.secondary, closed.scores) == ("challenge", "achievement", scores)
+    announced = organising(Prediction("recommendation", None, scores), "针对上述问题，本文提出以下几点建议。",
+                           organising_rule)
+    assert (announced.label, announced.secondary, announced.scores) == ("background", "recommendation", scores)
+    assert label_rule({"label": "background", "secondary": "achievement", "scores": scores,
+                       "text": "针对上述问题，本文提出以下几点建议。", "sentences": []},
+                      closing_min, organising_rule) == "organising"
