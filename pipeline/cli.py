@@ -94,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[common])
 
+    # In this order in `policyminer --help`.
+    for add_commands in (_add_run, _add_document_commands, _add_model_commands, _add_folder_commands):
+        add_commands(command)
+    return p
+
+
+def _add_run(command) -> None:
+    """run. (Each _add_ function gets `command(name, help)`, which makes a command's parser.)"""
     r = command("run", "process a batch of files, folders, globs, JSONL or WARC into an output folder")
     r.add_argument("inputs", nargs="*", help="files, folders (recursive), globs; '-' reads paths from stdin")
     r.add_argument("-o", "--out", required=True, type=out_folder, help="output folder")
@@ -108,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary, errors only")
     r.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
 
+
+def _add_document_commands(command) -> None:
+    """process, annotate, schema, validate."""
     pr = command("process", "print one document's JSON ('-' reads stdin)")
     pr.add_argument("file", help="an HTML or text file ('-' reads stdin)")
     pr.add_argument("--url", help="the page's URL (for site and date)")
@@ -119,6 +130,14 @@ def _parser() -> argparse.ArgumentParser:
 
     command("schema", "print the JSON Schema of documents.jsonl lines")
 
+    v = command("validate", "check a run folder: documents.jsonl against the schema, the tables and run.json "
+                            "against documents.jsonl")
+    v.add_argument("out_dir", help="a `policyminer run` output folder")
+    v.add_argument("-q", "--quiet", action="store_true", help="no summary line when the folder is valid")
+
+
+def _add_model_commands(command) -> None:
+    """train, evaluate."""
     t = command("train", "train a model from corpora/")
     t.add_argument("what", choices=["classifier", "ner"], help="the model to train")
     t.add_argument("--with-corrections", nargs="*", default=[], metavar="DIR",
@@ -146,6 +165,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=positive_int, help="entities: score at most this many records")
     e.add_argument("--json", action="store_true", help="print the scores as JSON")
 
+
+def _add_folder_commands(command) -> None:
+    """The commands over a run folder: review, export-corrections, report."""
     rv = command("review", "serve the review web app over a run folder")
     rv.add_argument("out_dir", help="a `policyminer run` output folder")
     rv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --token)")
@@ -160,7 +182,6 @@ def _parser() -> argparse.ArgumentParser:
     rp = command("report", "write a self-contained HTML report with charts")
     rp.add_argument("out_dir", help="a `policyminer run` output folder")
     rp.add_argument("-o", "--out", type=out_folder, help="report folder (default OUT_DIR/report)")
-    return p
 
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
@@ -360,6 +381,22 @@ def cmd_schema(args, argv) -> int:
     return EXIT_OK
 
 
+def cmd_validate(args, argv) -> int:
+    """One line per problem on stdout (FILE:LINE: reason), exit 1 if any; a summary line on stderr."""
+    from pipeline.validate import validate_run
+
+    problems = validate_run(_need_folder(args.out_dir))
+    for line in problems.lines():
+        print(line)
+    if len(problems):
+        raise CommandError(f"{args.out_dir}: {len(problems)} problem{'s' if len(problems) > 1 else ''} found")
+    if not args.quiet:
+        checked = problems.checked
+        print(f"{args.out_dir}: valid ({checked['documents']} documents, {checked['passages']} passage rows, "
+              f"{checked['entities']} entity rows)", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_train(args, argv) -> int:
     from pipeline.config import load_config
 
@@ -425,6 +462,7 @@ def cmd_report(args, argv) -> int:
 
 
 COMMANDS = {"run": cmd_run, "process": cmd_process, "annotate": cmd_annotate, "schema": cmd_schema,
+            "validate": cmd_validate,
             "train": cmd_train, "evaluate": cmd_evaluate, "review": cmd_review,
             "export-corrections": cmd_export_corrections, "report": cmd_report}
 

@@ -2,6 +2,7 @@
 records ({url, html} or {url, text}) and WARC files. Each unit of work has a stable key."""
 from __future__ import annotations
 
+import fnmatch
 import glob
 import json
 import os
@@ -31,45 +32,184 @@ def _is_gold_or_hidden(p: Path) -> bool:
     return p.name.startswith(".") or ".gold." in p.name or p.name.endswith((".json", ".tsv", ".py", ".md", ".csv", ".parquet"))
 
 
-def _folder_files(folder: Path) -> Iterator[tuple[Path, Optional[str]]]:
-    """(file, skip reason) for the files of a folder, walked recursively in sorted order. Hidden, gold and notes
-    files are left out; files of a type PolicyMiner does not read come with the reason UNSUPPORTED."""
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            fp = Path(root) / name
-            if not _is_gold_or_hidden(fp):
-                yield fp, None if fp.suffix.lower() in DOC_SUFFIXES | CONTAINER_SUFFIXES else UNSUPPORTED
+def _reason(exc: OSError) -> str:
+    """'permission denied' for an OSError, without '[Errno 13]'."""
+    text = exc.strerror or str(exc)
+    return text[0].lower() + text[1:] if text else type(exc).__name__
+
+
+def _identity(path: os.DirEntry | Path) -> Optional[tuple[int, int]]:
+    """(device, inode) of what a path names once symlinks are followed; None when it cannot be read (a broken
+    link: the file then fails when it is read, with its own reason)."""
+    try:
+        st = path.stat() if isinstance(path, os.DirEntry) else os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class _Seen:
+    """The real folders and files a discovery has met, so that each is walked or listed once however many names
+    (symbolic links, a link back up the tree: a loop) lead to it."""
+
+    def __init__(self):
+        self.folders: set = set()
+        self.files: set = set()
+
+    def first(self, kind: set, path) -> bool:
+        ident = _identity(path)
+        if ident is None:
+            return True
+        if ident in kind:
+            return False
+        kind.add(ident)
+        return True
+
+
+def _entries(folder: Path) -> tuple[list[os.DirEntry], list[os.DirEntry]]:
+    """A folder's (subfolders, files), sorted by name; symbolic links count as what they point to. Raises the
+    OSError of a folder that cannot be listed."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    folders, files = [], []
+    for e in entries:
+        try:
+            is_folder = e.is_dir()
+        except OSError:
+            is_folder = False
+        (folders if is_folder else files).append(e)
+    return folders, files
+
+
+def _walk(folder: Path, seen: _Seen) -> Iterator[tuple[Path, Optional[str]]]:
+    """(file, None) for the files under `folder`, each folder's files before its subfolders', all sorted; and
+    (folder, reason) for a folder that cannot be listed (permission denied). Symbolic links to folders are
+    followed, but a real folder is walked once: a link back into the tree (a loop) is not followed again."""
+    if not seen.first(seen.folders, folder):
+        return
+    try:
+        folders, files = _entries(folder)
+    except OSError as exc:
+        yield folder, f"cannot read folder: {_reason(exc)}"
+        return
+    for e in files:
+        if seen.first(seen.files, e):
+            yield Path(e.path), None
+    for e in folders:
+        yield from _walk(Path(e.path), seen)
+
+
+def _folder_files(folder: Path, seen: _Seen) -> Iterator[tuple[Path, Optional[str], Optional[str]]]:
+    """(file, error, skip reason) for the files of a folder, walked recursively in sorted order. Hidden, gold and
+    notes files are left out; files of a type PolicyMiner does not read come with the reason UNSUPPORTED; a
+    subfolder that cannot be listed comes with its error."""
+    for fp, error in _walk(folder, seen):
+        if error:
+            yield fp, error, None
+        elif not _is_gold_or_hidden(fp):
+            yield fp, None, None if fp.suffix.lower() in DOC_SUFFIXES | CONTAINER_SUFFIXES else UNSUPPORTED
+
+
+def _glob(pattern: str, seen: _Seen) -> Iterator[tuple[Path, Optional[str]]]:
+    """(path, None) for what a glob pattern matches, sorted, and (folder, reason) for a folder on the way that
+    cannot be listed. The rules are glob.glob(recursive=True)'s (`*` matches within one name and not hidden
+    names, `**` any number of folders), but a folder reached again through a symbolic link is not walked again,
+    so a link loop cannot multiply the matches."""
+    parts = Path(pattern).parts
+    plain = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    found, errors = [], {}
+    for path, error in _match(Path(*parts[:plain]) if plain else Path(), parts[plain:], seen, set()):
+        if error:
+            errors.setdefault(path, error)  # a folder met by `**` and by the next pattern is one failure
+        else:
+            found.append((path, None))
+    return iter(sorted(found, key=lambda t: str(t[0])) + list(errors.items()))
+
+
+def _match(folder: Path, parts: tuple, seen: _Seen, walked: set) -> Iterator[tuple[Path, Optional[str]]]:
+    """What `parts` (one pattern per path component) match under `folder`; `walked` holds the (folder,
+    pattern position) pairs `**` has already expanded."""
+    if not parts:
+        yield folder, None
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "**":
+        ident = _identity(folder)
+        if (ident, len(parts)) in walked:
+            return
+        walked.add((ident, len(parts)))
+        yield from _match(folder, rest, seen, walked)
+        names = _listing(folder)
+        if isinstance(names, str):
+            yield folder, names
+            return
+        for e in names[0]:
+            if not e.name.startswith("."):
+                yield from _match(Path(e.path), parts, seen, walked)
+        if not rest:  # a trailing ** matches files too
+            yield from ((Path(e.path), None) for e in names[1] if not e.name.startswith("."))
+        return
+    names = _listing(folder)
+    if isinstance(names, str):
+        yield folder, names
+        return
+    for e in (names[0] if rest else names[0] + names[1]):
+        if fnmatch.fnmatchcase(e.name, head) and (head.startswith(".") or not e.name.startswith(".")):
+            yield from _match(Path(e.path), rest, seen, walked)
+
+
+def _listing(folder: Path):
+    """_entries(folder), or the reason it cannot be listed."""
+    try:
+        return _entries(folder or Path("."))
+    except FileNotFoundError:
+        return [], []
+    except OSError as exc:
+        return f"cannot read folder: {_reason(exc)}"
 
 
 def _discover(inputs: Iterable[str]) -> Iterator[tuple[str, Optional[Path], Optional[str], Optional[str]]]:
     """(input, file, error, skip reason) for every file the inputs name: files in the order given, folders walked
-    recursively in sorted order, globs expanded sorted; an input naming nothing comes with its error."""
+    recursively in sorted order, globs expanded sorted; an input naming nothing, or a folder that cannot be
+    listed, comes with its error. A real file is listed once, under the first name that leads to it."""
+    seen = _Seen()
     for raw in inputs:
         raw = raw.strip()
         if not raw:
             continue
         p = Path(raw)
         if p.is_dir():
-            for fp, skip in _folder_files(p):
-                yield raw, fp, None, skip
+            for fp, error, skip in _folder_files(p, seen):
+                yield raw, fp, error, skip
         elif p.exists():
-            yield raw, p, None, None
+            if seen.first(seen.files, p):
+                yield raw, p, None, None
         elif any(ch in raw for ch in "*?["):
-            matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True)) if Path(m).is_file()]
-            if not matches:
-                yield raw, None, "no file matches this pattern", None
-            for m in matches:
-                yield raw, m, None, None
+            yield from _glob_inputs(raw, seen)
         else:
             yield raw, None, "no such file or folder", None
+
+
+def _glob_inputs(raw: str, seen: _Seen) -> Iterator[tuple[str, Optional[Path], Optional[str], Optional[str]]]:
+    matched = 0
+    for path, error in _glob(raw, seen):
+        if error:
+            matched += 1
+            yield raw, path, error, None
+        elif path.is_file():
+            matched += 1
+            if seen.first(seen.files, path):
+                yield raw, path, None, None
+    if not matched:
+        yield raw, None, "no file matches this pattern", None
 
 
 def expand(inputs: Iterable[str]) -> Iterator[Unit]:
     """Every unit of work the inputs name, streamed (see _discover for the order)."""
     for raw, path, error, skip in _discover(inputs):
         if error:
-            yield Unit(key=raw, path=raw, error=error)
+            key = raw if path is None else str(path)
+            yield Unit(key=key, path=key, error=error)
         elif skip:
             yield Unit(key=str(path), path=str(path), skip=skip)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,102 @@ def test_hostile_jsonl_lines_fail_only_their_record(tmp_path, line, reason):
     units = list(expand([str(path)]))
     assert [u.error is None for u in units] == [True, False, True]
     assert reason in units[1].error and units[1].error.startswith("line 2:")
+
+
+def _looped_tree(tmp_path: Path) -> Path:
+    """Three files, a folder link back up the tree (a loop), a link to itself, and a second name for a.txt."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    for rel in ("a.txt", "sub/b.txt", "sub/c.txt"):
+        (root / rel).write_text(ARTICLE, encoding="utf-8")
+    (root / "sub" / "up").symlink_to("..", target_is_directory=True)
+    (root / "sub" / "self").symlink_to(".", target_is_directory=True)
+    (root / "sub" / "alias.txt").symlink_to(root / "a.txt")
+    return root
+
+
+def test_a_symlink_loop_does_not_multiply_a_folders_files(tmp_path):
+    root = _looped_tree(tmp_path)
+    keys = [Path(u.key).relative_to(root).as_posix() for u in expand([str(root)])]
+    assert keys == ["a.txt", "sub/b.txt", "sub/c.txt"]  # each real file once, under its first name
+    assert count_units([str(root)]) == 3
+
+
+@pytest.mark.parametrize("pattern", ["**/*.txt", "**", "sub/**/*.txt", "*/*/*.txt"])
+def test_a_symlink_loop_does_not_multiply_a_globs_matches(tmp_path, pattern):
+    root = _looped_tree(tmp_path)
+    keys = [Path(u.key).relative_to(root).as_posix() for u in expand([str(root / pattern)])]
+    assert len(keys) == len(set(keys))
+    real = {(root / k).resolve() for k in keys}
+    assert len(real) == len(keys)  # no real file twice
+    wanted = {"**/*.txt": 3, "**": 3, "sub/**/*.txt": 3, "*/*/*.txt": 3}[pattern]
+    assert len(keys) == wanted, keys
+
+
+def test_a_linked_folder_outside_the_tree_is_walked(tmp_path):
+    root, other = tmp_path / "root", tmp_path / "elsewhere"
+    root.mkdir()
+    other.mkdir()
+    (other / "d.txt").write_text(ARTICLE, encoding="utf-8")
+    (root / "linked").symlink_to(other, target_is_directory=True)
+    assert [Path(u.key).relative_to(root).as_posix() for u in expand([str(root)])] == ["linked/d.txt"]
+
+
+def deny(monkeypatch, folder: Path) -> None:
+    """Listing `folder` fails with permission denied, as chmod 000 does for anyone but root (the tests may run as
+    root, whom chmod does not stop)."""
+    real = os.scandir
+
+    def scandir(path="."):
+        if Path(path).resolve() == folder.resolve():
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def _tree_with_locked_folder(tmp_path: Path) -> tuple[Path, Path]:
+    (tmp_path / "in").mkdir()
+    root = _tree(tmp_path / "in")
+    locked = root / "b" / "locked"
+    locked.mkdir()
+    (locked / "hidden_from_us.txt").write_text(ARTICLE, encoding="utf-8")
+    return root, locked
+
+
+@pytest.mark.parametrize("glob_pattern", [False, True])
+def test_an_unreadable_subfolder_is_a_failed_unit(tmp_path, monkeypatch, glob_pattern):
+    root, locked = _tree_with_locked_folder(tmp_path)
+    deny(monkeypatch, locked)
+    units = list(expand([str(root / "**" / "*.txt") if glob_pattern else str(root)]))
+    failed = [u for u in units if u.error]
+    assert [(u.key, u.error) for u in failed] == [(str(locked), "cannot read folder: permission denied")]
+    assert {Path(u.key).name for u in units if not u.error} >= {"a.txt", "x.txt", "y.txt"}
+
+
+def test_an_unreadable_subfolder_is_failed_in_run_json(tmp_path, monkeypatch):
+    from pipeline.run import run
+
+    root, locked = _tree_with_locked_folder(tmp_path)
+    deny(monkeypatch, locked)
+    summary = run([str(root)], tmp_path / "out", workers=1)
+    record = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert {"input": str(locked), "reason": "cannot read folder: permission denied"} in record["failed"]
+    assert summary.failed == 1 and summary.processed >= 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="chmod 000 does not stop root (the monkeypatched test covers it)")
+def test_a_chmod_000_subfolder_is_failed_by_the_cli(tmp_path):
+    import subprocess
+    import sys
+
+    root, locked = _tree_with_locked_folder(tmp_path)
+    locked.chmod(0)
+    try:
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        res = subprocess.run([sys.executable, "-m", "pipeline", "run", str(root), "-o", str(tmp_path / "out"), "-w",
+                              "1", "-q"], capture_output=True, text=True, env=env, timeout=600)
+    finally:
+        locked.chmod(0o755)
+    assert res.returncode == 1
+    assert f"error: {locked}: cannot read folder: permission denied" in res.stderr.splitlines()
