@@ -179,6 +179,20 @@ def main_containers(body) -> set:
     return chosen
 
 
+def _child_context(el, tag: str, parent: tuple, is_container: bool) -> tuple:
+    """The walk's context inside `el`: (chrome label, inside main, inside <a>, heading level, inside a list item)."""
+    parent_label, parent_main, parent_link, parent_heading, parent_list = parent
+    # The article container starts clean: a page wrapper far above it may carry a class such as
+    # "blq-int-nav", which must not make every paragraph of the article navigation.
+    inside = parent_main or is_container
+    own = chrome_label(el)
+    if own in PROSE_OVERRIDES and inside and _holds_prose(el):
+        own = None
+    label = own or (None if is_container else parent_label)
+    heading = int(tag[1]) if len(tag) == 2 and tag[0] == "h" and tag[1].isdigit() else parent_heading
+    return label, inside, parent_link or tag == "a", heading, parent_list or tag in _LIST_ITEMS
+
+
 def dom_blocks(root, *, max_blocks: int, reveal: Optional[RevealRule] = None) -> list[Block]:
     body = root.find("body")
     if body is None:
@@ -213,17 +227,7 @@ def dom_blocks(root, *, max_blocks: int, reveal: Optional[RevealRule] = None) ->
             is_block = tag in BLOCK_TAGS or tag == "br"
             if is_block:
                 flush(ctx_stack[-1][3] and f"h{ctx_stack[-1][3]}" or "p")
-            parent_label, parent_main, parent_link, parent_heading, parent_list = ctx_stack[-1]
-            is_container = el in containers
-            # The article container starts clean: a page wrapper far above it may carry a class such as
-            # "blq-int-nav", which must not make every paragraph of the article navigation.
-            inside = parent_main or is_container
-            own = chrome_label(el)
-            if own in PROSE_OVERRIDES and inside and _holds_prose(el):
-                own = None
-            label = own or (None if is_container else parent_label)
-            heading = int(tag[1]) if len(tag) == 2 and tag[0] == "h" and tag[1].isdigit() else parent_heading
-            ctx_stack.append((label, inside, parent_link or tag == "a", heading, parent_list or tag in _LIST_ITEMS))
+            ctx_stack.append(_child_context(el, tag, ctx_stack[-1], el in containers))
             if tag == "br":
                 stack.append(("exit", el))
                 continue

@@ -90,81 +90,98 @@ def flatten_html(text: str) -> str:
     <meta> and <link> tags kept. Raw-text elements (script, style …), comments, CDATA, form controls and
     elements hidden by style or the hidden attribute are skipped. A single left-to-right scan with str.find,
     linear in the page size whatever the nesting (no regex that could backtrack over a giant attribute)."""
-    lower = text.lower()
-    n = len(text)
-    head: list[str] = []
-    paras: list[str] = []
-    run: list[str] = []
-    title = ""
-    skip_tag, skip_depth = "", 0  # inside a hidden element: its tag and how deep
+    return _Flattener(text).scan()
 
-    def end_run() -> None:
-        piece = " ".join(html_lib.unescape("".join(run)).split())
+
+class _Flattener:
+    """flatten_html's scan: the text runs between block tags, the head's meta/link tags and the title."""
+
+    def __init__(self, text: str):
+        self.text, self.lower, self.n = text, text.lower(), len(text)
+        self.head: list[str] = []
+        self.paras: list[str] = []
+        self.run: list[str] = []
+        self.title = ""
+        self.skip_tag, self.skip_depth = "", 0  # inside a hidden element: its tag and how deep
+
+    def end_run(self) -> None:
+        piece = " ".join(html_lib.unescape("".join(self.run)).split())
         if piece:
-            paras.append(f"<p>{html_lib.escape(piece, quote=False)}</p>")
-        run.clear()
+            self.paras.append(f"<p>{html_lib.escape(piece, quote=False)}</p>")
+        self.run.clear()
 
-    pos = 0
-    while pos < n:
-        lt = text.find("<", pos)
-        if lt < 0:
-            if not skip_depth:
-                run.append(text[pos:])
-            break
-        if not skip_depth:
-            run.append(text[pos:lt])
+    def scan(self) -> str:
+        text, pos = self.text, 0
+        while pos < self.n:
+            lt = text.find("<", pos)
+            if lt < 0:
+                if not self.skip_depth:
+                    self.run.append(text[pos:])
+                break
+            if not self.skip_depth:
+                self.run.append(text[pos:lt])
+            pos = self.markup(lt)
+        self.end_run()
+        title_tag = f"<title>{html_lib.escape(self.title, quote=False)}</title>" if self.title else ""
+        return f"<html><head>{title_tag}{''.join(self.head)}</head><body>{''.join(self.paras)}</body></html>"
+
+    def markup(self, lt: int) -> int:
+        """Read the markup at `lt` (a comment, CDATA, a declaration or a tag); the position after it."""
+        text, lower, n = self.text, self.lower, self.n
         if lower.startswith("<!--", lt):
             close = text.find("-->", lt + 4)
-            pos = n if close < 0 else close + 3
-            continue
+            return n if close < 0 else close + 3
         if lower.startswith("<![cdata[", lt):
             close = text.find("]]>", lt + 9)
-            pos = n if close < 0 else close + 3
-            continue
+            return n if close < 0 else close + 3
         m = _TAG_NAME.match(text, lt)
         if not m:
             if lower.startswith(("<!", "<?"), lt):  # doctype, bogus comments, processing instructions
                 close = text.find(">", lt)
-                pos = n if close < 0 else close + 1
-            else:
-                if not skip_depth:
-                    run.append("<")
-                pos = lt + 1
-            continue
+                return n if close < 0 else close + 1
+            if not self.skip_depth:
+                self.run.append("<")
+            return lt + 1
         gt = text.find(">", m.end())
         if gt < 0:
-            break  # an unterminated tag runs to the end of the page
-        tag = m.group(1).lower()
-        closing = text[lt + 1] == "/"
-        pos = gt + 1
-        if skip_depth:
-            if tag == skip_tag:
-                skip_depth += -1 if closing else (0 if text[gt - 1] == "/" else 1)
+            return n  # an unterminated tag runs to the end of the page
+        return self.tag(m.group(1).lower(), lt, m.end(), gt)
+
+    def tag(self, tag: str, lt: int, name_end: int, gt: int) -> int:
+        """A start or end tag from `lt` to `gt`: breaks a run, opens or closes a skipped element, keeps a meta
+        tag or the title; the position after it (after a raw-text element's content)."""
+        text, closing, pos = self.text, self.text[lt + 1] == "/", gt + 1
+        if self.skip_depth:
+            if tag == self.skip_tag:
+                self.skip_depth += -1 if closing else (0 if text[gt - 1] == "/" else 1)
             if tag not in RAW_TEXT_TAGS or closing:
-                continue
+                return pos
         if closing:
             if tag in _FLAT_BREAK_TAGS:
-                end_run()
-            continue
-        attrs = lower[m.end():gt]
+                self.end_run()
+            return pos
         if tag in ("meta", "link"):
-            if gt - lt < _MAX_META_VALUE and not skip_depth:
-                head.append(text[lt:gt + 1])
+            if gt - lt < _MAX_META_VALUE and not self.skip_depth:
+                self.head.append(text[lt:gt + 1])
         elif tag in RAW_TEXT_TAGS and not text[gt - 1] == "/":
-            close = lower.find(f"</{tag}", pos)
-            content_end = n if close < 0 else close
-            if tag == "title" and not title and not skip_depth:
-                title = " ".join(html_lib.unescape(text[pos:content_end]).split())[:_MAX_META_VALUE]
-            end_tag = -1 if close < 0 else text.find(">", close)
-            pos = n if end_tag < 0 else end_tag + 1
-        elif tag not in _VOID_TAGS and not text[gt - 1] == "/" and (tag in _SKIP_TAGS or _HIDDEN.search(attrs)):
-            end_run()
-            skip_tag, skip_depth = tag, 1
+            return self.raw_text(tag, pos)
+        elif tag not in _VOID_TAGS and not text[gt - 1] == "/" and (
+                tag in _SKIP_TAGS or _HIDDEN.search(self.lower[name_end:gt])):
+            self.end_run()
+            self.skip_tag, self.skip_depth = tag, 1
         elif tag in _FLAT_BREAK_TAGS:
-            end_run()
-    end_run()
-    title_tag = f"<title>{html_lib.escape(title, quote=False)}</title>" if title else ""
-    return f"<html><head>{title_tag}{''.join(head)}</head><body>{''.join(paras)}</body></html>"
+            self.end_run()
+        return pos
+
+    def raw_text(self, tag: str, pos: int) -> int:
+        """Skip a raw-text element's content (script, style, title …), keeping the first <title>'s text."""
+        text, n = self.text, self.n
+        close = self.lower.find(f"</{tag}", pos)
+        content_end = n if close < 0 else close
+        if tag == "title" and not self.title and not self.skip_depth:
+            self.title = " ".join(html_lib.unescape(text[pos:content_end]).split())[:_MAX_META_VALUE]
+        end_tag = -1 if close < 0 else text.find(">", close)
+        return n if end_tag < 0 else end_tag + 1
 
 
 def _meta_index(root) -> dict[str, str]:
