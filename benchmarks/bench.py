@@ -120,12 +120,15 @@ def stage_timings(folder: Path, limit: int, repeat: int = 1) -> tuple[dict, Call
     start = time.perf_counter()
     token_spans = [nlp.analyse(ts)[1] for ts in texts]
     t["entities"] = time.perf_counter() - start
-    if "ner" in nlp.nlp.pipe_names:  # the same without the statistical model: what the NER model costs
-        with nlp.nlp.select_pipes(disable=["ner"]):
+    if nlp.tagger is not None:  # the same without the name tagger: what the trained model costs
+        tagger, nlp.tagger = nlp.tagger, None
+        try:
             start = time.perf_counter()
             for ts in texts:
                 nlp.analyse(ts)
             t["entities_rules_only"] = time.perf_counter() - start
+        finally:
+            nlp.tagger = tagger
     start = time.perf_counter()
     for ts, spans in zip(texts, token_spans):
         tag_passages(ts, [None] * len(ts), [i / max(len(ts) - 1, 1) for i in range(len(ts))], pipe.classifier,

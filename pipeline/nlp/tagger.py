@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from itertools import accumulate
+from bisect import bisect_left
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -69,19 +70,25 @@ class WordFacts:
 
 
 def rule_tags(words: Sequence[str], mentions) -> list[str]:
-    """The rules' tag of each word: B-/I- and the mention's type where a rule mention covers it, else O (one
-    sweep: mentions do not overlap)."""
-    tags = ["O"] * len(words)
-    ordered = sorted(mentions, key=lambda m: m.start)
-    k, pos = 0, 0
-    for i, w in enumerate(words):
-        a, b = pos, pos + len(w)
-        pos = b
-        while k < len(ordered) and ordered[k].end <= a:
-            k += 1
-        if k < len(ordered) and a >= ordered[k].start and b <= ordered[k].end:
-            tags[i] = ("B-" if a == ordered[k].start else "I-") + ordered[k].type
+    """The rules' tag of each word: B-/I- and the mention's type where a rule mention covers it, else O. Mentions
+    do not overlap: each one tags the words inside it, found by bisection over the words' starts."""
+    return _tagged(words, mentions, "O", str)
+
+
+def _tagged(words: Sequence[str], mentions, outside, name):
+    """rule_tags with `outside` for untagged words and `name(tag)` for the tagged ones (a tag string or its id)."""
+    tags = [outside] * len(words)
+    if not mentions or not words:
+        return tags
+    ends = list(accumulate(map(len, words)))
+    starts = [e - len(w) for w, e in zip(words, ends)]
+    for m in mentions:
+        i = bisect_left(starts, m.start)
+        while i < len(words) and ends[i] <= m.end:
+            tags[i] = name(("B-" if starts[i] == m.start else "I-") + m.type)
+            i += 1
     return tags
+
 
 
 def features(words: Sequence[str], rtags: Sequence[str], facts: WordFacts) -> dict[str, list[str]]:
@@ -230,7 +237,7 @@ class Tagger:
         self.partial.add_words([w for words, _ in items for w in words])
         index, word, tag_id = self.partial.index.get, self.partial.word, self.partial.tag_id
         cur, prev, nxt, tags, tags_prev, tags_next = [], [], [], [], [], []
-        edge = tag_id("<s>")
+        edge, outside = tag_id("<s>"), tag_id("O")
         for words, mentions in items:
             if not words:
                 continue
@@ -238,7 +245,7 @@ class Tagger:
             cur += ks
             prev += [0] + ks[:-1]
             nxt += ks[1:] + [0]
-            ts = [tag_id(t) for t in rule_tags(words, mentions)]
+            ts = _tagged(words, mentions, outside, tag_id)
             tags += ts
             tags_prev += [edge] + ts[:-1]
             tags_next += ts[1:] + [edge]
@@ -305,7 +312,7 @@ class PartialScores:
 
         def rows_of(template: str, of: str) -> np.ndarray:
             table = v[template]
-            return W[np.fromiter((table.get(x, 0) for x in values[of]), dtype=np.int64, count=len(new))]
+            return W[np.fromiter(map(table.get, values[of], repeat(0)), dtype=np.int64, count=len(new))]
 
         block = slice(self.n, self.n + len(new))
         self.rows[block, :k] = sum(rows_of(t, t) for t in self.OWN)
