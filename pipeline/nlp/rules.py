@@ -86,12 +86,20 @@ class Trie:
                 longest[start] = n
         return sorted(longest.items())
 
+    def prepare(self) -> None:
+        """Build the matchers now (the stage's load) rather than on the first text: one regex per first character
+        (several hundred) and the Aho-Corasick automaton."""
+        if self._matchers is None:
+            self._matchers = {ch: re.compile(re.escape(ch) + _trie_regex(node))
+                              for ch, node in self.root.items() if ch is not _END}
+        if self._automaton is None:
+            self._automaton = _automaton(self._payloads) or False
+
     def longest(self, text: str, i: int) -> tuple[int, object]:
         """(length, payload) of the longest word starting at text[i], (0, None) when none does."""
         # The walk runs inside the regex engine: a Python loop over the nodes cost ~4x more (hot path).
         if self._matchers is None:
-            self._matchers = {ch: re.compile(re.escape(ch) + _trie_regex(node))
-                              for ch, node in self.root.items() if ch is not _END}
+            self.prepare()
         rx = self._matchers.get(text[i:i + 1])
         m = rx.match(text, i) if rx is not None else None
         if m is None:
@@ -278,6 +286,7 @@ class EntityRules:
         self._inst_first = _by_first_char(self.lex.inst_suffixes)
         self._suffix_automaton = _automaton({*self.lex.inst_suffixes, *self.lex.prog_suffixes})
         self._known_prefixes = tuple(self.lex.known_prefixes)  # str.startswith takes a tuple: one call, not a loop
+        self.lex.names.prepare()
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _free(self, taken: list[bool], s: int, e: int) -> bool:
