@@ -342,6 +342,8 @@ def test_paging_and_snippet_search(browser, team):
     assert not set(pg.locator("table.rows a.open").all_inner_texts()) & set(first_page)
     pg.keyboard.press("]")
     expect(pg.locator("#matching")).to_contain_text("13–18 shown")
+    pg.wait_for_load_state("load")  # the next key goes to the new page, not the one it replaced
+    expect(pg.locator("nav.pager .current-page").first).to_have_text("3")
     pg.keyboard.press("[")
     expect(pg.locator("#matching")).to_contain_text("7–12 shown")
     pg.locator("nav.pager a.page-link", has_text=str(-(-total // 6))).first.click()

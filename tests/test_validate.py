@@ -176,12 +176,12 @@ def label_rule(p: dict, closing_min: float, organising_rule) -> str:
 @pytest.fixture(scope="module")
 def label_rules():
     from pipeline.classify.features import organising_patterns
-    from pipeline.config import MODELS_DIR, load_settings
+    from pipeline.config import MODELS_DIR, load_config, read_toml
 
-    settings = load_settings()
-    meta = json.loads((MODELS_DIR / settings["classify"]["model_dir"] / "meta.json").read_text(encoding="utf-8"))
+    config = load_config()
+    meta = json.loads((MODELS_DIR / config.classify.model_dir / "meta.json").read_text(encoding="utf-8"))
     return (float(meta["params"].get("closing_judgement_min", 0) or 0),
-            organising_patterns(str(settings.path(settings["classify"]["cues"]))))
+            organising_patterns(read_toml(config.path(config.classify.cues))))
 
 
 def test_every_sample_label_is_the_top_score_or_a_documented_rule(sample_run, label_rules):
