@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from test_run import FIXTURES, make_corpus
+from test_run import FIXTURES, committed_units, make_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -82,7 +81,7 @@ def test_workers_die_with_the_parent(tmp_path):
     workers: set[int] = set()
     while time.time() < deadline and proc.poll() is None:
         workers = children_of(proc.pid)
-        if len(workers) == 2 and _committed(out / "run.sqlite"):
+        if len(workers) == 2 and committed_units(out / "run.sqlite"):
             break
         time.sleep(0.05)
     assert len(workers) == 2 and proc.poll() is None
@@ -91,17 +90,6 @@ def test_workers_die_with_the_parent(tmp_path):
     while time.time() < deadline and any(alive(w) for w in workers):
         time.sleep(0.05)
     assert not [w for w in workers if alive(w)]
-
-
-def _committed(store: Path) -> int:
-    try:
-        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1)
-        try:
-            return db.execute("SELECT COUNT(*) FROM units").fetchone()[0]
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
 
 
 def test_workers_that_cannot_load_the_model_stop_the_run_with_one_line(tmp_path):

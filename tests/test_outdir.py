@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from test_run import make_corpus
+from test_run import committed_units, make_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,17 +19,6 @@ def cli_proc(*args: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     return subprocess.Popen([sys.executable, "-m", "pipeline", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)
-
-
-def committed(store: Path) -> int:
-    try:
-        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1)
-        try:
-            return db.execute("SELECT COUNT(*) FROM units").fetchone()[0]
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
 
 
 def assert_consistent(out: Path) -> dict:
@@ -54,7 +42,7 @@ def test_two_concurrent_runs_into_one_folder(tmp_path):
     out = tmp_path / "out"
     first = cli_proc("run", str(corpus), "-o", str(out), "-w", "1", "-q")
     deadline = time.time() + 120
-    while committed(out / "run.sqlite") < 1 and first.poll() is None and time.time() < deadline:
+    while committed_units(out / "run.sqlite") < 1 and first.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     second = cli_proc("run", str(corpus), "-o", str(out), "-w", "1", "-q")
     _, err2 = second.communicate(timeout=300)

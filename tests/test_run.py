@@ -295,7 +295,8 @@ def test_full_disk_leaves_previous_outputs_intact(corpus, tmp_path, monkeypatch)
     assert len(documents) == 2 and len(passages) > 0 and set(passages["doc_id"]) == set(documents["doc_id"])
 
 
-def _committed(store: Path) -> int:
+def committed_units(store: Path) -> int:
+    """Units committed to a run store so far, read while the run writes it (0 until it exists)."""
     try:
         db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1)
         try:
@@ -318,12 +319,12 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_outputs(corpus, reference, tm
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(corpus), "--out", str(out), "--workers",
                              str(workers), "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while proc.poll() is None and time.time() < deadline and _committed(out / "run.sqlite") < target:
+    while proc.poll() is None and time.time() < deadline and committed_units(out / "run.sqlite") < target:
         time.sleep(0.02)
     time.sleep(rng.random() * 0.3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = _committed(out / "run.sqlite")
+    done_before = committed_units(out / "run.sqlite")
     summary = run([str(corpus)], out, workers=1)
     data = run_json(out)
     keys = [r["input"] for r in data["inputs"]]
