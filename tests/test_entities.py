@@ -147,3 +147,18 @@ def test_longest_word_pattern_matches_the_longest_first_alternation(words, text)
         return
     assert re.findall(trie, text) == re.findall(plain, text)
     assert re.sub(trie, "_", text) == re.sub(plain, "_", text)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("记者从市发展改革委获悉，项目已开工。", ("市发展改革委", "INSTITUTION")),
+    ("省财政厅、市科技创新局和湖北省教育厅联合发布通知。", ("湖北省教育厅", "INSTITUTION")),
+])
+def test_local_bodies_keep_their_level_in_the_span(config, text, expected):
+    """GUIDE entity case 1: a local body is one INSTITUTION with its level word or place, never the national body
+    nor a GPE plus a bare body name."""
+    from pipeline.nlp.pipeline import NlpStage
+
+    stage = NlpStage(config)
+    found = {(e.text, e.type) for e in stage.entities([text])[0]}
+    assert expected in found
+    assert ("湖北省", "GPE") not in found and ("发展改革委", "INSTITUTION") not in found

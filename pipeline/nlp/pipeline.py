@@ -143,9 +143,9 @@ class NlpStage:
         edges = {0, *ends}
         ents = [_mention_entity(m, text, passage) for m in mentions if m.start in edges and m.end in edges]
         if self.tagger is not None:
-            ents = merge_views(ents, [Entity(text=text[a:b], type=t, start=a, end=b, passage=passage,
-                                             canonical=text[a:b], source="model") for a, b, t in names],
-                               self.merge_policy)
+            ents = local_bodies(merge_views(ents, [Entity(text=text[a:b], type=t, start=a, end=b, passage=passage,
+                                                          canonical=text[a:b], source="model") for a, b, t in names],
+                                            self.merge_policy), text, self.rules.lex)
         if not with_spans:
             return ents, []
         if any(map(str.isspace, words)):  # Token.is_space: not a token of the spans
@@ -160,7 +160,7 @@ class NlpStage:
         spans = tagger.spans(words, mentions) if tagger is not None else []
         model = [Entity(text=text[a:b], type=t, start=a, end=b, passage=passage, canonical=text[a:b], source="model")
                  for a, b, t in spans]
-        return {"rules": rules, "model": model, "merged": merge_views(rules, model, policy)}
+        return {"rules": rules, "model": model, "merged": local_bodies(merge_views(rules, model, policy), text, self.rules.lex)}
 
     def entity_parts(self, texts: list[str]) -> dict[str, list[list[Entity]]]:
         """Three views per text from the runtime route: "merged" (the output), "rules" alone and "model" (the
@@ -171,6 +171,31 @@ class NlpStage:
             for name in out:
                 out[name].append(views[name])
         return out
+
+
+def local_bodies(ents: list[Entity], text: str, lex) -> list[Entity]:
+    """Local bodies as one INSTITUTION with their level or place (corpora/GUIDE.md entity case 1): a bare level
+    word right before an institution joins it when it starts the name (市 + 发展改革委 after 从), and a place
+    ending in 省/市/县 right before an institution joins it (湖北省 + 教育厅). Other entities pass unchanged."""
+    out: list[Entity] = []
+    for e in sorted(ents, key=lambda x: x.start):
+        prev = out[-1] if out else None
+        if e.type == "INSTITUTION" and prev is not None and prev.type == "GPE" and prev.end == e.start \
+                and prev.text.endswith(lex.place_ends):
+            out[-1] = _joined_body(prev.start, e, text)
+            continue
+        s = e.start
+        if e.type == "INSTITUTION" and s > 0 and text[s - 1] in lex.level_words and (prev is None or prev.end < s) \
+                and not e.text.startswith(lex.level_words) \
+                and (s == 1 or text[s - 2] in lex.level_left or not "\u4e00" <= text[s - 2] <= "\u9fff"):
+            e = _joined_body(s - 1, e, text)
+        out.append(e)
+    return out
+
+
+def _joined_body(start: int, e: Entity, text: str) -> Entity:
+    return Entity(text=text[start:e.end], type="INSTITUTION", start=start, end=e.end, passage=e.passage,
+                  canonical=text[start:e.end], source=e.source)
 
 
 def merge_views(rules: list[Entity], model: list[Entity], policy: str = "model_first") -> list[Entity]:

@@ -149,6 +149,9 @@ class Lexicons:
     foreign_places: set[str] = field(default_factory=set)
     person_left: str = ""  # characters a name may follow (name + title rule)
     person_after: tuple[str, ...] = ()  # what may follow a name after a title (title + name rule)
+    level_words: tuple[str, ...] = ()  # a bare level word (省, 市) that starts a local body's name
+    level_left: str = ""  # characters after which a level word starts a name
+    place_ends: tuple[str, ...] = ()  # a place ending so (江苏省, 武汉市) joins the institution after it
 
 
 def _read_tsv(path: Path) -> list[tuple[str, list[str]]]:
@@ -222,7 +225,8 @@ def load_lexicons(config: Config) -> Lexicons:
     return Lexicons(trie, alias, inst, risky, prog, sorted(rules["stop_tokens"], key=len, reverse=True), generic,
                     places, set(rules["known_prefixes"]), sorted(rules["person_titles"], key=len, reverse=True),
                     person["surnames"], person["double_surnames"], latin,
-                    set(rules["strong_suffixes"]), foreign, person["left_context"], tuple(person["after_title"]))
+                    set(rules["strong_suffixes"]), foreign, person["left_context"], tuple(person["after_title"]),
+                    tuple(rules["level_words"]), rules["level_left"], tuple(rules["place_ends"]))
 
 
 _TITLE = re.compile(r"《[^《》\n]{1,60}》")
