@@ -63,6 +63,18 @@ def _export_error(path, exc: OSError) -> ExportError:
     return ExportError(f"{path}: cannot write output: {exc.strerror or exc}")
 
 
+def write_synced(path: str, shown: Path, write) -> None:
+    """Call write(fh) on the text file `path` and fsync it; an OSError becomes an ExportError naming `shown`
+    (the output's public name). The staged sets of export and of a run's generation both write this way."""
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise _export_error(shown, exc) from None
+
+
 def atomic_write(path: Path, write) -> None:
     """Call write(fh) on a temp file beside `path`, fsync, then rename over `path`."""
     with StagedOutputs(Path(path).parent) as staged:
@@ -102,14 +114,7 @@ class StagedOutputs:
 
     def write_text(self, name: str, write) -> None:
         """Call write(fh) on the staged text file for `name` and fsync it."""
-        tmp = self.temp(name)
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                write(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as exc:
-            raise _export_error(self.out_dir / name, exc) from None
+        write_synced(self.temp(name), self.out_dir / name, write)
 
     def commit(self) -> None:
         for name, tmp in list(self.temps.items()):

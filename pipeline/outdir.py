@@ -153,16 +153,9 @@ class Generation:
 
     def write_text(self, name: str, write) -> None:
         """Call write(fh) on the file of output `name` and fsync it."""
-        from pipeline.export import ExportError
+        from pipeline.export import write_synced
 
-        path = self.temp(name)
-        try:
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                write(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as exc:
-            raise ExportError(f"{self.out_dir / name}: cannot write output: {exc.strerror or exc}") from None
+        write_synced(self.temp(name), self.out_dir / name, write)
 
     def commit(self) -> None:
         """Publish: fsync the generation, switch OUT/current to it, make the public links that are missing (an

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
+from pipeline.modelio import sha256_of
 from pipeline.review.data import RunFolderError, display_title, documents_path, iter_documents, site_of
 from pipeline.review.ledger import Correction, Ledger, Orphan, PassageState, anchor_legacy, passage_sha, \
     replay
@@ -61,14 +62,6 @@ class IndexUnavailable(RuntimeError):
 def _file_stat(path: Path) -> tuple:
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns, st.st_ino
-
-
-def _file_sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ReviewIndex:
@@ -155,7 +148,7 @@ class ReviewIndex:
         if meta.get("docs_stat") == json.dumps(stat):
             self._stat = stat
             return
-        if meta.get("docs_sha") and meta["docs_sha"] == _file_sha(self.docs_path):
+        if meta.get("docs_sha") and meta["docs_sha"] == sha256_of(self.docs_path):
             with self.read() as db:  # the same bytes (copied, touched): remember the new stat
                 db.execute("UPDATE meta SET value=? WHERE name='docs_stat'", (json.dumps(stat),))
             self._stat = stat
